@@ -2,7 +2,8 @@
 
 Pure: no I/O here. :mod:`jointuse.policy.loader` builds a :class:`Policy` from the TOML file and
 validates it; :mod:`jointuse.policy.engine` decides requests against it;
-:mod:`jointuse.policy.render` writes the notice out of it; :mod:`jointuse.policy.check` reports gaps.
+:mod:`jointuse.policy.render` writes the notice out of it; :mod:`jointuse.policy.check`
+reports gaps.
 """
 
 from __future__ import annotations

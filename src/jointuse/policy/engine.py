@@ -1,0 +1,463 @@
+"""The decision engine: may this party do this, for this purpose, to this target, for these items?
+
+Deny by default. A request is allowed only by a rule of the policy whose purpose, party kind and
+action match, through a relation between the party and the target that holds at the moment of the
+request (time-sliced: ``valid_from <= at < valid_to``, ``valid_to=None`` is open), and only for the
+items that rule lists.
+
+Usage::
+
+    engine = Engine(policy)            # builds the index once (a few dicts)
+    decision = engine.decide(request)  # a handful of dict lookups
+    decision = decide(policy, request) # same, with the engine of ``policy`` cached
+
+Choices (documented contract):
+
+* ``request.items`` empty means "every item the rule allows for this action": the granted items
+  are then the rule's whole list, and the decision is allowed.
+* With items asked, the decision is **allowed only if every asked item is granted**. Items outside
+  the rule (or unknown to the policy) are refused one by one, each with a reason, and the items
+  the rule would grant are still reported in ``granted`` (reason ``items_refused``).
+* On a denial before items are considered (no purpose, suspended party, no rule, no relation…),
+  every asked item is refused with the decision's reason and nothing is granted.
+* Relations are facts the caller asserts (the customer registry computes them); the engine
+  checks their validity at ``at`` but does not re-derive them.
+* ``valid_from``/``valid_to`` of an allowed decision is the period of the relation that allowed it,
+  so the caller restricts the data it returns to that period (after a switch the old retailer keeps
+  its history but sees nothing newer).
+* Legal basis: the rule's own, else per category of the granted items the category's
+  (non-joint-use categories), else the notice's law (APPI joint use); distinct bases joined.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from jointuse.policy.controllers import ControllerRef, controllers_for
+from jointuse.policy.model import Action, Policy, Rule
+
+ACTIONS: tuple[Action, ...] = ("read", "write")
+
+
+class PartyStatus(StrEnum):
+    """Status of a joint user at the moment of the request."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    DEREGISTERED = "deregistered"
+
+
+class Reason(StrEnum):
+    """Stable machine-readable reason codes of decisions and refused items."""
+
+    ALLOWED = "allowed"
+    ITEMS_REFUSED = "items_refused"
+    PURPOSE_MISSING = "purpose_missing"
+    PURPOSE_UNKNOWN = "purpose_unknown"
+    ACTION_UNKNOWN = "action_unknown"
+    PARTY_KIND_UNKNOWN = "party_kind_unknown"
+    PARTY_SUSPENDED = "party_suspended"
+    PARTY_DEREGISTERED = "party_deregistered"
+    NO_RULE = "no_rule"
+    RELATION_MISSING = "relation_missing"
+    ITEM_NOT_PERMITTED = "item_not_permitted"
+    ITEM_UNKNOWN = "item_unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """The acting joint user: its code, its kind (a policy party kind) and status now."""
+
+    code: str
+    kind: str
+    status: PartyStatus = PartyStatus.ACTIVE
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What is accessed: a supply point and/or a customer, with the facts controllers need.
+
+    ``area_code`` defaults to the first two digits of ``supply_point_id``. ``contract_kind`` is the
+    customer's retail contract kind (e.g. ``"standard"``, ``"remote_island"``, ``"last_resort"``);
+    ``retailer_code`` the retailer holding the contract; ``dr_contractor_code`` the DR contractor
+    with the point registered as a resource.
+    """
+
+    supply_point_id: str | None = None
+    customer_id: str | None = None
+    area_code: str | None = None
+    contract_kind: str | None = None
+    retailer_code: str | None = None
+    dr_contractor_code: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.area_code is None and self.supply_point_id and len(self.supply_point_id) >= 2:
+            object.__setattr__(self, "area_code", self.supply_point_id[:2])
+
+
+@dataclass(frozen=True, slots=True)
+class RelationPeriod:
+    """A relation between the party and the target over ``[valid_from, valid_to)``."""
+
+    relation: str
+    valid_from: datetime
+    valid_to: datetime | None = None
+
+    def holds_at(self, at: datetime) -> bool:
+        return self.valid_from <= at and (self.valid_to is None or at < self.valid_to)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRequest:
+    """One request to the gate. ``items`` empty = every item the rule allows (see module doc)."""
+
+    party: Party
+    purpose: str | None
+    action: str
+    target: Target
+    at: datetime
+    items: frozenset[str] = frozenset()
+    relations: tuple[RelationPeriod, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.items, frozenset):
+            object.__setattr__(self, "items", frozenset(self.items))
+        if not isinstance(self.relations, tuple):
+            object.__setattr__(self, "relations", tuple(self.relations))
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedItem:
+    item: str
+    reason: Reason
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The engine's answer; every field is recorded on the access ledger."""
+
+    allowed: bool
+    reason: Reason
+    message: str
+    purpose: str | None
+    action: str
+    party_code: str
+    rule_id: str | None = None
+    relation: str | None = None
+    granted: tuple[str, ...] = ()
+    refused: tuple[RefusedItem, ...] = ()
+    legal_basis_ja: str | None = None
+    legal_basis_en: str | None = None
+    controllers: tuple[ControllerRef, ...] = ()
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Grant:
+    """A rule × action precomputed: its items in policy order, categories, legal basis."""
+
+    key: str
+    action: str
+    rule: Rule
+    items: frozenset[str]
+    ordered: tuple[str, ...]
+    categories: tuple[str, ...]
+    basis_ja: str
+    basis_en: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """Item-level result of one asked set under one grant."""
+
+    granted: tuple[str, ...]
+    refused: tuple[RefusedItem, ...]
+    categories: tuple[str, ...]
+    basis_ja: str | None
+    basis_en: str | None
+
+
+class Engine:
+    """Decisions against one policy. Build once (it indexes the policy); decide many times."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self._purposes = frozenset(p.key for p in policy.purposes)
+        self._kinds = frozenset(k.key for k in policy.party_kinds)
+        self._order = {it.key: n for n, it in enumerate(policy.items)}
+        self._category_of = {it.key: it.category for it in policy.items}
+        self._cat_order = {c.key: n for n, c in enumerate(policy.categories)}
+        self._basis = {
+            c.key: (
+                (c.legal_basis_ja, c.legal_basis_en)
+                if c.legal_basis_ja and c.legal_basis_en
+                else (policy.notice.law_ja, policy.notice.law_en)
+            )
+            for c in policy.categories
+        }
+        # (purpose, party kind, action) → {relation: grant}; the loader forbids overlaps.
+        self._index: dict[tuple[str, str, str], dict[str, _Grant]] = {}
+        self._any_action: set[tuple[str, str]] = set()
+        for rule in policy.rules:
+            self._any_action.add((rule.purpose, rule.party_kind))
+            for action in ACTIONS:
+                items = rule.items_for(action)
+                if not items:
+                    continue
+                grant = self._grant(rule, action, items)
+                slot = self._index.setdefault((rule.purpose, rule.party_kind, action), {})
+                for relation in sorted(rule.relations):
+                    slot[relation] = grant
+        self._outcomes: dict[tuple[str, frozenset[str]], _Outcome] = {}
+        self._controller_cache: dict[tuple[object, ...], tuple[ControllerRef, ...]] = {}
+
+    def _grant(self, rule: Rule, action: str, items: frozenset[str]) -> _Grant:
+        ordered = tuple(sorted(items, key=self._order.__getitem__))
+        ja, en = self._legal_basis(rule, ordered)
+        return _Grant(
+            f"{rule.id}:{action}", action, rule, items, ordered, self._categories(ordered), ja, en
+        )
+
+    def _categories(self, items: Iterable[str]) -> tuple[str, ...]:
+        cats = {self._category_of[i] for i in items if i in self._category_of}
+        return tuple(sorted(cats, key=self._cat_order.__getitem__))
+
+    def _legal_basis(self, rule: Rule, items: tuple[str, ...]) -> tuple[str, str]:
+        if rule.legal_basis_ja and rule.legal_basis_en:
+            return rule.legal_basis_ja, rule.legal_basis_en
+        bases: list[tuple[str, str]] = []
+        for cat in self._categories(items):
+            if self._basis[cat] not in bases:
+                bases.append(self._basis[cat])
+        return "；".join(b[0] for b in bases), "; ".join(b[1] for b in bases)
+
+    def controllers(self, target: Target, categories: tuple[str, ...]) -> tuple[ControllerRef, ...]:
+        """Controllers of ``categories`` for ``target`` (memoised per distinct fact set)."""
+        if not categories:
+            return ()
+        key = (
+            categories,
+            target.area_code,
+            target.contract_kind,
+            target.retailer_code,
+            target.dr_contractor_code,
+        )
+        found = self._controller_cache.get(key)
+        if found is None:
+            found = controllers_for(self.policy, target, categories)
+            if len(self._controller_cache) > 65536:
+                self._controller_cache.clear()
+            self._controller_cache[key] = found
+        return found
+
+    # -- deciding -------------------------------------------------------------------------------
+
+    def _deny(
+        self, request: AccessRequest, reason: Reason, message: str, rule_id: str | None = None
+    ) -> Decision:
+        refused = tuple(
+            RefusedItem(i, reason, message)
+            for i in sorted(request.items, key=lambda i: self._order.get(i, len(self._order)))
+        )
+        cats = self._categories(request.items)
+        return Decision(
+            allowed=False,
+            reason=reason,
+            message=message,
+            purpose=request.purpose,
+            action=request.action,
+            party_code=request.party.code,
+            refused=refused,
+            controllers=self.controllers(request.target, cats),
+            rule_id=rule_id,
+        )
+
+    def decide(self, request: AccessRequest) -> Decision:
+        """Decide ``request`` (never raises for a well-typed request; unknown area codes in
+        the target raise :class:`~jointuse.core.errors.ValidationError` from controller lookup)."""
+        party = request.party
+        if party.status is not PartyStatus.ACTIVE:
+            if party.status == PartyStatus.SUSPENDED:
+                return self._deny(
+                    request, Reason.PARTY_SUSPENDED, f"party {party.code!r} is suspended"
+                )
+            return self._deny(
+                request, Reason.PARTY_DEREGISTERED, f"party {party.code!r} is deregistered"
+            )
+        purpose = request.purpose
+        if not purpose:
+            return self._deny(
+                request,
+                Reason.PURPOSE_MISSING,
+                "no purpose given; every access names one of: " + ", ".join(self._purpose_list()),
+            )
+        if purpose not in self._purposes:
+            return self._deny(
+                request,
+                Reason.PURPOSE_UNKNOWN,
+                f"unknown purpose {purpose!r}; valid purposes: " + ", ".join(self._purpose_list()),
+            )
+        action = request.action
+        if action not in ACTIONS:
+            return self._deny(
+                request,
+                Reason.ACTION_UNKNOWN,
+                f"unknown action {action!r}; valid actions: read, write",
+            )
+        if party.kind not in self._kinds:
+            return self._deny(
+                request,
+                Reason.PARTY_KIND_UNKNOWN,
+                f"unknown party kind {party.kind!r}; valid kinds: "
+                + ", ".join(k.key for k in self.policy.party_kinds),
+            )
+        slot = self._index.get((purpose, party.kind, action))
+        if slot is None:
+            return self._deny(
+                request,
+                Reason.NO_RULE,
+                f"no rule lets a {party.kind} {action} for purpose {purpose}",
+            )
+        at = request.at
+        chosen: _Grant | None = None
+        chosen_relation = ""
+        best = -1
+        for period in request.relations:
+            grant = slot.get(period.relation)
+            if grant is None or not period.holds_at(at):
+                continue
+            score = len(request.items & grant.items) if request.items else len(grant.items)
+            if score > best:
+                chosen, chosen_relation, best = grant, period.relation, score
+        if chosen is None:
+            return self._relation_missing(request, slot)
+        return self._items(request, chosen, chosen_relation)
+
+    def _purpose_list(self) -> list[str]:
+        return [p.key for p in self.policy.purposes]
+
+    def _relation_missing(self, request: AccessRequest, slot: dict[str, _Grant]) -> Decision:
+        needed = sorted(slot)
+        held = [p for p in request.relations if p.relation in slot]
+        message = (
+            f"purpose {request.purpose} lets a {request.party.kind} {request.action} only with "
+            f"relation {' or '.join(needed)} to the target valid at {request.at.isoformat()}"
+        )
+        if held:
+            spans = ", ".join(
+                f"{p.relation} {p.valid_from.isoformat()}–"
+                f"{p.valid_to.isoformat() if p.valid_to else 'open'}"
+                for p in held
+            )
+            message += f"; held only {spans}"
+        rules = sorted({g.rule.id for g in slot.values()})
+        return self._deny(
+            request, Reason.RELATION_MISSING, message, rule_id=rules[0] if len(rules) == 1 else None
+        )
+
+    def _outcome(self, grant: _Grant, asked: frozenset[str]) -> _Outcome:
+        """The item-level result of ``asked`` under ``grant`` (memoised: it depends on nothing
+        else, so repeated requests of the same shape cost one dict lookup)."""
+        key = (grant.key, asked)
+        found = self._outcomes.get(key)
+        if found is not None:
+            return found
+        rule = grant.rule
+        if not asked or asked == grant.items:
+            out = _Outcome(grant.ordered, (), grant.categories, grant.basis_ja, grant.basis_en)
+        else:
+            granted = self._ordered(asked & grant.items)
+            refused: list[RefusedItem] = []
+            for item in self._ordered(asked - grant.items):
+                if item in self._order:
+                    refused.append(
+                        RefusedItem(
+                            item,
+                            Reason.ITEM_NOT_PERMITTED,
+                            f"rule {rule.id} does not let a {rule.party_kind} {grant.action} "
+                            f"{item!r} for purpose {rule.purpose}",
+                        )
+                    )
+                else:
+                    refused.append(
+                        RefusedItem(
+                            item, Reason.ITEM_UNKNOWN, f"{item!r} is not an item of the policy"
+                        )
+                    )
+            ja, en = self._legal_basis(rule, granted) if granted else (None, None)
+            out = _Outcome(granted, tuple(refused), self._categories(asked), ja, en)
+        if len(self._outcomes) > 65536:
+            self._outcomes.clear()
+        self._outcomes[key] = out
+        return out
+
+    def _items(self, request: AccessRequest, grant: _Grant, relation: str) -> Decision:
+        at = request.at
+        # The window of the allowing relation: the union of its periods that hold at ``at``.
+        valid_from: datetime | None = None
+        valid_to: datetime | None = None
+        open_ended = False
+        for p in request.relations:
+            if p.relation == relation and p.holds_at(at):
+                if valid_from is None or p.valid_from < valid_from:
+                    valid_from = p.valid_from
+                if p.valid_to is None:
+                    open_ended = True
+                elif valid_to is None or p.valid_to > valid_to:
+                    valid_to = p.valid_to
+        if open_ended:
+            valid_to = None
+        out = self._outcome(grant, request.items)
+        rule_id = grant.rule.id
+        if out.refused:
+            names = ", ".join(r.item for r in out.refused)
+            reason = Reason.ITEMS_REFUSED
+            message = f"rule {rule_id} (relation {relation}) does not cover: {names}"
+        else:
+            reason = Reason.ALLOWED
+            message = f"allowed by rule {rule_id} through relation {relation}"
+        return Decision(
+            allowed=not out.refused,
+            reason=reason,
+            message=message,
+            purpose=request.purpose,
+            action=request.action,
+            party_code=request.party.code,
+            rule_id=rule_id,
+            relation=relation,
+            granted=out.granted,
+            refused=out.refused,
+            legal_basis_ja=out.basis_ja,
+            legal_basis_en=out.basis_en,
+            controllers=self.controllers(request.target, out.categories),
+            valid_from=valid_from,
+            valid_to=valid_to,
+        )
+
+    def _ordered(self, items: Iterable[str]) -> tuple[str, ...]:
+        last = len(self._order)
+        return tuple(sorted(items, key=lambda i: (self._order.get(i, last), i)))
+
+
+_ENGINES: dict[int, tuple[Policy, Engine]] = {}
+
+
+def engine_for(policy: Policy) -> Engine:
+    """The cached :class:`Engine` of ``policy`` (keyed by identity; the policy is immutable)."""
+    entry = _ENGINES.get(id(policy))
+    if entry is None or entry[0] is not policy:
+        if len(_ENGINES) > 32:
+            _ENGINES.clear()
+        entry = (policy, Engine(policy))
+        _ENGINES[id(policy)] = entry
+    return entry[1]
+
+
+def decide(policy: Policy, request: AccessRequest) -> Decision:
+    """Decide ``request`` against ``policy`` (the policy's engine is built once and cached)."""
+    return engine_for(policy).decide(request)

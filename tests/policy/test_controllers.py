@@ -23,7 +23,7 @@ def target(contract_kind: str | None = "standard", **kw: str | None) -> Target:
         "dr_contractor_code": "dr-a",
     }
     facts.update(kw)
-    return Target(contract_kind=contract_kind, **facts)  # type: ignore[arg-type]
+    return Target(contract_kind=contract_kind, **facts)
 
 
 def test_basic_is_the_contract_holding_retailer() -> None:

@@ -5,12 +5,24 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
+from zoneinfo import ZoneInfo
 
 import typer
 
 from jointuse.core.errors import ConfigError, JointuseError
+from jointuse.policy.engine import (
+    AccessRequest,
+    Decision,
+    Engine,
+    Party,
+    PartyStatus,
+    RelationPeriod,
+    Target,
+)
 from jointuse.policy.model import Policy
 from jointuse.policy.render import FORMATS, LANGS, render_notice
 
@@ -108,4 +120,172 @@ def check(
     else:
         typer.echo(format_report(report, lang="ja" if lang == "ja" else "en"), nl=False)
     if report.failed:
+        raise typer.Exit(1)
+
+
+_JST = ZoneInfo("Asia/Tokyo")
+_BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _when(value: str, option: str) -> datetime:
+    """An ISO 8601 date or date-time; without an offset it is Japan time (JST)."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not an ISO 8601 date or date-time (e.g. 2025-04-01 or "
+            "2025-04-01T09:30+09:00)",
+            param_hint=option,
+        ) from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=_JST)
+
+
+def _valid(value: str, valid: list[str], what: str, option: str) -> str:
+    if value not in valid:
+        raise typer.BadParameter(
+            f"unknown {what} {value!r}; valid {what}s: {', '.join(valid)}", param_hint=option
+        )
+    return value
+
+
+def _relation_period(spec: str, valid: list[str]) -> RelationPeriod:
+    """``relation`` (held since ever, open-ended) or ``relation@FROM[/TO]`` (``[FROM, TO)``)."""
+    name, _, span = spec.partition("@")
+    _valid(name, valid, "relation", "--relation")
+    if not span:
+        return RelationPeriod(name, _BEGINNING, None)
+    start, _, end = span.partition("/")
+    return RelationPeriod(
+        name,
+        _when(start, "--relation"),
+        _when(end, "--relation") if end else None,
+    )
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def format_decision(decision: Decision) -> str:
+    """A readable account of one decision."""
+    verdict = "ALLOWED" if decision.allowed else "DENIED"
+    lines = [
+        f"{verdict} ({decision.reason.value}): {decision.message}",
+        f"  purpose:  {decision.purpose}",
+        f"  action:   {decision.action}",
+        f"  party:    {decision.party_code}",
+        f"  rule:     {decision.rule_id or '-'}",
+        f"  relation: {decision.relation or '-'}",
+        f"  granted:  {', '.join(decision.granted) or '-'}",
+    ]
+    for r in decision.refused:
+        lines.append(f"  refused:  {r.item} ({r.reason.value}): {r.message}")
+    if decision.legal_basis_en:
+        lines.append(f"  legal basis: {decision.legal_basis_en}")
+    if decision.valid_from is not None or decision.valid_to is not None:
+        start = decision.valid_from.isoformat() if decision.valid_from else "-"
+        end = decision.valid_to.isoformat() if decision.valid_to else "open"
+        lines.append(f"  period:   {start} – {end}")
+    for c in decision.controllers:
+        who = c.party_code or "(not known for this target)"
+        note = " [exception]" if c.exception else ""
+        lines.append(f"  controller of {c.category}: {who} ({c.party_kind}){note}")
+    return "\n".join(lines) + "\n"
+
+
+@app.command()
+def explain(
+    party_kind: Annotated[str, typer.Option("--party-kind", help="Kind of the acting party.")],
+    purpose: Annotated[str, typer.Option("--purpose", help="Purpose key, e.g. P1_wheeling.")],
+    relation: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--relation",
+            help="Relation of the party to the target: NAME or NAME@FROM[/TO] (ISO dates; "
+            "FROM inclusive, TO exclusive). Repeatable.",
+        ),
+    ] = None,
+    item: Annotated[
+        list[str] | None,
+        typer.Option("--item", help="Item key asked for (repeatable; none = all the rule allows)."),
+    ] = None,
+    action: Annotated[str, _choice_option("--action", "read", "write", help="Action.")] = "read",
+    party_code: Annotated[
+        str | None, typer.Option("--party-code", help="Code of the acting party.")
+    ] = None,
+    status: Annotated[
+        str,
+        _choice_option(
+            "--status", *(s.value for s in PartyStatus), help="Status of the acting party."
+        ),
+    ] = "active",
+    at: Annotated[
+        str | None, typer.Option("--at", help="Moment of the request (ISO 8601; default now).")
+    ] = None,
+    supply_point_id: Annotated[
+        str | None, typer.Option("--supply-point-id", help="Target supply point ID.")
+    ] = None,
+    area_code: Annotated[
+        str | None, typer.Option("--area-code", help="Target's supply area (01–10).")
+    ] = None,
+    contract_kind: Annotated[
+        str | None,
+        typer.Option("--contract-kind", help="e.g. standard, remote_island, last_resort."),
+    ] = None,
+    retailer_code: Annotated[
+        str | None, typer.Option("--retailer-code", help="Retailer holding the contract.")
+    ] = None,
+    dr_contractor_code: Annotated[
+        str | None, typer.Option("--dr-contractor-code", help="DR contractor of the point.")
+    ] = None,
+    policy: PolicyOption = None,
+    fmt: Annotated[str, _choice_option("--format", "text", "json", help="Output format.")] = "text",
+) -> None:
+    """Decide one request against the policy and explain the decision.
+
+    Exit status 0 when allowed, 1 when denied, 2 on bad options.
+    """
+    loaded = _load(policy)
+    _valid(party_kind, [k.key for k in loaded.party_kinds], "party kind", "--party-kind")
+    _valid(purpose, [p.key for p in loaded.purposes], "purpose", "--purpose")
+    item_keys = [it.key for it in loaded.items]
+    for key in item or []:
+        _valid(key, item_keys, "item", "--item")
+    relation_keys = [r.key for r in loaded.relations]
+    periods = tuple(_relation_period(spec, relation_keys) for spec in relation or [])
+    if area_code is not None:
+        from jointuse.parties.reference import area_codes
+
+        _valid(area_code, sorted(area_codes()), "area code", "--area-code")
+    request = AccessRequest(
+        party=Party(party_code or f"{party_kind}-cli", party_kind, PartyStatus(status)),
+        purpose=purpose,
+        action=action,
+        target=Target(
+            supply_point_id=supply_point_id,
+            area_code=area_code,
+            contract_kind=contract_kind,
+            retailer_code=retailer_code,
+            dr_contractor_code=dr_contractor_code,
+        ),
+        at=_when(at, "--at") if at else datetime.now(tz=_JST),
+        items=frozenset(item or ()),
+        relations=periods,
+    )
+    try:
+        decision = Engine(loaded).decide(request)
+    except JointuseError as exc:
+        _fail(exc.message)
+    if fmt == "json":
+        payload = _jsonable(asdict(decision))
+        typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(format_decision(decision), nl=False)
+    if not decision.allowed:
         raise typer.Exit(1)

@@ -3,12 +3,14 @@ rule id and legal basis reported."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from jointuse.core.errors import ValidationError
 from jointuse.policy.engine import (
     AccessRequest,
     Decision,
@@ -304,3 +306,15 @@ def test_granted_items_always_within_the_rule(request: AccessRequest, rel: str) 
         assert request.party.status is PartyStatus.ACTIVE
     if d.allowed:
         assert d.refused == () and (not request.items or set(d.granted) == request.items)
+
+
+def test_bad_periods_and_mixed_time_zones_are_clear_errors() -> None:
+    with pytest.raises(ValidationError) as info:
+        RelationPeriod("applicant", datetime(2025, 5, 2), datetime(2025, 5, 1))
+    assert info.value.field == "valid_to"
+    aware = (RelationPeriod("contract_holder", datetime(2020, 1, 1, tzinfo=UTC)),)
+    with pytest.raises(ValidationError) as info:
+        ask(NEW, "P1_wheeling", datetime(2025, 1, 1), aware)
+    assert "timezone-aware" in info.value.message
+    ok = ask(NEW, "P1_wheeling", datetime(2025, 1, 1, tzinfo=UTC), aware)
+    assert ok.allowed

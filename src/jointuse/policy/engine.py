@@ -20,6 +20,8 @@ Choices (documented contract):
   the rule would grant are still reported in ``granted`` (reason ``items_refused``).
 * On a denial before items are considered (no purpose, suspended party, no rule, no relation…),
   every asked item is refused with the decision's reason and nothing is granted.
+* Moments are ``datetime``; use timezone-aware ones throughout (mixing aware and naive is a
+  :class:`~jointuse.core.errors.ValidationError`, not a crash).
 * Relations are facts the caller asserts (the customer registry computes them); the engine
   checks their validity at ``at`` but does not re-derive them.
 * ``valid_from``/``valid_to`` of an allowed decision is the period of the relation that allowed it,
@@ -36,6 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from jointuse.core.errors import ValidationError
 from jointuse.policy.controllers import ControllerRef, controllers_for
 from jointuse.policy.model import Action, Policy, Rule
 
@@ -98,6 +101,15 @@ class Target:
             object.__setattr__(self, "area_code", self.supply_point_id[:2])
 
 
+def _mixed_times() -> ValidationError:
+    return ValidationError(
+        "cannot compare a timezone-aware and a naive datetime; give every moment of a request "
+        "(at, valid_from, valid_to) with a time zone",
+        field="at",
+        valid="timezone-aware datetimes throughout (or naive throughout)",
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class RelationPeriod:
     """A relation between the party and the target over ``[valid_from, valid_to)``."""
@@ -105,6 +117,21 @@ class RelationPeriod:
     relation: str
     valid_from: datetime
     valid_to: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.valid_to is None:
+            return
+        try:
+            empty = self.valid_to <= self.valid_from
+        except TypeError:
+            raise _mixed_times() from None
+        if empty:
+            raise ValidationError(
+                f"relation {self.relation!r}: valid_to {self.valid_to.isoformat()} is not after "
+                f"valid_from {self.valid_from.isoformat()}",
+                field="valid_to",
+                valid="a moment after valid_from, or None (open-ended)",
+            )
 
     def holds_at(self, at: datetime) -> bool:
         return self.valid_from <= at and (self.valid_to is None or at < self.valid_to)
@@ -327,13 +354,16 @@ class Engine:
         chosen: _Grant | None = None
         chosen_relation = ""
         best = -1
-        for period in request.relations:
-            grant = slot.get(period.relation)
-            if grant is None or not period.holds_at(at):
-                continue
-            score = len(request.items & grant.items) if request.items else len(grant.items)
-            if score > best:
-                chosen, chosen_relation, best = grant, period.relation, score
+        try:
+            for period in request.relations:
+                grant = slot.get(period.relation)
+                if grant is None or not period.holds_at(at):
+                    continue
+                score = len(request.items & grant.items) if request.items else len(grant.items)
+                if score > best:
+                    chosen, chosen_relation, best = grant, period.relation, score
+        except TypeError:
+            raise _mixed_times() from None
         if chosen is None:
             return self._relation_missing(request, slot)
         return self._items(request, chosen, chosen_relation)

@@ -305,8 +305,9 @@ class Engine:
         )
 
     def decide(self, request: AccessRequest) -> Decision:
-        """Decide ``request`` (never raises for a well-typed request; unknown area codes in
-        the target raise :class:`~jointuse.core.errors.ValidationError` from controller lookup)."""
+        """Decide ``request``. Refusals are decisions, not exceptions; only malformed input
+        raises :class:`~jointuse.core.errors.ValidationError` (an unknown area code in the
+        target, naive and aware moments mixed)."""
         party = request.party
         if party.status is not PartyStatus.ACTIVE:
             if party.status == PartyStatus.SUSPENDED:

@@ -1,0 +1,299 @@
+"""Storage foundation: engine, shared metadata, unit of work, migrations.
+
+Engines
+    :func:`make_engine` builds an engine for SQLite (development, demo, tests) or PostgreSQL
+    (psycopg 3). On SQLite every connection gets ``journal_mode=WAL``, ``foreign_keys=ON``,
+    ``busy_timeout`` and ``recursive_triggers=ON`` (so that ``INSERT OR REPLACE`` cannot delete a
+    row behind the back of a ``BEFORE DELETE`` trigger). SQLite transactions begin with
+    ``BEGIN IMMEDIATE`` (take the write lock up front: concurrent writers then queue on
+    ``busy_timeout`` instead of failing with ``SQLITE_BUSY_SNAPSHOT``); read-only work asks for
+    ``BEGIN DEFERRED`` with ``engine.execution_options(sqlite_begin="DEFERRED")`` or
+    ``UnitOfWork(engine, read_only=True)``.
+
+Tables
+    Every area declares its tables in its own ``tables.py`` on the one :data:`metadata` object of
+    this module (it carries a naming convention, so constraint names are stable across backends).
+
+Unit of work
+    :class:`UnitOfWork` is one transaction per use case: ``with UnitOfWork(engine) as uow:`` …
+    commits when the block ends normally, rolls back when it raises. Services receive the unit of
+    work (or its ``session`` / ``connection``) and never commit themselves.
+
+Migrations (Alembic, shipped inside the package: ``jointuse/migrations``)
+    :func:`upgrade` runs them to the head(s) programmatically (``jointuse db upgrade``). The first
+    revision, ``0001_ledger``, creates the access ledger and its append-only triggers. To add the
+    tables of another area:
+
+    1. declare them in ``src/jointuse/<area>/tables.py`` on :data:`metadata`;
+    2. add ``src/jointuse/migrations/versions/<NNNN>_<area>.py`` (``jointuse db revision -m
+       "<area> tables"`` writes the skeleton) with ``revision = "<NNNN>_<area>"`` and
+       ``down_revision`` = the revision it builds on (``"0001_ledger"`` at least; the revision
+       holding tables that your foreign keys point to, if any);
+    3. write ``upgrade()`` with ``op.create_table`` … (and ``downgrade()``); keep backend-specific
+       SQL behind ``if op.get_bind().dialect.name == "postgresql":``.
+
+    Areas developed in parallel may each branch off ``0001_ledger``: :func:`upgrade` goes to
+    ``heads``, so several heads are fine as long as they do not depend on each other (use
+    ``depends_on`` when one does). Migrations should not import the current ``tables.py`` (tables
+    evolve, a migration must not): spell the columns out.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ColumnElement
+from sqlalchemy.types import Text
+
+from jointuse.core.errors import ValidationError
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+"""The one metadata every area's ``tables.py`` registers its tables on."""
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+
+
+def normalise_url(url: str) -> str:
+    """Map ``postgresql://`` / ``postgres://`` to the psycopg 3 driver; refuse other backends."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # sqlalchemy raises ArgumentError with a terse message
+        raise ValidationError(
+            f"database URL {url!r} does not parse: {exc}",
+            field="JOINTUSE_DATABASE_URL",
+            valid="sqlite:///path/to/file.db or postgresql+psycopg://user@host:5432/dbname",
+        ) from exc
+    backend = parsed.get_backend_name()
+    if backend == "postgres":
+        backend = "postgresql"
+    if backend not in SUPPORTED_BACKENDS:
+        raise ValidationError(
+            f"database backend {backend!r} is not supported",
+            field="JOINTUSE_DATABASE_URL",
+            valid=list(SUPPORTED_BACKENDS),
+        )
+    if backend == "postgresql" and parsed.get_driver_name() != "psycopg":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _sqlite_file(url: str) -> Path | None:
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> Engine:
+    """Create an engine for ``url`` (SQLite file or PostgreSQL), configured as described above.
+
+    For a SQLite file the parent folder is created.
+    """
+    url = normalise_url(url)
+    backend = make_url(url).get_backend_name()
+    if backend == "sqlite":
+        path = _sqlite_file(url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        # The pool hands a connection to one thread at a time; the check is not needed.
+        connect_args.setdefault("check_same_thread", False)
+        engine = create_engine(url, echo=echo, connect_args=connect_args, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, echo=echo, **kwargs)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        # Let SQLAlchemy (the "begin" hook below) emit BEGIN; pysqlite's own handling would
+        # begin lazily and break SAVEPOINTs.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA recursive_triggers=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = str(conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")).upper()
+        if mode not in ("IMMEDIATE", "DEFERRED", "EXCLUSIVE"):
+            raise ValidationError(
+                f"sqlite_begin={mode!r} is not a SQLite transaction mode",
+                field="sqlite_begin",
+                valid=["IMMEDIATE", "DEFERRED", "EXCLUSIVE"],
+            )
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def read_only(engine: Engine) -> Engine:
+    """The same engine, its SQLite transactions begun DEFERRED (no write lock until a write)."""
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(sqlite_begin="DEFERRED")
+    return engine
+
+
+class UnitOfWork:
+    """One transaction per use case: commit on success, roll back on exception.
+
+    ::
+
+        with UnitOfWork(engine) as uow:
+            uow.session.execute(insert(...))      # or uow.connection.execute(...)
+            ledger.append(uow.session, entry)     # same transaction
+
+    ``read_only=True`` begins SQLite transactions DEFERRED (several readers at once) and
+    rolls back at the end instead of committing.
+    """
+
+    def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
+        self.engine = engine
+        self.read_only = read_only
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("UnitOfWork used outside its `with` block")
+        return self._session
+
+    @property
+    def connection(self) -> Connection:
+        """The connection of this unit of work's transaction (for SQLAlchemy Core statements)."""
+        return self.session.connection()
+
+    def __enter__(self) -> UnitOfWork:
+        bind = read_only(self.engine) if self.read_only else self.engine
+        self._session = Session(bind=bind, expire_on_commit=False)
+        self._session.begin()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session = self.session
+        try:
+            if exc_type is None and not self.read_only:
+                session.commit()
+            else:
+                session.rollback()
+        finally:
+            session.close()
+            self._session = None
+
+
+# --- JSON fields for generated columns ----------------------------------------------------------
+
+
+class JsonField(ColumnElement[str]):
+    """``column ->> key`` of a JSON text column, for generated (computed) columns.
+
+    Renders ``json_extract(col, '$.key')`` on SQLite and ``((col)::jsonb ->> 'key')`` on
+    PostgreSQL (immutable, as a generated column needs). ``as_json=True`` yields the JSON text of
+    a nested value (arrays, objects) instead of the scalar.
+    """
+
+    inherit_cache = True
+    type = Text()
+
+    def __init__(self, column: str, key: str, *, as_json: bool = False) -> None:
+        if not (column.isidentifier() and key.isidentifier()):
+            raise ValueError(f"JsonField({column!r}, {key!r}): identifiers only")
+        self.column = column
+        self.key = key
+        self.as_json = as_json
+
+
+@compiles(JsonField, "sqlite")
+def _json_field_sqlite(element: JsonField, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"json_extract({element.column}, '$.{element.key}')"
+
+
+@compiles(JsonField, "postgresql")
+def _json_field_pg(element: JsonField, compiler: SQLCompiler, **kw: Any) -> str:
+    if element.as_json:
+        return f"((({element.column})::jsonb -> '{element.key}')::text)"
+    return f"(({element.column})::jsonb ->> '{element.key}')"
+
+
+# --- migrations ---------------------------------------------------------------------------------
+
+
+def alembic_config(engine: Engine | None = None, connection: Connection | None = None) -> Any:
+    """An Alembic ``Config`` for the migrations shipped in ``jointuse/migrations``.
+
+    Configured in code (no ``alembic.ini``), so it works from an installed package.
+    """
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", "jointuse:migrations")
+    cfg.set_main_option("file_template", "%%(rev)s_%%(slug)s")
+    if engine is not None:
+        cfg.set_main_option(
+            "sqlalchemy.url",
+            engine.url.render_as_string(hide_password=False).replace("%", "%%"),
+        )
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    """Run the migrations to ``revision`` (default: every head) in one transaction."""
+    from alembic import command
+
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(connection=conn), revision)
+
+
+def current_revisions(engine: Engine) -> tuple[str, ...]:
+    """The revisions the database is at (empty before the first upgrade)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with read_only(engine).connect() as conn:
+        return tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
+
+
+@contextmanager
+def connect_read_only(engine: Engine) -> Iterator[Connection]:
+    """A connection in a read-only transaction (rolled back at the end)."""
+    with read_only(engine).connect() as conn, conn.begin() as tx:
+        try:
+            yield conn
+        finally:
+            tx.rollback()
+
+
+def database_url_for_display(url: str) -> str:
+    """The URL with its password hidden (for logs and CLI output)."""
+    return make_url(url).render_as_string(hide_password=True)

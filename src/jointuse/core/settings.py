@@ -1,0 +1,75 @@
+"""Settings, read once in the composition root (the CLI or the app factory), never at import time.
+
+Environment variables:
+
+``JOINTUSE_DATABASE_URL``
+    SQLAlchemy URL. Default: the SQLite file ``./var/jointuse.db`` (the folder is created when the
+    engine is made). PostgreSQL: ``postgresql+psycopg://user@host:5432/dbname`` (a plain
+    ``postgresql://`` URL is accepted and mapped to the psycopg 3 driver).
+``JOINTUSE_LEDGER_SEAL_INTERVAL``
+    Seconds between two runs of the background ledger sealer in the server (default 0.5).
+``JOINTUSE_LEDGER_SEAL_BATCH``
+    Most ledger entries sealed in one short transaction (default 5000).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from jointuse.core.errors import ValidationError
+
+DEFAULT_DATABASE_URL = "sqlite:///./var/jointuse.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    ledger_seal_interval: float = 0.5
+    ledger_seal_batch: int = 5000
+
+
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise ValidationError(
+            f"{name}={raw!r} is not a positive number of seconds",
+            field=name,
+            valid="a positive number, e.g. 0.5",
+        )
+    return value
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value <= 0:
+        raise ValidationError(
+            f"{name}={raw!r} is not a positive integer",
+            field=name,
+            valid="a positive integer, e.g. 5000",
+        )
+    return value
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings from ``environ`` (default: ``os.environ``); call once, pass them on."""
+    env = os.environ if environ is None else environ
+    url = env.get("JOINTUSE_DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
+    return Settings(
+        database_url=url,
+        ledger_seal_interval=_positive_float(env, "JOINTUSE_LEDGER_SEAL_INTERVAL", 0.5),
+        ledger_seal_batch=_positive_int(env, "JOINTUSE_LEDGER_SEAL_BATCH", 5000),
+    )

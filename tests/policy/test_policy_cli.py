@@ -179,6 +179,7 @@ def test_explain_write_outside_the_rule_is_refused_item_by_item() -> None:
         ("--item", "shoe_size", "supply_point_id"),
         ("--relation", "friend", "contract_holder"),
         ("--relation", "applicant@yesterday", "ISO 8601"),
+        ("--relation", "applicant@2025-04-01/2025-01-01", "is not after valid_from"),
         ("--area-code", "11", "01"),
         ("--status", "asleep", "active, suspended, deregistered"),
     ],

@@ -155,11 +155,14 @@ def _relation_period(spec: str, valid: list[str]) -> RelationPeriod:
     if not span:
         return RelationPeriod(name, _BEGINNING, None)
     start, _, end = span.partition("/")
-    return RelationPeriod(
-        name,
-        _when(start, "--relation"),
-        _when(end, "--relation") if end else None,
-    )
+    try:
+        return RelationPeriod(
+            name,
+            _when(start, "--relation"),
+            _when(end, "--relation") if end else None,
+        )
+    except JointuseError as exc:
+        raise typer.BadParameter(exc.message, param_hint="--relation") from None
 
 
 def _jsonable(value: object) -> object:

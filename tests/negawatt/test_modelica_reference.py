@@ -153,3 +153,39 @@ def _sine_case(name: str, adjust: bool) -> tuple[int, int]:
 def test_hourly_validation_cases(name: str, adjust: bool) -> None:
     compared, points = _sine_case(name, adjust)
     assert compared >= 12 * 70, f"only {compared} predictions compared out of {points} points"
+
+
+def test_client_lbnl90_real_load() -> None:
+    """20 days of LBNL building 90 (15-minute slots, 96 a day, no DR event in those days).
+
+    The CSV snapshot is not bit-identical to the 2015 table Dymola read: the stored input
+    ``ene.u`` equals the CSV (row ``j`` holding the slot that starts at ``900 (j + 1)`` s) at
+    night and on weekends, but differs by up to 2.7 kW (1.2 % of ~230 kW) in working hours.
+    Each prediction is a 10-day average times a ratio of such values, so it inherits an error of
+    the same relative size: the tolerance is 1.5 % (the measured input discrepancy plus margin),
+    and the test first checks that the input discrepancy is what this tolerance assumes.
+    """
+    ref = dymola("Buildings_Controls_DemandResponse_Examples_ClientLBNL90.txt")
+    raw = np.genfromtxt(REF / "B90_DR_Data.csv", delimiter=",", skip_header=1, usecols=(2,))
+    raw = raw * 1000.0  # kW → W
+    slot_values = np.concatenate([raw[:1], raw[: 21 * 96 - 1]])  # slot s = row s - 1
+    loads = slot_values.reshape(21, 96)
+    stored = np.ones((21, 96), dtype=bool)
+    p = _params(96, adjust=True)
+    times = np.linspace(0.0, 1_728_000.0, 101)
+    got, want, inputs = [], [], []
+    for k, t in enumerate(times):
+        if k == 0 or abs(t / 900 - round(t / 900)) < 1e-6:
+            continue  # on a sample instant
+        day, slot = int(t // 86400), int(t % 86400 // 900)
+        inputs.append((loads[day, slot], ref["ene.u"][k]))
+        if slot < 16:
+            continue  # adjustment window crosses midnight (see module docstring)
+        unadj, factor = _predict(loads, stored, day, slot, p)
+        got.append(unadj[slot] * factor[slot])
+        want.append(ref["clientAverage.PPre"][k])
+    inp = np.array(inputs)
+    assert np.max(np.abs(inp[:, 0] - inp[:, 1]) / inp[:, 1]) < 0.012
+    assert np.median(np.abs(inp[:, 0] - inp[:, 1])) < 1.0  # most stored inputs agree exactly
+    assert len(got) >= 60
+    np.testing.assert_allclose(got, want, rtol=0.015)

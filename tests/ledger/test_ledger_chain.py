@@ -1,0 +1,150 @@
+"""The canonical encoding and the chain verifier, without a database."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from jointuse.core.errors import ValidationError
+from jointuse.ledger.chain import (
+    GENESIS_HASH,
+    ChainVerifier,
+    LedgerEntry,
+    RefusedItem,
+    canonical_entry,
+    entry_hash,
+    parse_entry,
+)
+
+T0 = datetime(2024, 4, 1, 9, 30, 0, 123456, tzinfo=timezone(timedelta(hours=9)))
+
+
+def _entry(**changes: object) -> LedgerEntry:
+    fields: dict[str, object] = {
+        "party": "R0001",
+        "purpose": "P1_wheeling",
+        "action": "read",
+        "decision": "allowed",
+        "supply_point_id": "0312345678901234567890",
+        "customer_id": "C-1",
+        "items_granted": ("phone", "address", "name"),
+        "items_refused": (RefusedItem("baseline", "ネガワット情報は目的外"),),
+        "rule_id": "P1.retailer.read",
+        "request_id": "req-1",
+        "recorded_at": T0,
+    }
+    fields.update(changes)
+    return LedgerEntry(**fields)  # type: ignore[arg-type]
+
+
+def test_canonical_entry_is_sorted_compact_ascii_json_in_utc() -> None:
+    text = canonical_entry(_entry())
+    assert text.isascii()
+    assert " " not in text.replace("P1.retailer.read", "")
+    data = json.loads(text)
+    assert list(data) == sorted(data)
+    assert data["recorded_at"] == "2024-04-01T00:30:00.123456Z"  # 09:30 JST = 00:30 UTC
+    assert data["items_granted"] == ["address", "name", "phone"]
+    assert data["items_refused"] == [{"item": "baseline", "reason": "ネガワット情報は目的外"}]
+    assert data["v"] == 1
+    assert text == json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def test_parse_entry_round_trips() -> None:
+    entry = _entry(customer_id=None, items_refused=())
+    parsed = parse_entry(canonical_entry(entry))
+    assert canonical_entry(parsed) == canonical_entry(entry)
+    assert parsed.recorded_at == T0
+    assert parsed.customer_id is None
+
+
+def test_hash_follows_the_documented_formula() -> None:
+    text = canonical_entry(_entry())
+    expected = hashlib.sha256(f"7\n42\n{GENESIS_HASH}\n{text}".encode()).hexdigest()
+    assert entry_hash(7, 42, GENESIS_HASH, text) == expected
+    assert entry_hash(7, 43, GENESIS_HASH, text) != expected
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"action": "delete"}, "action"),
+        ({"decision": "maybe"}, "decision"),
+        ({"party": " "}, "party"),
+        ({"purpose": None}, "purpose"),
+        ({"recorded_at": datetime(2024, 4, 1, 9, 30)}, "recorded_at"),
+        ({"decision": "denied"}, "items_granted"),
+        ({"items_granted": "name"}, "items_granted"),
+        ({"request_id": "a\x00b"}, "request_id"),
+        ({"customer_id": "x" * 501}, "customer_id"),
+    ],
+)
+def test_invalid_entries_name_the_field(changes: dict[str, object], field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        _entry(**changes)
+    assert info.value.field == field
+    assert info.value.valid is not None
+
+
+def test_refused_item_needs_a_reason() -> None:
+    with pytest.raises(ValidationError) as info:
+        RefusedItem("baseline", "")
+    assert info.value.field == "items_refused.reason"
+
+
+def _chain(n: int) -> list[tuple[int, int, str | None, str | None, str]]:
+    rows: list[tuple[int, int, str | None, str | None, str]] = []
+    prev = GENESIS_HASH
+    for pos in range(1, n + 1):
+        text = canonical_entry(_entry(request_id=f"req-{pos}", recorded_at=datetime.now(UTC)))
+        digest = entry_hash(pos, pos * 10, prev, text)
+        rows.append((pos, pos * 10, prev, digest, text))
+        prev = digest
+    return rows
+
+
+def test_verifier_accepts_a_good_chain_fed_in_chunks() -> None:
+    rows = _chain(25)
+    verifier = ChainVerifier(watch={5, 25})
+    for start in range(0, 25, 7):
+        assert verifier.feed(rows[start : start + 7])
+    assert verifier.verified == 25
+    assert verifier.head_hash == rows[-1][3]
+    assert verifier.seen == {5: rows[4][3], 25: rows[24][3]}
+
+
+def test_verifier_reports_a_gap() -> None:
+    rows = _chain(6)
+    del rows[3]
+    verifier = ChainVerifier()
+    assert not verifier.feed(rows)
+    assert verifier.broken is not None
+    assert (verifier.broken.kind, verifier.broken.chain_pos) == ("gap", 4)
+    assert verifier.verified == 3
+
+
+def test_verifier_reports_an_edited_entry_and_a_bad_prev_hash() -> None:
+    rows = _chain(6)
+    pos, seq, prev, digest, text = rows[2]
+    rows[2] = (pos, seq, prev, digest, text.replace("R0001", "R0002"))
+    verifier = ChainVerifier()
+    assert not verifier.feed(rows)
+    assert verifier.broken is not None
+    assert (verifier.broken.kind, verifier.broken.chain_pos, verifier.broken.seq) == (
+        "hash_mismatch",
+        3,
+        30,
+    )
+    assert "chain position 3 (seq 30)" in verifier.broken.describe()
+
+    rows = _chain(6)
+    pos, seq, _prev, digest, text = rows[4]
+    rows[4] = (pos, seq, "f" * 64, digest, text)
+    verifier = ChainVerifier()
+    assert not verifier.feed(rows)
+    assert verifier.broken is not None
+    assert (verifier.broken.kind, verifier.broken.chain_pos) == ("prev_hash_mismatch", 5)
+    assert not verifier.feed(rows)  # stays broken

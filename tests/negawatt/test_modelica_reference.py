@@ -29,6 +29,7 @@ Where the LBNL predictor differs, the test maps it explicitly rather than hiding
 
 from __future__ import annotations
 
+import os
 import re
 from functools import cache
 from pathlib import Path
@@ -38,10 +39,33 @@ import pytest
 
 from jointuse.negawatt.kernel import BaselineParams, DayTypeRule, EventSpec, compute_baseline
 
-REF = Path("/work/shared/reference/modelica-buildings")
 LBNL_RULE = DayTypeRule(collect=10, keep=10, min_days=1)
 
-pytestmark = pytest.mark.skipif(not REF.is_dir(), reason="reference data not available")
+
+def _shared_dir() -> Path:
+    """``$JOINTUSE_SHARED_DIR``, else ``shared/`` beside the repository clone."""
+    override = os.environ.get("JOINTUSE_SHARED_DIR")
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parents[2].parent / "shared"
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+REF = _shared_dir() / "reference" / "modelica-buildings"
+
+
+@pytest.fixture(autouse=True)
+def _reference_available() -> None:
+    """Skip locally when the reference data is missing; fail in CI, where it is required."""
+    if REF.is_dir():
+        return
+    reason = f"reference data not available at {REF} (set JOINTUSE_SHARED_DIR)"
+    if _in_ci():
+        pytest.fail(f"{reason} — required when CI is set", pytrace=False)
+    pytest.skip(reason)
 
 
 @cache

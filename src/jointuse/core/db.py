@@ -91,7 +91,7 @@ def normalise_url(url: str) -> str:
             field="JOINTUSE_DATABASE_URL",
             valid=list(SUPPORTED_BACKENDS),
         )
-    if backend == "postgresql" and parsed.get_driver_name() != "psycopg":
+    if backend == "postgresql" and parsed.drivername != "postgresql+psycopg":
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed.render_as_string(hide_password=False)
 

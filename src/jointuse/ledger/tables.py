@@ -55,7 +55,8 @@ access_ledger = Table(
     UniqueConstraint("chain_pos"),
     CheckConstraint(
         "(chain_pos IS NULL AND prev_hash IS NULL AND hash IS NULL)"
-        " OR (chain_pos >= 1 AND length(prev_hash) = 64 AND length(hash) = 64)",
+        " OR (chain_pos IS NOT NULL AND prev_hash IS NOT NULL AND hash IS NOT NULL"
+        " AND chain_pos >= 1 AND length(prev_hash) = 64 AND length(hash) = 64)",
         name="sealed_together",
     ),
     sqlite_autoincrement=True,

@@ -172,7 +172,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("chain_pos"),
         sa.CheckConstraint(
             "(chain_pos IS NULL AND prev_hash IS NULL AND hash IS NULL)"
-            " OR (chain_pos >= 1 AND length(prev_hash) = 64 AND length(hash) = 64)",
+            " OR (chain_pos IS NOT NULL AND prev_hash IS NOT NULL AND hash IS NOT NULL"
+            " AND chain_pos >= 1 AND length(prev_hash) = 64 AND length(hash) = 64)",
             name="sealed_together",
         ),
         sqlite_autoincrement=True,

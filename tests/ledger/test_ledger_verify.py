@@ -1,0 +1,109 @@
+"""Tampering by someone with database superuser rights is found by verify (both backends)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from ledger_tamper import rehash_from, tamper
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+
+from jointuse.core.db import UnitOfWork
+from jointuse.ledger import LedgerEntry, append, seal_all, verify
+from jointuse.ledger.checkpoint import create_checkpoint, public_key_hex
+
+
+@pytest.fixture
+def ledger(engine: Engine, uow: Callable[..., UnitOfWork]) -> Engine:
+    """Eight sealed entries, seq 1..8 at chain positions 1..8."""
+    for i in range(8):
+        with uow() as u:
+            append(
+                u.session,
+                LedgerEntry(
+                    party="R0001" if i % 2 else "T03",
+                    purpose="P1_wheeling",
+                    action="read",
+                    decision="allowed",
+                    customer_id=f"C-{i}",
+                    items_granted=("name",),
+                ),
+            )
+    seal_all(engine)
+    return engine
+
+
+def test_untouched_ledger_verifies(ledger: Engine) -> None:
+    result = verify(ledger, chunk=3)
+    assert result.ok
+    assert (result.verified, result.head_pos, result.unsealed) == (8, 8, 0)
+
+
+def test_edited_entry_is_found(ledger: Engine) -> None:
+    tamper(ledger, "UPDATE access_ledger SET entry = replace(entry, 'C-4', 'C-9') WHERE seq = 5")
+    result = verify(ledger, chunk=3)
+    assert not result.ok and result.broken is not None
+    assert (result.broken.kind, result.broken.chain_pos, result.broken.seq) == (
+        "hash_mismatch",
+        5,
+        5,
+    )
+    assert result.verified == 4
+
+
+def test_edited_prev_hash_is_found(ledger: Engine) -> None:
+    tamper(ledger, f"UPDATE access_ledger SET prev_hash = '{'0' * 64}' WHERE seq = 3")
+    result = verify(ledger)
+    assert result.broken is not None
+    assert (result.broken.kind, result.broken.chain_pos) == ("prev_hash_mismatch", 3)
+
+
+def test_deleted_entry_is_a_gap(ledger: Engine) -> None:
+    tamper(ledger, "DELETE FROM access_ledger WHERE seq = 6")
+    result = verify(ledger)
+    assert result.broken is not None
+    assert (result.broken.kind, result.broken.chain_pos) == ("gap", 6)
+    assert "expected chain position 6, found 7" in result.broken.describe()
+
+
+def test_partly_unsealed_entry_is_refused_or_found(ledger: Engine, backend: str) -> None:
+    # The CHECK constraint keeps the three seal fields together …
+    with pytest.raises(IntegrityError, match="sealed_together"):
+        tamper(ledger, "UPDATE access_ledger SET chain_pos = NULL WHERE seq = 8")
+    if backend != "postgresql":
+        return
+    # … and a superuser who drops it too is still found by verify.
+    tamper(
+        ledger,
+        "ALTER TABLE access_ledger DROP CONSTRAINT ck_access_ledger_sealed_together",
+        "UPDATE access_ledger SET chain_pos = NULL WHERE seq = 8",
+    )
+    result = verify(ledger)
+    assert result.broken is not None
+    assert (result.broken.kind, result.broken.seq, result.unsealed) == ("inconsistent_seal", 8, 1)
+
+
+def test_consistent_rewrite_is_caught_by_an_earlier_checkpoint(ledger: Engine) -> None:
+    key = Ed25519PrivateKey.generate()
+    checkpoint = create_checkpoint(ledger, key)
+    assert checkpoint.chain_pos == 8
+    tamper(ledger, "UPDATE access_ledger SET entry = replace(entry, 'C-2', 'C-7') WHERE seq = 3")
+    rehash_from(ledger, 3)
+    result = verify(ledger, trusted_keys=[public_key_hex(key.public_key())])
+    assert result.broken is None  # the chain itself is consistent again …
+    assert not result.ok  # … but it no longer matches what was signed
+    (problem,) = result.checkpoint_problems
+    assert problem.checkpoint_id == checkpoint.id
+    assert "rewritten" in problem.problem
+
+
+def test_truncated_tail_is_caught_by_a_checkpoint(ledger: Engine) -> None:
+    key = Ed25519PrivateKey.generate()
+    create_checkpoint(ledger, key)
+    tamper(ledger, "DELETE FROM access_ledger WHERE seq IN (7, 8)")
+    result = verify(ledger)
+    assert result.broken is None and result.verified == 6
+    (problem,) = result.checkpoint_problems
+    assert "truncated" in problem.problem

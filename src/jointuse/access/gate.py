@@ -1,0 +1,343 @@
+"""The one gate for personal data (個人データへの唯一の入口).
+
+Every read or write of personal data — API, pages, CLI, batch — goes through :class:`Gate`:
+
+1. compute the relations between the acting party and the target at ``at``
+   (:mod:`jointuse.customers.relations`; one indexed query per relation kind at most);
+2. ask the policy engine (:meth:`jointuse.policy.engine.Engine.decide`);
+3. on allow: **read** — load the data of the granted items' categories through the registered
+   loaders and project it down to the granted items (and, for the contract-bound basic items,
+   to the contract in force within the allowing relation's period); **write** — run the use
+   case's change;
+4. append the decision, allowed **or** denied, to the access ledger
+   (:func:`jointuse.ledger.service.append`) on the unit of work's connection: the same
+   transaction as the change. A change that fails after the decision rolls back with its entry:
+   a rolled-back change leaves no entry.
+
+Denials (the design)
+    A denial raises :class:`PolicyDenied` (an :class:`~jointuse.core.errors.AccessDenied`, HTTP
+    403) carrying the decision: rule, reason code, refused items with reasons, and for
+    ``purpose_missing``/``purpose_unknown`` the valid purposes. The denial must reach the ledger
+    although the use case fails, so **the gate ends the unit of work itself**: it rolls back the
+    unit of work's uncommitted changes (the use case is failing; they must not half-happen),
+    appends again the ledger entries of the reads this unit of work was already allowed (their
+    data may have left), appends the denial, and **commits**; then it raises. The enclosing
+    :class:`~jointuse.core.db.UnitOfWork` sees the exception and rolls back an empty transaction
+    (a no-op). A caller that catches :class:`PolicyDenied` and carries on gets a fresh
+    transaction on the same unit of work. The gate therefore refuses a read-only unit of work
+    (its end would roll back the reads' entries).
+
+Ledger fields
+    party, purpose (``"(none)"`` when missing; unprintable text made printable), action, decision,
+    supply point and customer of the target, items granted (allowed) or refused with their reason
+    codes, rule id, request id, and the append time. A denial of a request that named no items
+    (``items=None``: "every item the rule allows") records one refused item ``"*"`` with the
+    decision's reason, so every denial's reason is on the ledger.
+
+Extension points
+    :class:`~jointuse.customers.relations.RelationRegistry` (e.g. ``dr_resource`` from the
+    negawatt area) and :attr:`Gate.loaders`, one :data:`Loader` per item category (``basic`` and
+    ``supply_point`` built in; negawatt, forwarding and readings add theirs with
+    :meth:`Gate.with_loader`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, Literal
+
+from sqlalchemy import Connection
+
+from jointuse.core.db import UnitOfWork
+from jointuse.core.errors import AccessDenied, JointuseError
+from jointuse.customers.relations import (
+    RelationContext,
+    RelationRegistry,
+    TargetRef,
+    default_registry,
+)
+from jointuse.ledger.chain import LedgerEntry
+from jointuse.ledger.chain import RefusedItem as LedgerRefused
+from jointuse.ledger.service import append
+from jointuse.policy.engine import (
+    AccessRequest,
+    Decision,
+    Engine,
+    Party,
+    Reason,
+    RelationPeriod,
+    engine_for,
+)
+from jointuse.policy.loader import default_policy
+from jointuse.policy.model import Policy
+
+_READS_KEY = "jointuse.gate.allowed_reads"
+NO_PURPOSE = "(none)"
+WHOLE_REQUEST = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    """The decision, and the data: for a read, the granted items' values (item key → value);
+    for a write, what the change returned."""
+
+    decision: Decision
+    data: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadContext:
+    """What a loader needs: the request's relation context and the allowing decision."""
+
+    relations: RelationContext
+    decision: Decision
+    items: tuple[str, ...]
+
+    @property
+    def conn(self) -> Connection:
+        return self.relations.conn
+
+
+Loader = Callable[[LoadContext], dict[str, object]]
+"""Loads the values of ``ctx.items`` (all of one category) for the target."""
+
+Change = Callable[[RelationContext], dict[str, object] | None]
+"""A write's change, run on allow inside the transaction (raise to roll back)."""
+
+
+class PolicyDenied(AccessDenied):
+    """The policy refused; ``decision`` is the engine's decision (already on the ledger)."""
+
+    def __init__(self, decision: Decision, *, request_id: str, valid_purposes: list[str]) -> None:
+        details: dict[str, Any] = {
+            "reason": decision.reason.value,
+            "rule_id": decision.rule_id,
+            "purpose": decision.purpose,
+            "action": decision.action,
+            "request_id": request_id,
+            "refused": [
+                {"item": r.item, "reason": r.reason.value, "message": r.message}
+                for r in decision.refused
+            ],
+        }
+        if decision.reason in (Reason.PURPOSE_MISSING, Reason.PURPOSE_UNKNOWN):
+            details["valid_purposes"] = valid_purposes
+        super().__init__(decision.message, **details)
+        self.decision = decision
+
+
+class NoLoader(JointuseError):
+    """An allowed read asked for a category no loader is registered for (a wiring gap)."""
+
+    code = "no_loader"
+    status = 501
+
+
+def _printable(text: str, limit: int = 200) -> str:
+    clean = "".join(ch if ch.isprintable() else "?" for ch in text).strip()
+    return (clean or "?")[:limit]
+
+
+def ledger_entry(
+    *,
+    actor: Party,
+    purpose: str | None,
+    action: Literal["read", "write"],
+    target: TargetRef,
+    decision: Decision,
+    request_id: str,
+) -> LedgerEntry:
+    """The ledger entry recording ``decision`` (see the module docstring for the fields)."""
+    refused = tuple(LedgerRefused(_printable(r.item), r.reason.value) for r in decision.refused)
+    if not decision.allowed and not refused:
+        refused = (LedgerRefused(WHOLE_REQUEST, decision.reason.value),)
+    return LedgerEntry(
+        party=actor.code,
+        purpose=_printable(purpose) if purpose else NO_PURPOSE,
+        action=action,
+        decision="allowed" if decision.allowed else "denied",
+        supply_point_id=target.supply_point_id,
+        customer_id=target.customer_id,
+        items_granted=decision.granted if decision.allowed else (),
+        items_refused=refused,
+        rule_id=decision.rule_id,
+        request_id=_printable(request_id),
+    )
+
+
+class Gate:
+    """Policy decision + data access + ledger record, in one transaction (module docstring)."""
+
+    def __init__(
+        self,
+        policy: Policy | None = None,
+        *,
+        relations: RelationRegistry | None = None,
+        loaders: Mapping[str, Loader] | None = None,
+    ) -> None:
+        self.policy = policy or default_policy()
+        self.engine: Engine = engine_for(self.policy)
+        self.relations = relations or default_registry()
+        if loaders is None:
+            from jointuse.customers.service import default_loaders
+
+            loaders = default_loaders()
+        self.loaders: Mapping[str, Loader] = MappingProxyType(dict(loaders))
+        self._category = {it.key: it.category for it in self.policy.items}
+        self._purposes = [p.key for p in self.policy.purposes]
+
+    def with_loader(self, category: str, loader: Loader) -> Gate:
+        """A gate like this one with ``loader`` for ``category``."""
+        return Gate(
+            self.policy, relations=self.relations, loaders={**self.loaders, category: loader}
+        )
+
+    def with_relations(self, registry: RelationRegistry) -> Gate:
+        return Gate(self.policy, relations=registry, loaders=self.loaders)
+
+    # -- the two doors -------------------------------------------------------------------------
+
+    def read(
+        self,
+        uow: UnitOfWork,
+        *,
+        actor: Party,
+        purpose: str | None,
+        target: TargetRef,
+        items: frozenset[str] | None,
+        request_id: str,
+        at: datetime,
+    ) -> GateResult:
+        """Read personal data: decide, load and project, record. Raises :class:`PolicyDenied`."""
+        ctx, decision = self._decide(uow, actor, purpose, "read", target, items, at, ())
+        if not decision.allowed:
+            self._deny(uow, ctx, decision, purpose, "read", request_id)
+        data = self._load(ctx, decision)
+        entry = ledger_entry(
+            actor=actor,
+            purpose=purpose,
+            action="read",
+            target=target,
+            decision=decision,
+            request_id=request_id,
+        )
+        append(uow.session, entry)
+        uow.session.info.setdefault(_READS_KEY, []).append(entry)
+        return GateResult(decision, data)
+
+    def write(
+        self,
+        uow: UnitOfWork,
+        *,
+        actor: Party,
+        purpose: str | None,
+        target: TargetRef,
+        items: frozenset[str] | None,
+        request_id: str,
+        at: datetime,
+        change: Change,
+        establishes: tuple[RelationPeriod, ...] = (),
+    ) -> GateResult:
+        """Write personal data: decide, run ``change``, record — one transaction.
+
+        ``establishes`` are relations the write itself creates (a retailer registering its own
+        contract becomes its ``contract_holder``; recording a customer's application makes it
+        the ``applicant``): the engine decides with them added. The use case asserts them only
+        for the acting party, from the record it is writing; they are on the ledger as the
+        decision's relation, so such writes stay auditable.
+        """
+        ctx, decision = self._decide(uow, actor, purpose, "write", target, items, at, establishes)
+        if not decision.allowed:
+            self._deny(uow, ctx, decision, purpose, "write", request_id)
+        data = change(ctx) or {}
+        append(
+            uow.session,
+            ledger_entry(
+                actor=actor,
+                purpose=purpose,
+                action="write",
+                target=target,
+                decision=decision,
+                request_id=request_id,
+            ),
+        )
+        return GateResult(decision, data)
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    def _decide(
+        self,
+        uow: UnitOfWork,
+        actor: Party,
+        purpose: str | None,
+        action: Literal["read", "write"],
+        target: TargetRef,
+        items: frozenset[str] | None,
+        at: datetime,
+        establishes: tuple[RelationPeriod, ...],
+    ) -> tuple[RelationContext, Decision]:
+        if uow.read_only:
+            raise RuntimeError(
+                "the gate records every access on the ledger: use a read-write UnitOfWork"
+            )
+        ctx = RelationContext(uow.connection, actor, target, at)
+        relations = self.relations.relations(ctx) + tuple(establishes)
+        request = AccessRequest(
+            party=actor,
+            purpose=purpose,
+            action=action,
+            target=ctx.engine_target(),
+            at=at,
+            items=items or frozenset(),
+            relations=relations,
+        )
+        return ctx, self.engine.decide(request)
+
+    def _deny(
+        self,
+        uow: UnitOfWork,
+        ctx: RelationContext,
+        decision: Decision,
+        purpose: str | None,
+        action: Literal["read", "write"],
+        request_id: str,
+    ) -> None:
+        session = uow.session
+        kept: list[LedgerEntry] = session.info.pop(_READS_KEY, [])
+        session.rollback()
+        for entry in kept:
+            append(session, entry)
+        append(
+            session,
+            ledger_entry(
+                actor=ctx.party,
+                purpose=purpose,
+                action=action,
+                target=ctx.target,
+                decision=decision,
+                request_id=request_id,
+            ),
+        )
+        session.commit()
+        raise PolicyDenied(decision, request_id=request_id, valid_purposes=self._purposes)
+
+    def _load(self, ctx: RelationContext, decision: Decision) -> dict[str, object]:
+        by_category: dict[str, list[str]] = {}
+        for item in decision.granted:
+            by_category.setdefault(self._category[item], []).append(item)
+        data: dict[str, object] = {}
+        for category, keys in by_category.items():
+            loader = self.loaders.get(category)
+            if loader is None:
+                raise NoLoader(
+                    f"no loader is registered for category {category!r} "
+                    f"(items {', '.join(keys)}); register one with Gate.with_loader",
+                    category=category,
+                    valid=sorted(self.loaders),
+                )
+            values = loader(LoadContext(ctx, decision, tuple(keys)))
+            data.update({k: values[k] for k in keys if k in values})
+        return data

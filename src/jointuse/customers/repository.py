@@ -1,0 +1,377 @@
+"""Every query of the customer registry (SQLAlchemy Core on the caller's connection).
+
+Nothing here decides anything or writes the ledger: callers are the gate's loaders
+(:mod:`jointuse.access.gate`), the relation providers (:mod:`jointuse.customers.relations`) and
+the use cases of :mod:`jointuse.customers.service`, which run them only after the gate allowed
+the access. Rows are turned back into the domain objects of :mod:`jointuse.customers.model`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from sqlalchemy import Connection, Row, insert, or_, select, update
+
+from jointuse.core.errors import ValidationError
+from jointuse.core.ids import SupplyPointId
+from jointuse.customers.model import (
+    Address,
+    ContractCapacity,
+    ContractKind,
+    Customer,
+    Membership,
+    MeterInfo,
+    PhoneNumber,
+    PostalCode,
+    RetailContract,
+    SupplyPoint,
+)
+from jointuse.customers.tables import (
+    APPLICATION_STATUSES,
+    customer,
+    retail_contract,
+    supply_application,
+    supply_point,
+)
+
+ApplicationStatus = Literal["pending", "withdrawn", "completed"]
+
+
+@dataclass(frozen=True, slots=True)
+class SupplyApplication:
+    """A customer's application to a retailer for a supply point (供給申込).
+
+    While ``pending`` it is the relation ``applicant`` of that retailer to the point, over
+    ``[applied_at, valid_to)``; withdrawing or completing it sets ``valid_to``.
+    """
+
+    application_id: str
+    retailer_code: str
+    customer_id: str
+    supply_point_id: SupplyPointId
+    applied_at: datetime
+    status: ApplicationStatus = "pending"
+    valid_to: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in APPLICATION_STATUSES:
+            raise ValidationError(
+                f"unknown application status {self.status!r}",
+                field="status",
+                valid=list(APPLICATION_STATUSES),
+            )
+        if self.applied_at.tzinfo is None:
+            raise ValidationError(
+                "applied_at must be timezone-aware", field="applied_at", valid="aware datetime"
+            )
+
+
+# --- customers --------------------------------------------------------------------------------
+
+
+def _basic_values(c: Customer) -> dict[str, Any]:
+    return {
+        "name": c.name,
+        "name_kana": c.name_kana,
+        "postal_code": c.address.postal_code.value,
+        "prefecture": c.address.prefecture,
+        "address_rest": c.address.rest,
+        "phone": c.phone.national,
+        "membership": c.membership.value,
+    }
+
+
+def _customer_values(c: Customer, created_by: str, created_at: datetime) -> dict[str, Any]:
+    return {
+        "id": c.customer_id,
+        **_basic_values(c),
+        "created_by": created_by,
+        "created_at": created_at,
+    }
+
+
+def _customer(row: Row[Any]) -> Customer:
+    m = row._mapping
+    return Customer(
+        customer_id=m["id"],
+        name=m["name"],
+        name_kana=m["name_kana"],
+        address=Address(PostalCode(m["postal_code"]), m["prefecture"], m["address_rest"]),
+        phone=PhoneNumber(m["phone"]),
+        membership=Membership(m["membership"]),
+    )
+
+
+def insert_customer(
+    conn: Connection, c: Customer, *, created_by: str, created_at: datetime
+) -> None:
+    conn.execute(insert(customer).values(_customer_values(c, created_by, created_at)))
+
+
+def update_customer(conn: Connection, c: Customer) -> None:
+    """Update the basic items of an existing customer (its id, creator and creation stay)."""
+    conn.execute(update(customer).where(customer.c.id == c.customer_id).values(_basic_values(c)))
+
+
+def get_customer(conn: Connection, customer_id: str) -> Customer | None:
+    row = conn.execute(select(customer).where(customer.c.id == customer_id)).first()
+    return _customer(row) if row is not None else None
+
+
+def customer_creator(conn: Connection, customer_id: str) -> str | None:
+    """The retailer that registered the customer, or None if there is no such customer."""
+    return conn.execute(
+        select(customer.c.created_by).where(customer.c.id == customer_id)
+    ).scalar_one_or_none()
+
+
+# --- contracts --------------------------------------------------------------------------------
+
+
+def _contract_values(c: RetailContract) -> dict[str, Any]:
+    return {
+        "retailer_code": c.retailer_code,
+        "contract_number": c.contract_number,
+        "kind": c.kind.value,
+        "customer_id": c.customer_id,
+        "supply_point_id": c.supply_point_id.value,
+        "valid_from": c.valid_from,
+        "valid_to": c.valid_to,
+    }
+
+
+def _contract(row: Row[Any]) -> RetailContract:
+    m = row._mapping
+    return RetailContract(
+        contract_number=m["contract_number"],
+        kind=ContractKind(m["kind"]),
+        retailer_code=m["retailer_code"],
+        customer_id=m["customer_id"],
+        supply_point_id=SupplyPointId(m["supply_point_id"]),
+        valid_from=m["valid_from"],
+        valid_to=m["valid_to"],
+    )
+
+
+def insert_contract(conn: Connection, c: RetailContract) -> None:
+    conn.execute(insert(retail_contract).values(_contract_values(c)))
+
+
+def contracts_for(
+    conn: Connection, *, supply_point_id: str | None = None, customer_id: str | None = None
+) -> list[RetailContract]:
+    """Contracts of a supply point and/or a customer (one indexed query), oldest first."""
+    conditions = []
+    if supply_point_id is not None:
+        conditions.append(retail_contract.c.supply_point_id == supply_point_id)
+    if customer_id is not None:
+        conditions.append(retail_contract.c.customer_id == customer_id)
+    if not conditions:
+        return []
+    rows = conn.execute(
+        select(retail_contract).where(or_(*conditions)).order_by(retail_contract.c.valid_from)
+    ).all()
+    return [_contract(r) for r in rows]
+
+
+def overlapping_contracts(conn: Connection, c: RetailContract) -> list[RetailContract]:
+    """Contracts of the same supply point whose period overlaps ``c``'s (other than ``c``)."""
+    return [
+        other
+        for other in contracts_for(conn, supply_point_id=c.supply_point_id.value)
+        if (other.retailer_code, other.contract_number) != (c.retailer_code, c.contract_number)
+        and (c.valid_to is None or other.valid_from < c.valid_to)
+        and (other.valid_to is None or c.valid_from < other.valid_to)
+    ]
+
+
+# --- supply points ----------------------------------------------------------------------------
+
+
+def _point_values(p: SupplyPoint) -> dict[str, Any]:
+    cap, meter = p.contract_capacity, p.meter_info
+    return {
+        "id": p.supply_point_id.value,
+        "area_code": p.supply_area,
+        "remote_island_tariff": p.remote_island_tariff,
+        "capacity_value": cap.value if cap else None,
+        "capacity_unit": cap.unit if cap else None,
+        "current_limit": p.current_limit,
+        "service_menu": p.service_menu,
+        "power_factor": p.power_factor,
+        "supply_method": p.supply_method,
+        "capacity_determination_method": p.capacity_determination_method,
+        "meter_number": meter.meter_number if meter else None,
+        "meter_smart": meter.smart_meter if meter else None,
+        "meter_multiplier": meter.multiplier if meter else None,
+        "lead_in_pole_number": p.lead_in_pole_number,
+        "grid_connected_generation": p.grid_connected_generation,
+        "wheeling_change_date": p.wheeling_change_date,
+        "meter_reading_day": p.meter_reading_day,
+        "contract_state": p.contract_state,
+        "disconnection_method": p.disconnection_method,
+    }
+
+
+def _point(row: Row[Any]) -> SupplyPoint:
+    m = row._mapping
+    cap = None
+    if m["capacity_value"] is not None:
+        # The stored NUMERIC(18, 3) back in its shortest form ("30.000" → "30", "5.500" → "5.5").
+        value = Decimal(m["capacity_value"])
+        value = (
+            value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
+        )
+        cap = ContractCapacity(value, m["capacity_unit"])
+    meter = None
+    if m["meter_number"] is not None:
+        meter = MeterInfo(m["meter_number"], bool(m["meter_smart"]), int(m["meter_multiplier"]))
+    change: date | None = m["wheeling_change_date"]
+    return SupplyPoint(
+        supply_point_id=SupplyPointId(m["id"]),
+        supply_area=m["area_code"],
+        service_menu=m["service_menu"],
+        supply_method=m["supply_method"],
+        capacity_determination_method=m["capacity_determination_method"],
+        contract_state=m["contract_state"],
+        remote_island_tariff=bool(m["remote_island_tariff"]),
+        contract_capacity=cap,
+        current_limit=m["current_limit"],
+        power_factor=m["power_factor"],
+        meter_info=meter,
+        lead_in_pole_number=m["lead_in_pole_number"],
+        grid_connected_generation=bool(m["grid_connected_generation"]),
+        wheeling_change_date=change,
+        meter_reading_day=m["meter_reading_day"],
+        disconnection_method=m["disconnection_method"],
+    )
+
+
+def get_supply_point(conn: Connection, supply_point_id: str) -> SupplyPoint | None:
+    row = conn.execute(select(supply_point).where(supply_point.c.id == supply_point_id)).first()
+    return _point(row) if row is not None else None
+
+
+def save_supply_point(
+    conn: Connection, p: SupplyPoint, *, updated_by: str, updated_at: datetime
+) -> bool:
+    """Insert or update the point; True if it was created. (Update first: one statement in the
+    common case, portable across both backends.)"""
+    values = _point_values(p) | {"updated_by": updated_by, "updated_at": updated_at}
+    result = conn.execute(
+        update(supply_point).where(supply_point.c.id == values["id"]).values(values)
+    )
+    if result.rowcount:
+        return False
+    conn.execute(insert(supply_point).values(values))
+    return True
+
+
+# --- applications -----------------------------------------------------------------------------
+
+
+def _application(row: Row[Any]) -> SupplyApplication:
+    m = row._mapping
+    return SupplyApplication(
+        application_id=m["id"],
+        retailer_code=m["retailer_code"],
+        customer_id=m["customer_id"],
+        supply_point_id=SupplyPointId(m["supply_point_id"]),
+        applied_at=m["applied_at"],
+        status=m["status"],
+        valid_to=m["valid_to"],
+    )
+
+
+def _application_values(a: SupplyApplication) -> dict[str, Any]:
+    return {
+        "id": a.application_id,
+        "retailer_code": a.retailer_code,
+        "customer_id": a.customer_id,
+        "supply_point_id": a.supply_point_id.value,
+        "applied_at": a.applied_at,
+        "valid_to": a.valid_to,
+        "status": a.status,
+    }
+
+
+def insert_application(conn: Connection, a: SupplyApplication) -> None:
+    conn.execute(insert(supply_application).values(_application_values(a)))
+
+
+def applications_for(
+    conn: Connection,
+    *,
+    retailer_code: str,
+    supply_point_id: str | None = None,
+    customer_id: str | None = None,
+) -> list[SupplyApplication]:
+    """Applications to ``retailer_code`` for a point (index (point, retailer)) or a customer."""
+    t = supply_application.c
+    query = select(supply_application).where(t.retailer_code == retailer_code)
+    if supply_point_id is not None:
+        query = query.where(t.supply_point_id == supply_point_id)
+    elif customer_id is not None:
+        query = query.where(t.customer_id == customer_id)
+    else:
+        return []
+    return [_application(r) for r in conn.execute(query.order_by(t.applied_at)).all()]
+
+
+def close_application(
+    conn: Connection, application_id: str, status: ApplicationStatus, at: datetime
+) -> bool:
+    """Mark a pending application withdrawn or completed at ``at``; False if none was pending."""
+    t = supply_application.c
+    result = conn.execute(
+        update(supply_application)
+        .where(t.id == application_id, t.status == "pending")
+        .values(status=status, valid_to=at)
+    )
+    return bool(result.rowcount)
+
+
+# --- bulk (administrative seeding) ------------------------------------------------------------
+
+
+def _chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    chunk: list[dict[str, Any]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def bulk_insert(
+    conn: Connection,
+    *,
+    customers: Sequence[Customer],
+    contracts: Sequence[RetailContract],
+    supply_points: Sequence[SupplyPoint],
+    created_by: Mapping[str, str],
+    operator: str,
+    at: datetime,
+    chunk_size: int = 5000,
+) -> tuple[int, int, int]:
+    """executemany in chunks: points, customers, then contracts (foreign-key order).
+
+    ``created_by`` maps a customer id to the retailer that registered it (``operator`` when
+    absent); points are recorded as updated by ``operator``."""
+    for chunk in _chunks(
+        (_point_values(p) | {"updated_by": operator, "updated_at": at} for p in supply_points),
+        chunk_size,
+    ):
+        conn.execute(insert(supply_point), chunk)
+    rows = (_customer_values(c, created_by.get(c.customer_id, operator), at) for c in customers)
+    for chunk in _chunks(rows, chunk_size):
+        conn.execute(insert(customer), chunk)
+    for chunk in _chunks((_contract_values(c) for c in contracts), chunk_size):
+        conn.execute(insert(retail_contract), chunk)
+    return len(customers), len(contracts), len(supply_points)

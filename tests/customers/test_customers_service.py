@@ -1,0 +1,402 @@
+"""Use cases of the customer registry through the gate, on SQLite and PostgreSQL.
+
+The world of every test: Tokyo's TSO (tso-03) has registered points A and B (area 03), Kansai's
+TSO (tso-06) point K (area 06). ``r-old`` supplies customer c-old at A from 2024-01-01 until
+2024-04-01 (exclusive); customer c-new applied to ``r-new`` for A on 2024-03-01, and ``r-new``
+supplies A from 2024-04-01.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from jointuse.access.gate import PolicyDenied
+from jointuse.core.db import UnitOfWork
+from jointuse.core.errors import AccessDenied, NotFound, ValidationError
+from jointuse.core.ids import SupplyPointId
+from jointuse.customers import service
+from jointuse.customers.model import (
+    BASIC_ITEM_KEYS,
+    JST,
+    SUPPLY_POINT_ITEM_KEYS,
+    ContractCapacity,
+    ContractKind,
+    Customer,
+    MeterInfo,
+    RetailContract,
+    SupplyPoint,
+)
+from jointuse.customers.tables import customer as customer_table
+from jointuse.customers.tables import retail_contract, supply_application
+from jointuse.ledger.service import LedgerRecord, find_entries
+from jointuse.policy.engine import Party, PartyStatus
+
+UowFactory = Callable[..., UnitOfWork]
+
+A = "03" + "1" * 20
+B = "03" + "2" * 20
+K = "06" + "3" * 20
+TSO03 = Party("tso-03", "tso")
+TSO06 = Party("tso-06", "tso")
+R_OLD = Party("r-old", "retailer")
+R_NEW = Party("r-new", "retailer")
+R_OTHER = Party("r-other", "retailer")
+OCCTO = Party("occto", "occto")
+
+
+def jst(y: int, m: int, d: int, hh: int = 12, mm: int = 0) -> datetime:
+    return datetime(y, m, d, hh, mm, tzinfo=JST)
+
+
+def make_customer(customer_id: str, name: str, phone: str) -> Customer:
+    return Customer.create(
+        customer_id=customer_id,
+        name=name,
+        name_kana="ヤマダ タロウ",
+        postal_code="100-0001",
+        prefecture="東京都",
+        address_rest="千代田区千代田1-1",
+        phone=phone,
+        membership="member",
+    )
+
+
+def make_point(point_id: str, **overrides: object) -> SupplyPoint:
+    spid = SupplyPointId(point_id)
+    fields: dict[str, object] = {
+        "supply_point_id": spid,
+        "supply_area": spid.area_code,
+        "service_menu": "lv_metered_lighting_b",
+        "supply_method": "single_phase_3_wire",
+        "capacity_determination_method": "ampere_breaker",
+        "contract_state": "active",
+        "contract_capacity": ContractCapacity(Decimal("30"), "A"),
+        "current_limit": 30,
+        "meter_info": MeterInfo("M-0001", True, 1),
+        "meter_reading_day": 12,
+        "wheeling_change_date": date(2023, 6, 1),
+    }
+    fields.update(overrides)
+    return SupplyPoint(**fields)  # type: ignore[arg-type]
+
+
+def contract(
+    retailer: str, number: str, customer_id: str, point: str, start: date, end: date | None
+) -> RetailContract:
+    return RetailContract(
+        number, ContractKind.STANDARD, retailer, customer_id, SupplyPointId(point), start, end
+    )
+
+
+@dataclass
+class World:
+    engine: Engine
+    uow: UowFactory
+    c_old: Customer
+    c_new: Customer
+
+    def entries(self, request_id: str) -> list[LedgerRecord]:
+        with self.uow() as u:
+            return [r for r in find_entries(u.session) if r.entry.request_id == request_id]
+
+
+@pytest.fixture
+def world(engine: Engine, uow: UowFactory) -> World:
+    c_old = make_customer("c-old", "山田 太郎", "03-1111-2222")
+    c_new = make_customer("c-new", "佐藤 花子", "03-3333-4444")
+    t0 = jst(2023, 12, 1)
+    with uow() as u:
+        for n, point in enumerate((A, B)):
+            service.save_supply_point(
+                u, actor=TSO03, point=make_point(point), request_id=f"sp-{n}", at=t0
+            )
+        service.save_supply_point(u, actor=TSO06, point=make_point(K), request_id="sp-k", at=t0)
+    with uow() as u:
+        service.register_customer(
+            u,
+            actor=R_OLD,
+            customer=c_old,
+            contract=contract("r-old", "OLD-1", "c-old", A, date(2024, 1, 1), date(2024, 4, 1)),
+            request_id="reg-old",
+            at=jst(2023, 12, 20),
+        )
+    with uow() as u:
+        service.record_application(
+            u,
+            actor=R_NEW,
+            customer=c_new,
+            supply_point_id=A,
+            request_id="app-new",
+            at=jst(2024, 3, 1),
+            application_id="app-1",
+        )
+    return World(engine, uow, c_old, c_new)
+
+
+def register_new_contract(w: World) -> None:
+    with w.uow() as u:
+        service.register_customer(
+            u,
+            actor=R_NEW,
+            customer=w.c_new,
+            contract=contract("r-new", "NEW-1", "c-new", A, date(2024, 4, 1), None),
+            request_id="reg-new",
+            at=jst(2024, 3, 20),
+        )
+
+
+def test_p3_applicant_gets_only_supply_point_items(world: World) -> None:
+    with world.uow() as u:
+        result = service.supply_point_inquiry(
+            u, actor=R_NEW, supply_point_id=A, request_id="p3-ok", at=jst(2024, 3, 10)
+        )
+    assert result.decision.allowed and result.decision.rule_id == "P3-retailer"
+    assert result.decision.relation == "applicant"
+    assert set(result.data) == set(SUPPLY_POINT_ITEM_KEYS)
+    assert not set(result.data) & set(BASIC_ITEM_KEYS)
+    assert result.data["supply_point_id"] == A
+    assert result.data["contract_capacity"] == {"value": "30", "unit": "A"}
+    assert result.data["meter_info"] == {
+        "meter_number": "M-0001",
+        "smart_meter": True,
+        "multiplier": 1,
+    }
+    (record,) = world.entries("p3-ok")
+    assert record.entry.decision == "allowed" and record.entry.party == "r-new"
+    assert record.entry.purpose == service.P3 and record.entry.rule_id == "P3-retailer"
+    assert set(record.entry.items_granted) == set(SUPPLY_POINT_ITEM_KEYS)
+
+
+def test_p3_denied_for_another_retailer_and_on_the_ledger(world: World) -> None:
+    with pytest.raises(AccessDenied) as caught, world.uow() as u:
+        service.supply_point_inquiry(
+            u, actor=R_OTHER, supply_point_id=A, request_id="p3-no", at=jst(2024, 3, 10)
+        )
+    err = caught.value
+    assert isinstance(err, PolicyDenied) and err.status == 403
+    assert err.details["rule_id"] == "P3-retailer"
+    assert err.details["reason"] == "relation_missing"
+    (record,) = world.entries("p3-no")
+    assert record.entry.decision == "denied" and record.entry.party == "r-other"
+    assert record.entry.supply_point_id == A
+    assert [(r.item, r.reason) for r in record.entry.items_refused] == [("*", "relation_missing")]
+
+
+def test_refused_item_is_403_with_rule_and_reason_on_the_ledger(world: World) -> None:
+    with pytest.raises(PolicyDenied) as caught, world.uow() as u:
+        service.supply_point_inquiry(
+            u,
+            actor=R_NEW,
+            supply_point_id=A,
+            request_id="p3-name",
+            at=jst(2024, 3, 10),
+            items=frozenset({"supply_point_id", "name"}),
+        )
+    assert caught.value.details["reason"] == "items_refused"
+    assert caught.value.details["rule_id"] == "P3-retailer"
+    assert [r["item"] for r in caught.value.details["refused"]] == ["name"]
+    (record,) = world.entries("p3-name")
+    assert record.entry.decision == "denied" and record.entry.items_granted == ()
+    assert [(r.item, r.reason) for r in record.entry.items_refused] == [
+        ("name", "item_not_permitted")
+    ]
+
+
+def test_missing_purpose_lists_valid_purposes_and_is_recorded(world: World) -> None:
+    with pytest.raises(PolicyDenied) as caught, world.uow() as u:
+        service.read_basic(
+            u, actor=R_OLD, purpose=None, request_id="nop", at=jst(2024, 2, 1), customer_id="c-old"
+        )
+    assert caught.value.details["reason"] == "purpose_missing"
+    assert "P1_wheeling" in caught.value.details["valid_purposes"]
+    (record,) = world.entries("nop")
+    assert record.entry.purpose == "(none)" and record.entry.decision == "denied"
+
+
+def test_p4_area_tso_reads_name_address_phone_other_area_denied(world: World) -> None:
+    with world.uow() as u:
+        result = service.tso_customer_lookup(
+            u, actor=TSO03, supply_point_id=A, request_id="p4-ok", at=jst(2024, 2, 1)
+        )
+    assert result.decision.rule_id == "P4-tso"
+    assert set(result.data) == {"name", "address", "phone"}
+    assert result.data["name"] == {"kanji": "山田\u3000太郎", "kana": "ヤマダ\u3000タロウ"}
+    assert result.data["phone"] == "0311112222"
+    with pytest.raises(PolicyDenied) as caught, world.uow() as u:
+        service.tso_customer_lookup(
+            u, actor=TSO06, supply_point_id=A, request_id="p4-no", at=jst(2024, 2, 1)
+        )
+    assert caught.value.details["reason"] == "relation_missing"
+    assert [r.entry.decision for r in world.entries("p4-no")] == ["denied"]
+    assert [r.entry.decision for r in world.entries("p4-ok")] == ["allowed"]
+
+
+def test_time_slicing_across_a_contract_end(world: World) -> None:
+    register_new_contract(world)
+    with world.uow() as u:
+        before = service.read_basic(
+            u,
+            actor=R_OLD,
+            purpose=service.P1,
+            request_id="slice-1",
+            at=jst(2024, 3, 31, 23, 59),
+            supply_point_id=A,
+        )
+    assert before.decision.relation == "contract_holder"
+    assert before.data["contract_number"] == "OLD-1"
+    assert before.decision.valid_to == datetime(2024, 4, 1, tzinfo=JST)
+    with pytest.raises(PolicyDenied) as caught, world.uow() as u:
+        service.read_basic(
+            u,
+            actor=R_OLD,
+            purpose=service.P1,
+            request_id="slice-2",
+            at=jst(2024, 4, 1, 0, 0),
+            supply_point_id=A,
+        )
+    assert caught.value.details["reason"] == "relation_missing"
+    assert [r.entry.decision for r in world.entries("slice-2")] == ["denied"]
+    # The TSO sees the customer of the contract in force: c-old in March, c-new in April.
+    names = []
+    for n, at in enumerate((jst(2024, 3, 31), jst(2024, 4, 2))):
+        with world.uow() as u:
+            got = service.tso_customer_lookup(
+                u, actor=TSO03, supply_point_id=A, request_id=f"tso-{n}", at=at
+            )
+        names.append(got.data["phone"])
+    assert names == ["0311112222", "0333334444"]
+    # The new retailer reads its own customer with its own contract number from April.
+    with world.uow() as u:
+        new = service.read_basic(
+            u,
+            actor=R_NEW,
+            purpose=service.P1,
+            request_id="slice-3",
+            at=jst(2024, 4, 5),
+            supply_point_id=A,
+        )
+    assert new.data["contract_number"] == "NEW-1"
+
+
+def test_registration_completes_the_pending_application(world: World) -> None:
+    register_new_contract(world)
+    with world.engine.connect() as conn:
+        status, valid_to = conn.execute(
+            select(supply_application.c.status, supply_application.c.valid_to)
+        ).one()
+    assert status == "completed" and valid_to is not None
+    # Completed: the applicant relation ended at registration, so P3 is closed again.
+    with pytest.raises(PolicyDenied), world.uow() as u:
+        service.supply_point_inquiry(
+            u, actor=R_NEW, supply_point_id=A, request_id="p3-after", at=jst(2024, 3, 25)
+        )
+
+
+def test_suspended_party_denied_and_on_the_ledger(world: World) -> None:
+    suspended = Party("r-new", "retailer", PartyStatus.SUSPENDED)
+    with pytest.raises(PolicyDenied) as caught, world.uow() as u:
+        service.supply_point_inquiry(
+            u, actor=suspended, supply_point_id=A, request_id="susp", at=jst(2024, 3, 10)
+        )
+    assert caught.value.details["reason"] == "party_suspended"
+    (record,) = world.entries("susp")
+    assert record.entry.decision == "denied"
+    assert record.entry.items_refused[0].reason == "party_suspended"
+
+
+def test_write_failing_after_the_decision_rolls_back_without_entry(world: World) -> None:
+    intruder = make_customer("c-x", "鈴木 一郎", "03-5555-6666")
+    overlapping = contract("r-other", "X-1", "c-x", A, date(2024, 2, 1), None)
+    with pytest.raises(ValidationError, match="overlapping"), world.uow() as u:
+        service.register_customer(
+            u,
+            actor=R_OTHER,
+            customer=intruder,
+            contract=overlapping,
+            request_id="overlap",
+            at=jst(2024, 1, 15),
+        )
+    assert world.entries("overlap") == []
+    with world.engine.connect() as conn:
+        assert (
+            conn.execute(select(func.count()).where(customer_table.c.id == "c-x")).scalar_one() == 0
+        )
+        assert conn.execute(select(func.count()).select_from(retail_contract)).scalar_one() == 1
+
+
+def test_registering_a_contract_for_another_retailer_is_denied(world: World) -> None:
+    someone = make_customer("c-y", "高橋 二郎", "03-7777-8888")
+    with pytest.raises(PolicyDenied) as caught, world.uow() as u:
+        service.register_customer(
+            u,
+            actor=R_OTHER,
+            customer=someone,
+            contract=contract("r-old", "Y-1", "c-y", B, date(2024, 1, 1), None),
+            request_id="foreign",
+            at=jst(2024, 1, 1),
+        )
+    assert caught.value.details["reason"] == "relation_missing"
+    assert [r.entry.action for r in world.entries("foreign")] == ["write"]
+
+
+def test_tso_writes_only_points_of_its_area(world: World) -> None:
+    with pytest.raises(PolicyDenied), world.uow() as u:
+        service.save_supply_point(
+            u, actor=TSO06, point=make_point(B), request_id="sp-foreign", at=jst(2024, 1, 1)
+        )
+    with world.uow() as u:
+        result = service.save_supply_point(
+            u,
+            actor=TSO03,
+            point=make_point(B, contract_state="suspended", current_limit=40),
+            request_id="sp-update",
+            at=jst(2024, 1, 1),
+        )
+    assert result.data == {"created": False}
+    with world.uow() as u:
+        seen = service.supply_point_inquiry(
+            u, actor=OCCTO, supply_point_id=B, request_id="occto", at=jst(2024, 1, 2)
+        )
+    assert seen.data["current_limit"] == 40 and seen.data["contract_state"] == "suspended"
+
+
+def test_unknown_supply_point_is_not_found_and_leaves_no_entry(world: World) -> None:
+    missing = "03" + "9" * 20
+    with pytest.raises(NotFound), world.uow() as u:
+        service.supply_point_inquiry(
+            u, actor=OCCTO, supply_point_id=missing, request_id="nf", at=jst(2024, 1, 2)
+        )
+    assert world.entries("nf") == []
+
+
+def test_bulk_load_writes_one_ledger_entry(engine: Engine, uow: UowFactory) -> None:
+    customers = [make_customer(f"b-{n}", f"顧客 {n}", f"03-1000-{n:04d}") for n in range(7)]
+    points = [make_point("03" + f"{n:020d}") for n in range(7)]
+    contracts = [
+        contract("r-bulk", f"B-{n}", f"b-{n}", p.supply_point_id.value, date(2024, 1, 1), None)
+        for n, p in enumerate(points)
+    ]
+    result = service.bulk_load(
+        engine, customers, contracts, points, request_id="bulk", chunk_size=3
+    )
+    assert (result.customers, result.contracts, result.supply_points) == (7, 7, 7)
+    with uow() as u:
+        records = [r for r in find_entries(u.session) if r.entry.request_id == "bulk"]
+        assert len(records) == 1 and len(find_entries(u.session)) == 1
+        assert records[0].entry.purpose == "admin:bulk_load"
+        got = service.read_basic(
+            u,
+            actor=Party("r-bulk", "retailer"),
+            purpose=service.P1,
+            request_id="after-bulk",
+            at=jst(2024, 5, 1),
+            customer_id="b-3",
+        )
+    assert got.data["contract_number"] == "B-3" and got.data["phone"] == "0310000003"
+    assert set(got.data) == set(SUPPLY_POINT_ITEM_KEYS) | set(BASIC_ITEM_KEYS)

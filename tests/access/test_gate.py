@@ -1,0 +1,251 @@
+"""The gate's own guarantees, on SQLite and PostgreSQL: a denial is committed to the ledger
+although the use case fails, uncommitted changes of a denied unit of work are undone while the
+entries of reads already allowed stay, a failing change leaves no entry, and the extension points
+(relation providers, loaders) work with real providers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from jointuse.access.gate import LoadContext, NoLoader, PolicyDenied
+from jointuse.core.db import UnitOfWork
+from jointuse.core.errors import InvalidSupplyPointId, ValidationError
+from jointuse.core.ids import SupplyPointId
+from jointuse.customers import repository, service
+from jointuse.customers.model import JST, ContractKind, Customer, RetailContract, SupplyPoint
+from jointuse.customers.relations import RelationContext, TargetRef, relations_at
+from jointuse.customers.tables import customer as customer_table
+from jointuse.ledger.service import LedgerRecord, find_entries
+from jointuse.policy.engine import Party, RelationPeriod
+
+UowFactory = Callable[..., UnitOfWork]
+
+A = "03" + "4" * 20
+TSO03 = Party("tso-03", "tso")
+RETAILER = Party("r-one", "retailer")
+DR = Party("dr-one", "dr_contractor")
+AT = datetime(2024, 6, 1, 12, tzinfo=JST)
+
+
+def _customer(customer_id: str) -> Customer:
+    return Customer.create(
+        customer_id=customer_id,
+        name="田中 三郎",
+        name_kana="タナカ サブロウ",
+        postal_code="150-0001",
+        prefecture="東京都",
+        address_rest="渋谷区神宮前1-1",
+        phone="03-2222-3333",
+        membership="non_member",
+    )
+
+
+def _seed(uow: UowFactory) -> None:
+    point = SupplyPoint(
+        supply_point_id=SupplyPointId(A),
+        supply_area="03",
+        service_menu="lv_metered_lighting_b",
+        supply_method="single_phase_3_wire",
+        capacity_determination_method="ampere_breaker",
+        contract_state="active",
+    )
+    with uow() as u:
+        service.save_supply_point(u, actor=TSO03, point=point, request_id="seed-p", at=AT)
+    with uow() as u:
+        service.register_customer(
+            u,
+            actor=RETAILER,
+            customer=_customer("c-1"),
+            contract=RetailContract(
+                "K-1", ContractKind.STANDARD, "r-one", "c-1", SupplyPointId(A), date(2024, 1, 1)
+            ),
+            request_id="seed-c",
+            at=datetime(2024, 1, 1, tzinfo=JST),
+        )
+
+
+def _entries(uow: UowFactory) -> list[LedgerRecord]:
+    with uow() as u:
+        return list(reversed(find_entries(u.session)))
+
+
+@pytest.fixture
+def seeded(uow: UowFactory) -> UowFactory:
+    _seed(uow)
+    return uow
+
+
+def test_denial_commits_alone_undoing_changes_but_keeping_allowed_reads(
+    seeded: UowFactory, engine: Engine
+) -> None:
+    gate = service.default_gate()
+    before = len(_entries(seeded))
+    with pytest.raises(PolicyDenied), seeded() as u:
+        # An allowed read (its entry must survive), an uncommitted change (must not) ...
+        gate.read(
+            u,
+            actor=TSO03,
+            purpose="P4_tso_operations",
+            target=TargetRef(A),
+            items=frozenset({"name"}),
+            request_id="r-1",
+            at=AT,
+        )
+        repository.insert_customer(
+            u.connection, _customer("c-ghost"), created_by="x", created_at=AT
+        )
+        # ... then a denial in the same unit of work.
+        gate.read(
+            u,
+            actor=TSO03,
+            purpose="P3_supply_point_confirmation",
+            target=TargetRef(A),
+            items=None,
+            request_id="r-2",
+            at=AT,
+        )
+    after = _entries(seeded)[before:]
+    assert [(r.entry.request_id, r.entry.decision) for r in after] == [
+        ("r-1", "allowed"),
+        ("r-2", "denied"),
+    ]
+    assert after[1].entry.items_refused[0].reason == "no_rule"
+    with engine.connect() as conn:
+        ghosts = select(func.count()).where(customer_table.c.id == "c-ghost")
+        assert conn.execute(ghosts).scalar_one() == 0
+
+
+def test_caller_may_catch_a_denial_and_carry_on(seeded: UowFactory) -> None:
+    gate = service.default_gate()
+    with seeded() as u:
+        with pytest.raises(PolicyDenied):
+            gate.read(
+                u,
+                actor=RETAILER,
+                purpose="P9_marketing",
+                target=TargetRef(A),
+                items=None,
+                request_id="bad-purpose",
+                at=AT,
+            )
+        got = gate.read(
+            u,
+            actor=RETAILER,
+            purpose="P1_wheeling",
+            target=TargetRef(A),
+            items=frozenset({"phone", "contract_number"}),
+            request_id="good",
+            at=AT,
+        )
+    assert got.data == {"phone": "0322223333", "contract_number": "K-1"}
+    by_id = {r.entry.request_id: r.entry for r in _entries(seeded)}
+    assert by_id["bad-purpose"].purpose == "P9_marketing"
+    assert by_id["bad-purpose"].items_refused[0].reason == "purpose_unknown"
+    assert by_id["good"].items_granted == ("contract_number", "phone")  # canonical: sorted
+
+
+def test_unknown_purpose_carries_the_valid_purposes(seeded: UowFactory) -> None:
+    with pytest.raises(PolicyDenied) as caught, seeded() as u:
+        service.read_basic(
+            u, actor=RETAILER, purpose="marketing\x00", request_id="x", at=AT, customer_id="c-1"
+        )
+    details = caught.value.to_dict()
+    assert details["code"] == "access_denied" and details["reason"] == "purpose_unknown"
+    assert len(details["valid_purposes"]) == 5
+    (record,) = [r for r in _entries(seeded) if r.entry.request_id == "x"]
+    assert record.entry.purpose == "marketing?"
+
+
+def test_failing_change_leaves_no_entry(seeded: UowFactory) -> None:
+    before = len(_entries(seeded))
+
+    def change(ctx: RelationContext) -> dict[str, object]:
+        repository.insert_customer(ctx.conn, _customer("c-2"), created_by="r-one", created_at=AT)
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"), seeded() as u:
+        service.default_gate().write(
+            u,
+            actor=RETAILER,
+            purpose="P1_wheeling",
+            target=TargetRef(A, "c-1"),
+            items=frozenset({"phone"}),
+            request_id="w",
+            at=AT,
+            change=change,
+        )
+    assert len(_entries(seeded)) == before
+
+
+def test_read_only_unit_of_work_is_refused(seeded: UowFactory) -> None:
+    with pytest.raises(RuntimeError, match="read-write"), seeded(read_only=True) as u:
+        service.tso_customer_lookup(u, actor=TSO03, supply_point_id=A, request_id="ro", at=AT)
+
+
+def test_allowed_category_without_loader_fails_without_entry(seeded: UowFactory) -> None:
+    before = len(_entries(seeded))
+    with pytest.raises(NoLoader, match="negawatt"), seeded() as u:
+        service.default_gate().read(
+            u,
+            actor=RETAILER,
+            purpose="P5_negawatt",
+            target=TargetRef(A),
+            items=None,
+            request_id="nw",
+            at=AT,
+        )
+    assert len(_entries(seeded)) == before
+
+
+def dr_resources(ctx: RelationContext) -> Iterable[RelationPeriod]:
+    """A real provider of the kind the negawatt area will register (here: one fixed resource)."""
+    party, target = ctx.party, ctx.target
+    if party.kind == "dr_contractor" and party.code == "dr-one" and target.supply_point_id == A:
+        return (RelationPeriod("dr_resource", datetime(2024, 5, 1, tzinfo=UTC)),)
+    return ()
+
+
+def test_dr_resource_plugs_in_as_a_relation_provider(seeded: UowFactory) -> None:
+    with pytest.raises(PolicyDenied) as caught, seeded() as u:
+        service.supply_point_inquiry(u, actor=DR, supply_point_id=A, request_id="dr-0", at=AT)
+    assert caught.value.details["reason"] == "relation_missing"
+    base = service.default_gate()
+    gate = base.with_relations(base.relations.with_provider("dr_resource", dr_resources))
+    with seeded() as u:
+        got = service.supply_point_inquiry(
+            u, actor=DR, supply_point_id=A, request_id="dr-1", at=AT, gate=gate
+        )
+    assert set(got.data) == {"supply_area", "supply_point_id", "meter_info", "contract_state"}
+    assert got.decision.rule_id == "P3-dr-contractor"
+
+
+def test_loader_extension_and_relations_at(seeded: UowFactory) -> None:
+    def negawatt(ctx: LoadContext) -> dict[str, object]:
+        return {item: f"{item}@{ctx.relations.target.supply_point_id}" for item in ctx.items}
+
+    gate = service.default_gate().with_loader("negawatt", negawatt)
+    with seeded() as u:
+        rels = relations_at(u.connection, RETAILER, TargetRef(A), AT)
+        got = gate.read(
+            u,
+            actor=RETAILER,
+            purpose="P5_negawatt",
+            target=TargetRef(A),
+            items=frozenset({"baseline"}),
+            request_id="nw-ok",
+            at=AT,
+        )
+    assert [r.relation for r in rels] == ["contract_holder"]
+    assert got.data == {"baseline": f"baseline@{A}"}
+
+
+def test_target_needs_a_point_or_a_customer() -> None:
+    with pytest.raises(ValidationError, match="supply point and/or the customer"):
+        TargetRef()
+    with pytest.raises(InvalidSupplyPointId):
+        TargetRef("03-1234")
+    assert TargetRef("０３" + "４" * 20).supply_point_id == A

@@ -1,0 +1,382 @@
+"""HTTP routes of the customer / supply-point registry — thin: parse, call the use case, shape.
+
+Every route authenticates the caller and runs one use case of :mod:`jointuse.customers.service`
+in one :class:`~jointuse.core.db.UnitOfWork`; the use case passes the access gate, which decides,
+projects to the granted items and records the decision on the access ledger.
+
+Purpose header (``Jointuse-Purpose``) per route
+    ==========================================  ===============================================
+    ``GET  /v1/customers/{id}``                 required (any purpose; the policy decides)
+    ``GET  /v1/supply-points/{id}/customer``    required (P4 for the area's TSO; the policy
+                                                decides any other)
+    ``GET  /v1/supply-points/{id}``             optional: the supply point inquiry
+                                                (設備情報照会) serves P3, the default; another
+                                                purpose reads the supply-point items under it
+    ``PUT  /v1/supply-points/{id}``             optional, default P4 (the TSO, as controller)
+    ``POST /v1/customers``, ``/applications``   optional, default P1 (the retailer, as
+                                                controller of its customers' basic items)
+    ==========================================  ===============================================
+
+    A missing (where required) or unknown purpose goes to the gate as given: it is refused with
+    ``purpose_missing`` / ``purpose_unknown``, recorded on the ledger, and answered 400 with the
+    valid purposes. On the two P1 registration routes another *known* purpose is decided by the
+    gate too; a refusal is recorded (403), and if the policy would allow it the route still
+    answers 422 (it performs the P1 registration only) and nothing is written or recorded.
+
+Unknown IDs: where the policy lets the caller see the target (e.g. the area's TSO), an unknown
+supply point or customer is a 404; where it does not, the answer is the policy's 403 — so a
+refusal never tells an outsider whether an ID exists.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response, status
+
+from jointuse.access.gate import GateResult
+from jointuse.core.db import UnitOfWork, connect_read_only
+from jointuse.core.errors import NotFound, ValidationError
+from jointuse.core.http import PURPOSE_HEADER, ApiContext, Caller, acting_party, api_context
+from jointuse.core.ids import SupplyPointId
+from jointuse.customers import service
+from jointuse.customers.model import (
+    BASIC_ITEM_KEYS,
+    SUPPLY_POINT_ITEM_KEYS,
+    ContractCapacity,
+    Customer,
+    MeterInfo,
+    RetailContract,
+    SupplyPoint,
+    normalise_contract_number,
+)
+from jointuse.customers.relations import TargetRef
+from jointuse.customers.schemas import (
+    AccessOut,
+    ApplicationIn,
+    CustomerIn,
+    CustomerRegistration,
+    ItemsOut,
+    SupplyPointIn,
+    WriteOut,
+)
+
+router = APIRouter(prefix="/v1", tags=["customers and supply points"])
+bench_router = APIRouter(
+    prefix="/v1/_bench/bare",
+    tags=["benchmark only (never in production)"],
+)
+
+Context = Annotated[ApiContext, Depends(api_context)]
+CallerDep = Annotated[Caller, Depends(acting_party)]
+ItemsQuery = Annotated[
+    str | None,
+    Query(
+        max_length=1024,
+        description="Comma-separated item keys to ask for (default: what the route reads).",
+    ),
+]
+
+_CUSTOMER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _point(text: str) -> str:
+    return SupplyPointId.parse(text).value
+
+
+def _customer_id(text: str) -> str:
+    if not _CUSTOMER_ID.match(text):
+        raise ValidationError(
+            f"customer id {text[:80]!r} is malformed",
+            field="customer_id",
+            valid="1–64 ASCII letters, digits, '-' or '_', starting with a letter or digit",
+        )
+    return text
+
+
+def _items(text: str | None) -> frozenset[str] | None:
+    if text is None or not text.strip():
+        return None
+    keys = [k.strip() for k in text.split(",") if k.strip()]
+    bad = [k for k in keys if not re.fullmatch(r"[a-z_]{1,64}", k)]
+    if bad:
+        raise ValidationError(
+            f"items: {bad[0][:80]!r} is not an item key",
+            field="items",
+            valid="comma-separated item keys of the policy, e.g. supply_area,meter_info",
+        )
+    return frozenset(keys)
+
+
+def _access(result: GateResult) -> AccessOut:
+    d = result.decision
+    return AccessOut(
+        purpose=d.purpose, rule=d.rule_id, relation=d.relation, items_granted=list(d.granted)
+    )
+
+
+def _customer(body: CustomerIn) -> Customer:
+    return Customer.create(
+        customer_id=body.customer_id or f"C{uuid.uuid4().hex[:16]}",
+        name=body.name,
+        name_kana=body.name_kana,
+        postal_code=body.postal_code,
+        prefecture=body.prefecture,
+        address_rest=body.address,
+        phone=body.phone,
+        membership=body.membership,
+    )
+
+
+def _only_route_purpose(
+    uow: UnitOfWork, caller: Caller, target: TargetRef, items: frozenset[str], purpose: str
+) -> None:
+    """A P1 registration route called with another purpose: let the gate decide that purpose
+    (a refusal is recorded and raised); if it would allow, refuse the request (422)."""
+
+    def refuse(_ctx: object) -> dict[str, object]:
+        raise ValidationError(
+            f"this route registers under {purpose} only, not {caller.purpose}",
+            field=PURPOSE_HEADER,
+            valid=[purpose],
+        )
+
+    service.default_gate().write(
+        uow,
+        actor=caller.party,
+        purpose=caller.purpose,
+        target=target,
+        items=items,
+        request_id=caller.request_id,
+        at=caller.at,
+        change=refuse,
+    )
+
+
+# --- reads ----------------------------------------------------------------------------------
+
+
+@router.get(
+    "/supply-points/{supply_point_id}",
+    response_model=ItemsOut,
+    summary="Supply point inquiry (設備情報照会, P3): only the granted items",
+)
+def supply_point_inquiry(
+    supply_point_id: str, caller: CallerDep, ctx: Context, items: ItemsQuery = None
+) -> ItemsOut:
+    point = _point(supply_point_id)
+    asked = _items(items)
+    with UnitOfWork(ctx.engine) as uow:
+        if caller.purpose in (None, service.P3):
+            result = service.supply_point_inquiry(
+                uow,
+                actor=caller.party,
+                supply_point_id=point,
+                request_id=caller.request_id,
+                at=caller.at,
+                items=asked,
+            )
+        else:
+            result = service.read_basic(
+                uow,
+                actor=caller.party,
+                purpose=caller.purpose,
+                supply_point_id=point,
+                items=asked or frozenset(SUPPLY_POINT_ITEM_KEYS),
+                request_id=caller.request_id,
+                at=caller.at,
+            )
+    return ItemsOut(supply_point_id=point, access=_access(result), items=result.data)
+
+
+@router.get(
+    "/supply-points/{supply_point_id}/customer",
+    response_model=ItemsOut,
+    summary="The customer at a supply point: name, address, phone (P4, the area's TSO)",
+)
+def supply_point_customer(
+    supply_point_id: str, caller: CallerDep, ctx: Context, items: ItemsQuery = None
+) -> ItemsOut:
+    point = _point(supply_point_id)
+    asked = _items(items) or service.TSO_LOOKUP_ITEMS
+    with UnitOfWork(ctx.engine) as uow:
+        result = service.read_basic(
+            uow,
+            actor=caller.party,
+            purpose=caller.purpose,
+            supply_point_id=point,
+            items=asked,
+            request_id=caller.request_id,
+            at=caller.at,
+        )
+    return ItemsOut(supply_point_id=point, access=_access(result), items=result.data)
+
+
+@router.get(
+    "/customers/{customer_id}",
+    response_model=ItemsOut,
+    summary="A customer's data under the stated purpose: only the granted items",
+)
+def get_customer(
+    customer_id: str, caller: CallerDep, ctx: Context, items: ItemsQuery = None
+) -> ItemsOut:
+    cid = _customer_id(customer_id)
+    with UnitOfWork(ctx.engine) as uow:
+        result = service.read_basic(
+            uow,
+            actor=caller.party,
+            purpose=caller.purpose,
+            customer_id=cid,
+            items=_items(items),
+            request_id=caller.request_id,
+            at=caller.at,
+        )
+    return ItemsOut(customer_id=cid, access=_access(result), items=result.data)
+
+
+# --- writes ---------------------------------------------------------------------------------
+
+
+@router.post(
+    "/customers",
+    response_model=WriteOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="A retailer registers its customer and retail contract (P1)",
+)
+def register_customer(body: CustomerRegistration, caller: CallerDep, ctx: Context) -> WriteOut:
+    customer = _customer(body)
+    c = body.contract
+    contract = RetailContract(
+        contract_number=normalise_contract_number(c.number),
+        kind=c.kind,  # type: ignore[arg-type]  # checked (and refused) by the model
+        retailer_code=caller.party.code,
+        customer_id=customer.customer_id,
+        supply_point_id=SupplyPointId.parse(c.supply_point_id),
+        valid_from=c.valid_from,
+        valid_to=c.valid_to,
+    )
+    with UnitOfWork(ctx.engine) as uow:
+        if caller.purpose not in (None, service.P1):
+            target = TargetRef(contract.supply_point_id.value, customer.customer_id)
+            _only_route_purpose(uow, caller, target, frozenset(BASIC_ITEM_KEYS), service.P1)
+        result = service.register_customer(
+            uow,
+            actor=caller.party,
+            customer=customer,
+            contract=contract,
+            request_id=caller.request_id,
+            at=caller.at,
+        )
+    return WriteOut(
+        supply_point_id=contract.supply_point_id.value,
+        customer_id=customer.customer_id,
+        access=_access(result),
+        result=result.data,
+    )
+
+
+@router.post(
+    "/applications",
+    response_model=WriteOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="A customer's application to the calling retailer for a supply point (opens P3)",
+)
+def record_application(body: ApplicationIn, caller: CallerDep, ctx: Context) -> WriteOut:
+    customer = _customer(body.customer)
+    point = _point(body.supply_point_id)
+    with UnitOfWork(ctx.engine) as uow:
+        if caller.purpose not in (None, service.P1):
+            target = TargetRef(point, customer.customer_id)
+            _only_route_purpose(uow, caller, target, service.TSO_LOOKUP_ITEMS, service.P1)
+        result = service.record_application(
+            uow,
+            actor=caller.party,
+            customer=customer,
+            supply_point_id=point,
+            request_id=caller.request_id,
+            at=caller.at,
+            application_id=body.application_id,
+        )
+    return WriteOut(
+        supply_point_id=point,
+        customer_id=customer.customer_id,
+        access=_access(result),
+        result=result.data,
+    )
+
+
+@router.put(
+    "/supply-points/{supply_point_id}",
+    response_model=WriteOut,
+    summary="The area's TSO registers or updates a supply point's sixteen items (P4)",
+    responses={201: {"model": WriteOut, "description": "Registered (new supply point)"}},
+)
+def save_supply_point(
+    supply_point_id: str, body: SupplyPointIn, caller: CallerDep, ctx: Context, response: Response
+) -> WriteOut:
+    point_id = SupplyPointId.parse(supply_point_id)
+    capacity = body.contract_capacity
+    meter = body.meter_info
+    point = SupplyPoint(
+        supply_point_id=point_id,
+        supply_area=body.supply_area or point_id.area_code,
+        service_menu=body.service_menu,
+        supply_method=body.supply_method,
+        capacity_determination_method=body.capacity_determination_method,
+        contract_state=body.contract_state,
+        remote_island_tariff=body.remote_island_tariff,
+        contract_capacity=(
+            ContractCapacity.parse(capacity.value, capacity.unit) if capacity else None
+        ),
+        current_limit=body.current_limit,
+        power_factor=body.power_factor,
+        meter_info=(
+            MeterInfo(meter.meter_number, meter.smart_meter, meter.multiplier) if meter else None
+        ),
+        lead_in_pole_number=body.lead_in_pole_number,
+        grid_connected_generation=body.grid_connected_generation,
+        wheeling_change_date=body.wheeling_change_date,
+        meter_reading_day=body.meter_reading_day,
+        disconnection_method=body.disconnection_method,
+    )
+    with UnitOfWork(ctx.engine) as uow:
+        result = service.save_supply_point(
+            uow,
+            actor=caller.party,
+            point=point,
+            request_id=caller.request_id,
+            at=caller.at,
+            purpose=caller.purpose or service.P4,
+        )
+    if result.data.get("created"):
+        response.status_code = status.HTTP_201_CREATED
+    return WriteOut(supply_point_id=point_id.value, access=_access(result), result=result.data)
+
+
+# --- benchmark only -------------------------------------------------------------------------
+
+
+@bench_router.get(
+    "/supply-points/{supply_point_id}",
+    response_model=ItemsOut,
+    summary="BENCHMARK ONLY: the same row with no authentication, policy or ledger",
+)
+def bare_supply_point(supply_point_id: str, ctx: Context) -> ItemsOut:
+    """Measures what the gate costs. Mounted only with ``create_app(bench=True)`` or
+    ``JOINTUSE_BENCH_ENDPOINTS=1``; it bypasses every access control, so never in production."""
+    # The one deliberate bypass of the gate (allow-listed in tests/test_architecture.py).
+    from jointuse.customers import repository
+
+    point = _point(supply_point_id)
+    with connect_read_only(ctx.engine) as conn:
+        found = repository.get_supply_point(conn, point)
+    if found is None:
+        raise NotFound(f"supply point {point} is not registered", supply_point_id=point)
+    data: dict[str, Any] = found.items()
+    access = AccessOut(purpose=None, rule=None, relation=None, items_granted=list(data))
+    return ItemsOut(supply_point_id=point, access=access, items=data)

@@ -1,0 +1,82 @@
+"""Helpers of the HTTP flow tests: a client on the real app, tokens, row and ledger counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+POINT = "0312345678901234567890"  # Tokyo area (03): tso-03
+OTHER_POINT = "0612345678901234567890"  # Kansai area (06)
+P3 = "P3_supply_point_confirmation"
+P4 = "P4_tso_operations"
+
+
+@dataclass
+class World:
+    client: TestClient
+    engine: Engine
+    tokens: dict[str, str]
+
+    def headers(self, party: str, purpose: str | None = None, **extra: str) -> dict[str, str]:
+        out = {"Authorization": f"Bearer {self.tokens[party]}", **extra}
+        if purpose is not None:
+            out["Jointuse-Purpose"] = purpose
+        return out
+
+    def counts(self) -> dict[str, int]:
+        """Rows of every registry table and of the ledger (to prove a 4xx changed nothing)."""
+        tables = ("customer", "supply_point", "retail_contract", "supply_application")
+        with self.engine.connect() as conn:
+            out = {
+                t: int(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()) for t in tables
+            }
+            out["access_ledger"] = int(
+                conn.execute(text("SELECT count(*) FROM access_ledger")).scalar_one()
+            )
+        return out
+
+    def ledger(self) -> list[dict[str, Any]]:
+        """Ledger rows, newest first (generated columns of the entry)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT party, purpose, action, decision, supply_point_id, customer_id,"
+                    " rule_id, request_id, items_granted, items_refused"
+                    " FROM access_ledger ORDER BY seq DESC"
+                )
+            ).mappings()
+            return [dict(r) for r in rows]
+
+
+def supply_point_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "service_menu": "lv_metered_lighting_b",
+        "supply_method": "single_phase_3_wire",
+        "capacity_determination_method": "ampere_breaker",
+        "contract_state": "active",
+        "current_limit": 30,
+        "contract_capacity": {"value": "30", "unit": "A"},
+        "meter_info": {"meter_number": "M0300001", "smart_meter": True, "multiplier": 1},
+        "meter_reading_day": 12,
+        "lead_in_pole_number": "P-123",
+    }
+    body.update(overrides)
+    return body
+
+
+def customer_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "customer_id": "C0001",
+        "name": "山田 花子",
+        "name_kana": "ヤマダ ハナコ",
+        "postal_code": "100-0001",
+        "prefecture": "東京都",
+        "address": "千代田区千代田1-1",
+        "phone": "03-1234-5678",
+        "membership": "member",
+    }
+    body.update(overrides)
+    return body

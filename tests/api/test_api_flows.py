@@ -1,0 +1,193 @@
+"""Flow tests through the real app over HTTP, on SQLite and PostgreSQL: P3, P4, registrations."""
+
+from __future__ import annotations
+
+from api_helpers import OTHER_POINT, P3, P4, POINT, World, customer_body, supply_point_body
+
+from jointuse.customers.model import SUPPLY_POINT_ITEM_KEYS
+
+PROBLEM = "application/problem+json"
+
+
+def _apply(world: World, retailer: str = "coop-mirai", customer_id: str = "C0001") -> None:
+    r = world.client.post(
+        "/v1/applications",
+        json={"customer": customer_body(customer_id=customer_id), "supply_point_id": POINT},
+        headers=world.headers(retailer),
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["result"]["status"] == "pending"
+
+
+def test_tso_registers_then_updates_a_supply_point(world: World) -> None:
+    r = world.client.put(
+        f"/v1/supply-points/{POINT}", json=supply_point_body(), headers=world.headers("tso-03")
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["access"]["purpose"] == P4
+    assert r.json()["result"] == {"created": True}
+    r = world.client.put(
+        f"/v1/supply-points/{POINT}",
+        json=supply_point_body(current_limit=40),
+        headers=world.headers("tso-03"),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["result"] == {"created": False}
+    ledger = world.ledger()
+    assert [(e["party"], e["action"], e["decision"]) for e in ledger[:2]] == [
+        ("tso-03", "write", "allowed"),
+        ("tso-03", "write", "allowed"),
+    ]
+
+
+def test_other_tso_cannot_register_a_point_of_another_area(world: World) -> None:
+    before = world.counts()
+    r = world.client.put(
+        f"/v1/supply-points/{POINT}", json=supply_point_body(), headers=world.headers("tso-06")
+    )
+    assert r.status_code == 403, r.text
+    assert r.headers["content-type"].startswith(PROBLEM)
+    assert r.json()["reason"] == "relation_missing"
+    after = world.counts()
+    assert after["supply_point"] == before["supply_point"]
+    assert after["access_ledger"] == before["access_ledger"] + 1  # the refusal, recorded
+    assert world.ledger()[0]["decision"] == "denied"
+
+
+def test_p3_inquiry_only_for_the_applicant_and_only_supply_point_items(registered: World) -> None:
+    w = registered
+    r = w.client.get(f"/v1/supply-points/{POINT}", headers=w.headers("coop-mirai"))
+    assert r.status_code == 403, r.text  # no application yet
+    assert r.json()["reason"] == "relation_missing"
+    assert r.json()["purpose"] == P3
+
+    _apply(w)
+    grouped = "03 1234 5678 9012 3456 7890"
+    r = w.client.get(f"/v1/supply-points/{grouped}", headers=w.headers("coop-mirai"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body["items"]) == set(SUPPLY_POINT_ITEM_KEYS)
+    assert body["items"]["supply_point_id"] == POINT
+    assert body["items"]["current_limit"] == 30
+    assert body["access"]["purpose"] == P3
+    assert body["access"]["relation"] == "applicant"
+    assert "name" not in body["items"] and "phone" not in body["items"]
+    entry = w.ledger()[0]
+    assert (entry["party"], entry["purpose"], entry["decision"]) == ("coop-mirai", P3, "allowed")
+    assert entry["supply_point_id"] == POINT
+
+    # Same request, explicit purpose header: same answer.
+    r = w.client.get(f"/v1/supply-points/{POINT}", headers=w.headers("coop-mirai", P3))
+    assert r.status_code == 200
+
+    # Another retailer, no application: refused and recorded.
+    before = w.counts()
+    r = w.client.get(f"/v1/supply-points/{POINT}", headers=w.headers("r-other"))
+    assert r.status_code == 403
+    problem = r.json()
+    assert problem["code"] == "access_denied"
+    assert problem["reason"] == "relation_missing"
+    assert problem["items_refused"] and problem["items_refused"][0]["reason"] == "relation_missing"
+    assert w.counts()["access_ledger"] == before["access_ledger"] + 1
+    assert w.ledger()[0]["party"] == "r-other"
+
+
+def test_p3_inquiry_asking_for_items_outside_the_rule_is_refused_item_by_item(
+    registered: World,
+) -> None:
+    _apply(registered)
+    r = registered.client.get(
+        f"/v1/supply-points/{POINT}",
+        params={"items": "supply_area,name"},
+        headers=registered.headers("coop-mirai"),
+    )
+    assert r.status_code == 403, r.text
+    refused = {i["item"]: i["reason"] for i in r.json()["items_refused"]}
+    assert refused == {"name": "item_not_permitted"}
+
+
+def test_p4_customer_lookup_for_the_area_tso_only(registered: World) -> None:
+    w = registered
+    _apply(w)
+    r = w.client.post(
+        "/v1/customers",
+        json=customer_body(
+            contract={"number": "CM-001", "supply_point_id": POINT, "valid_from": "2024-04-01"}
+        ),
+        headers=w.headers("coop-mirai"),
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["result"]["contract_number"] == "CM-001"
+
+    r = w.client.get(f"/v1/supply-points/{POINT}/customer", headers=w.headers("tso-03", P4))
+    assert r.status_code == 200, r.text
+    items = r.json()["items"]
+    assert set(items) == {"name", "address", "phone"}
+    assert items["name"]["kanji"] == "山田\u3000花子"
+    assert items["phone"] == "0312345678"
+    assert items["address"]["prefecture"] == "東京都"
+    assert w.ledger()[0]["purpose"] == P4
+
+    # The TSO of another area, and a retailer: refused, recorded.
+    for party in ("tso-06", "r-other"):
+        before = w.counts()["access_ledger"]
+        r = w.client.get(f"/v1/supply-points/{POINT}/customer", headers=w.headers(party, P4))
+        assert r.status_code == 403, (party, r.text)
+        assert r.json()["rule"] is not None or r.json()["reason"] in ("no_rule", "relation_missing")
+        assert w.counts()["access_ledger"] == before + 1
+        assert (w.ledger()[0]["party"], w.ledger()[0]["decision"]) == (party, "denied")
+
+
+def test_retailer_reads_its_own_customer(registered: World) -> None:
+    w = registered
+    _apply(w)
+    r = w.client.post(
+        "/v1/customers",
+        json=customer_body(
+            contract={"number": "CM-001", "supply_point_id": POINT, "valid_from": "2024-04-01"}
+        ),
+        headers=w.headers("coop-mirai"),
+    )
+    assert r.status_code == 201, r.text
+    r = w.client.get(
+        "/v1/customers/C0001",
+        params={"items": "name,contract_number"},
+        headers=w.headers("coop-mirai", "P1_wheeling"),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["items"]["contract_number"] == "CM-001"
+    r = w.client.get("/v1/customers/C0001", headers=w.headers("r-other", "P1_wheeling"))
+    assert r.status_code == 403
+
+
+def test_unknown_supply_point_is_404_for_the_area_tso(world: World) -> None:
+    r = world.client.get(f"/v1/supply-points/{POINT}/customer", headers=world.headers("tso-03", P4))
+    assert r.status_code == 404, r.text
+    assert r.json()["code"] == "not_found"
+    r = world.client.get(
+        f"/v1/supply-points/{OTHER_POINT}/customer", headers=world.headers("tso-03", P4)
+    )
+    assert r.status_code == 403  # not its area: the policy answers, existence is not revealed
+
+
+def test_parties_registry_is_public(world: World) -> None:
+    r = world.client.get("/v1/parties")
+    assert r.status_code == 200
+    codes = {p["code"] for p in r.json()["parties"]}
+    assert {"coop-mirai", "tso-03", "occto"} <= codes
+    r = world.client.get("/v1/parties", params={"kind": "tso"})
+    assert len(r.json()["parties"]) == 10
+    r = world.client.get("/v1/parties/coop-mirai")
+    assert r.json()["meti_registration"] == "A0001"
+    assert "token" not in r.text
+    r = world.client.get("/v1/parties/nobody")
+    assert r.status_code == 404 and r.headers["content-type"].startswith(PROBLEM)
+    r = world.client.get("/v1/parties", params={"kind": "wizard"})
+    assert r.status_code == 422 and r.json()["field"] == "kind"
+
+
+def test_openapi_document_is_3_1_and_lists_the_routes(world: World) -> None:
+    doc = world.client.get("/openapi.json").json()
+    assert doc["openapi"].startswith("3.1")
+    assert "/v1/supply-points/{supply_point_id}" in doc["paths"]
+    assert not any(p.startswith("/v1/_bench") for p in doc["paths"])

@@ -34,7 +34,7 @@ Choices (documented contract):
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, make_dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -184,6 +184,30 @@ class Decision:
     valid_to: datetime | None = None
 
 
+def _twin(cls: type) -> type:
+    """A mutable twin of the frozen slotted dataclass ``cls`` (same slots, same order).
+
+    A frozen dataclass ``__init__`` sets each field through ``object.__setattr__`` (≈ 4× a plain
+    slot store), and the engine builds one :class:`Decision` per request. Hot paths fill the twin
+    and re-label it: ``_relabel(obj, "__class__", cls)``. The result is an ordinary immutable
+    ``cls`` instance (``type(x) is cls``, equal to one built by ``cls(...)``). Every field is
+    passed, positionally, in field order.
+    """
+    return make_dataclass(
+        f"_{cls.__name__}Twin",
+        [f.name for f in fields(cls)],
+        slots=True,
+        eq=False,
+        repr=False,
+        match_args=False,
+    )
+
+
+_DecisionTwin = _twin(Decision)
+_RefusedTwin = _twin(RefusedItem)
+_relabel = object.__setattr__
+
+
 @dataclass(frozen=True, slots=True)
 class _Grant:
     """A rule × action precomputed: its items in policy order, categories, legal basis."""
@@ -199,6 +223,15 @@ class _Grant:
 
 
 @dataclass(frozen=True, slots=True)
+class _Slot:
+    """The grants of one (purpose, party kind, action) by relation, and its denial texts."""
+
+    grants: dict[str, _Grant]
+    missing_prefix: str  # the relation_missing message up to the moment
+    rule_id: str | None  # the slot's rule when it has exactly one
+
+
+@dataclass(frozen=True, slots=True)
 class _Outcome:
     """Item-level result of one asked set under one grant."""
 
@@ -207,10 +240,19 @@ class _Outcome:
     categories: tuple[str, ...]
     basis_ja: str | None
     basis_en: str | None
+    refused_names: str  # ", ".join of the refused items, for the message
+
+
+_CACHE_MAX = 65536
 
 
 class Engine:
-    """Decisions against one policy. Build once (it indexes the policy); decide many times."""
+    """Decisions against one policy. Build once (it indexes the policy); decide many times.
+
+    Everything that depends only on the policy and the shape of a request (item order,
+    categories, refused-item records, relation spans, controllers) is memoised in bounded
+    dicts, so a decision costs a few lookups and one :class:`Decision`.
+    """
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
@@ -228,20 +270,33 @@ class Engine:
             for c in policy.categories
         }
         # (purpose, party kind, action) → {relation: grant}; the loader forbids overlaps.
-        self._index: dict[tuple[str, str, str], dict[str, _Grant]] = {}
-        self._any_action: set[tuple[str, str]] = set()
+        grants: dict[tuple[str, str, str], dict[str, _Grant]] = {}
         for rule in policy.rules:
-            self._any_action.add((rule.purpose, rule.party_kind))
             for action in ACTIONS:
                 items = rule.items_for(action)
                 if not items:
                     continue
                 grant = self._grant(rule, action, items)
-                slot = self._index.setdefault((rule.purpose, rule.party_kind, action), {})
+                slot = grants.setdefault((rule.purpose, rule.party_kind, action), {})
                 for relation in sorted(rule.relations):
                     slot[relation] = grant
+        self._index: dict[tuple[str | None, str, str], _Slot] = {}
+        for (purpose, kind, act), by_relation in grants.items():
+            rules = sorted({g.rule.id for g in by_relation.values()})
+            self._index[(purpose, kind, act)] = _Slot(
+                by_relation,
+                f"purpose {purpose} lets a {kind} {act} only with relation "
+                f"{' or '.join(sorted(by_relation))} to the target valid at ",
+                rules[0] if len(rules) == 1 else None,
+            )
         self._outcomes: dict[tuple[str, frozenset[str]], _Outcome] = {}
         self._controller_cache: dict[tuple[object, ...], tuple[ControllerRef, ...]] = {}
+        # asked items → (policy order, categories); (reason, message) → item → refused record;
+        # id(period) → (period, span text) (the period is kept, so its id cannot be reused).
+        self._asked: dict[frozenset[str], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        self._refusals: dict[tuple[Reason, str], dict[str, RefusedItem]] = {}
+        self._cat_rank = self._cat_order.__getitem__
+        self._spans: dict[int, tuple[RelationPeriod, str]] = {}
 
     def _grant(self, rule: Rule, action: str, items: frozenset[str]) -> _Grant:
         ordered = tuple(sorted(items, key=self._order.__getitem__))
@@ -277,37 +332,48 @@ class Engine:
         found = self._controller_cache.get(key)
         if found is None:
             found = controllers_for(self.policy, target, categories)
-            if len(self._controller_cache) > 65536:
+            if len(self._controller_cache) > _CACHE_MAX:
                 self._controller_cache.clear()
             self._controller_cache[key] = found
         return found
 
     # -- deciding -------------------------------------------------------------------------------
 
-    def _deny(
-        self, request: AccessRequest, reason: Reason, message: str, rule_id: str | None = None
-    ) -> Decision:
-        refused = tuple(
-            RefusedItem(i, reason, message)
-            for i in sorted(request.items, key=lambda i: self._order.get(i, len(self._order)))
-        )
-        cats = self._categories(request.items)
-        return Decision(
-            allowed=False,
-            reason=reason,
-            message=message,
-            purpose=request.purpose,
-            action=request.action,
-            party_code=request.party.code,
-            refused=refused,
-            controllers=self.controllers(request.target, cats),
-            rule_id=rule_id,
-        )
-
     def decide(self, request: AccessRequest) -> Decision:
         """Decide ``request``. Refusals are decisions, not exceptions; only malformed input
         raises :class:`~jointuse.core.errors.ValidationError` (an unknown area code in the
         target, naive and aware moments mixed)."""
+        party = request.party
+        try:
+            slot = self._index.get((request.purpose, party.kind, request.action))
+        except TypeError:  # an unhashable purpose/action: let the checks below name it
+            slot = None
+        if slot is None or party.status is not PartyStatus.ACTIVE:
+            return self._early_denial(request)
+        # A slot exists, so purpose, action and party kind are all known to the policy.
+        at = request.at
+        grants = slot.grants
+        chosen: _Grant | None = None
+        held: RelationPeriod | None = None
+        try:
+            for period in request.relations:
+                grant = grants.get(period.relation)
+                if grant is None:
+                    continue
+                valid_to = period.valid_to
+                if period.valid_from <= at and (valid_to is None or at < valid_to):
+                    if chosen is not None:  # several relations hold: score them (rare)
+                        return self._choose(request, grants)
+                    chosen, held = grant, period
+        except TypeError:
+            raise _mixed_times() from None
+        if chosen is None or held is None:
+            return self._relation_missing(request, slot)
+        # One period holds: it alone is the window of its relation at ``at``.
+        return self._items(request, chosen, held.relation, held.valid_from, held.valid_to)
+
+    def _early_denial(self, request: AccessRequest) -> Decision:
+        """The denials decided before relations: party status, purpose, action, kind, rule."""
         party = request.party
         if party.status is not PartyStatus.ACTIVE:
             if party.status == PartyStatus.SUSPENDED:
@@ -344,52 +410,133 @@ class Engine:
                 f"unknown party kind {party.kind!r}; valid kinds: "
                 + ", ".join(k.key for k in self.policy.party_kinds),
             )
-        slot = self._index.get((purpose, party.kind, action))
-        if slot is None:
-            return self._deny(
-                request,
-                Reason.NO_RULE,
-                f"no rule lets a {party.kind} {action} for purpose {purpose}",
-            )
+        return self._deny(
+            request, Reason.NO_RULE, f"no rule lets a {party.kind} {action} for purpose {purpose}"
+        )
+
+    def _choose(self, request: AccessRequest, grants: dict[str, _Grant]) -> Decision:
+        """Several relations hold: the one whose grant covers most asked items (the first on a
+        tie); its window is the union of its periods holding at ``at``."""
         at = request.at
         chosen: _Grant | None = None
-        chosen_relation = ""
+        relation = ""
         best = -1
         try:
             for period in request.relations:
-                grant = slot.get(period.relation)
+                grant = grants.get(period.relation)
                 if grant is None or not period.holds_at(at):
                     continue
                 score = len(request.items & grant.items) if request.items else len(grant.items)
                 if score > best:
-                    chosen, chosen_relation, best = grant, period.relation, score
+                    chosen, relation, best = grant, period.relation, score
         except TypeError:
             raise _mixed_times() from None
-        if chosen is None:
-            return self._relation_missing(request, slot)
-        return self._items(request, chosen, chosen_relation)
+        assert chosen is not None  # only called when at least two periods hold
+        valid_from: datetime | None = None
+        valid_to: datetime | None = None
+        open_ended = False
+        for p in request.relations:
+            if p.relation == relation and p.holds_at(at):
+                if valid_from is None or p.valid_from < valid_from:
+                    valid_from = p.valid_from
+                if p.valid_to is None:
+                    open_ended = True
+                elif valid_to is None or p.valid_to > valid_to:
+                    valid_to = p.valid_to
+        return self._items(request, chosen, relation, valid_from, None if open_ended else valid_to)
+
+    def _asked_info(self, items: frozenset[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Asked items in policy order (unknown ones last, by name) and their categories."""
+        found = self._asked.get(items)
+        if found is None:
+            try:  # all items known (the usual case): C-level sort keys
+                ordered = tuple(sorted(items, key=self._order.__getitem__))
+                cats = tuple(sorted({self._category_of[i] for i in items}, key=self._cat_rank))
+            except KeyError:
+                ordered, cats = self._ordered(items), self._categories(items)
+            if len(self._asked) > _CACHE_MAX:
+                self._asked.clear()
+            found = self._asked[items] = (ordered, cats)
+        return found
+
+    def _deny(
+        self, request: AccessRequest, reason: Reason, message: str, rule_id: str | None = None
+    ) -> Decision:
+        """A denial before items are considered: every asked item refused with ``reason``."""
+        ordered, cats = self._asked_info(request.items)
+        records = self._refusals.get((reason, message))
+        if records is None:
+            if len(self._refusals) > _CACHE_MAX:
+                self._refusals.clear()
+            records = self._refusals[(reason, message)] = {}
+        refused: list[RefusedItem] = []
+        for item in ordered:
+            record = records.get(item)
+            if record is None:
+                record = records[item] = RefusedItem(item, reason, message)
+            refused.append(record)
+        return self._denial(request, reason, message, tuple(refused), cats, rule_id)
+
+    def _denial(
+        self,
+        request: AccessRequest,
+        reason: Reason,
+        message: str,
+        refused: tuple[RefusedItem, ...],
+        categories: tuple[str, ...],
+        rule_id: str | None,
+    ) -> Decision:
+        decision = _DecisionTwin(
+            False,  # allowed
+            reason,
+            message,
+            request.purpose,
+            request.action,
+            request.party.code,
+            rule_id,
+            None,  # relation
+            (),  # granted
+            refused,
+            None,  # legal_basis_ja
+            None,  # legal_basis_en
+            self.controllers(request.target, categories) if categories else (),
+            None,  # valid_from
+            None,  # valid_to
+        )
+        _relabel(decision, "__class__", Decision)
+        return decision  # type: ignore[no-any-return]
 
     def _purpose_list(self) -> list[str]:
         return [p.key for p in self.policy.purposes]
 
-    def _relation_missing(self, request: AccessRequest, slot: dict[str, _Grant]) -> Decision:
-        needed = sorted(slot)
-        held = [p for p in request.relations if p.relation in slot]
-        message = (
-            f"purpose {request.purpose} lets a {request.party.kind} {request.action} only with "
-            f"relation {' or '.join(needed)} to the target valid at {request.at.isoformat()}"
-        )
-        if held:
-            spans = ", ".join(
-                f"{p.relation} {p.valid_from.isoformat()}–"
-                f"{p.valid_to.isoformat() if p.valid_to else 'open'}"
-                for p in held
+    def _span(self, period: RelationPeriod) -> str:
+        found = self._spans.get(id(period))
+        if found is None or found[0] is not period:
+            to = period.valid_to
+            text = (
+                f"{period.relation} {period.valid_from.isoformat()}–"
+                f"{to.isoformat() if to else 'open'}"
             )
-            message += f"; held only {spans}"
-        rules = sorted({g.rule.id for g in slot.values()})
-        return self._deny(
-            request, Reason.RELATION_MISSING, message, rule_id=rules[0] if len(rules) == 1 else None
-        )
+            if len(self._spans) > _CACHE_MAX:
+                self._spans.clear()
+            found = self._spans[id(period)] = (period, text)
+        return found[1]
+
+    def _relation_missing(self, request: AccessRequest, slot: _Slot) -> Decision:
+        grants = slot.grants
+        message = slot.missing_prefix + request.at.isoformat()
+        held = [self._span(p) for p in request.relations if p.relation in grants]
+        if held:
+            message += "; held only " + ", ".join(held)
+        reason = Reason.RELATION_MISSING
+        ordered, cats = self._asked_info(request.items)
+        # The message names the moment, so these records are per request (not memoised).
+        refused: list[RefusedItem] = []
+        for item in ordered:
+            record = _RefusedTwin(item, reason, message)
+            _relabel(record, "__class__", RefusedItem)
+            refused.append(record)
+        return self._denial(request, reason, message, tuple(refused), cats, slot.rule_id)
 
     def _outcome(self, grant: _Grant, asked: frozenset[str]) -> _Outcome:
         """The item-level result of ``asked`` under ``grant`` (memoised: it depends on nothing
@@ -400,7 +547,7 @@ class Engine:
             return found
         rule = grant.rule
         if not asked or asked == grant.items:
-            out = _Outcome(grant.ordered, (), grant.categories, grant.basis_ja, grant.basis_en)
+            out = _Outcome(grant.ordered, (), grant.categories, grant.basis_ja, grant.basis_en, "")
         else:
             granted = self._ordered(asked & grant.items)
             refused: list[RefusedItem] = []
@@ -421,54 +568,50 @@ class Engine:
                         )
                     )
             ja, en = self._legal_basis(rule, granted) if granted else (None, None)
-            out = _Outcome(granted, tuple(refused), self._categories(asked), ja, en)
-        if len(self._outcomes) > 65536:
+            names = ", ".join(r.item for r in refused)
+            out = _Outcome(granted, tuple(refused), self._categories(asked), ja, en, names)
+        if len(self._outcomes) > _CACHE_MAX:
             self._outcomes.clear()
         self._outcomes[key] = out
         return out
 
-    def _items(self, request: AccessRequest, grant: _Grant, relation: str) -> Decision:
-        at = request.at
-        # The window of the allowing relation: the union of its periods that hold at ``at``.
-        valid_from: datetime | None = None
-        valid_to: datetime | None = None
-        open_ended = False
-        for p in request.relations:
-            if p.relation == relation and p.holds_at(at):
-                if valid_from is None or p.valid_from < valid_from:
-                    valid_from = p.valid_from
-                if p.valid_to is None:
-                    open_ended = True
-                elif valid_to is None or p.valid_to > valid_to:
-                    valid_to = p.valid_to
-        if open_ended:
-            valid_to = None
+    def _items(
+        self,
+        request: AccessRequest,
+        grant: _Grant,
+        relation: str,
+        valid_from: datetime | None,
+        valid_to: datetime | None,
+    ) -> Decision:
+        """The decision once ``grant`` applies through ``relation`` over the given window."""
         out = self._outcome(grant, request.items)
         rule_id = grant.rule.id
         if out.refused:
-            names = ", ".join(r.item for r in out.refused)
             reason = Reason.ITEMS_REFUSED
-            message = f"rule {rule_id} (relation {relation}) does not cover: {names}"
+            message = f"rule {rule_id} (relation {relation}) does not cover: {out.refused_names}"
         else:
             reason = Reason.ALLOWED
             message = f"allowed by rule {rule_id} through relation {relation}"
-        return Decision(
-            allowed=not out.refused,
-            reason=reason,
-            message=message,
-            purpose=request.purpose,
-            action=request.action,
-            party_code=request.party.code,
-            rule_id=rule_id,
-            relation=relation,
-            granted=out.granted,
-            refused=out.refused,
-            legal_basis_ja=out.basis_ja,
-            legal_basis_en=out.basis_en,
-            controllers=self.controllers(request.target, out.categories),
-            valid_from=valid_from,
-            valid_to=valid_to,
+        cats = out.categories
+        decision = _DecisionTwin(
+            not out.refused,  # allowed
+            reason,
+            message,
+            request.purpose,
+            request.action,
+            request.party.code,
+            rule_id,
+            relation,
+            out.granted,
+            out.refused,
+            out.basis_ja,
+            out.basis_en,
+            self.controllers(request.target, cats) if cats else (),
+            valid_from,
+            valid_to,
         )
+        _relabel(decision, "__class__", Decision)
+        return decision  # type: ignore[no-any-return]
 
     def _ordered(self, items: Iterable[str]) -> tuple[str, ...]:
         last = len(self._order)

@@ -213,16 +213,22 @@ def settle_partition(
     event: EventSpec,
     params: BaselineParams | None = None,
     rounding: Rounding | None = None,
+    direction: Literal["reduce", "increase"] = "reduce",
 ) -> PartitionResult:
-    """Baseline and settle ``event`` for every resource of one partition (pure given the file)."""
+    """Baseline and settle ``event`` for every resource of one partition (pure given the file).
+
+    ``direction="increase"`` (上げDR) settles actual − baseline instead of baseline − actual.
+    """
     rounding = rounding or Rounding()
     part = read_partition(path)
     d = part.loads.shape[1]
     day_types = baseline_day_types(part.first_day + dt.timedelta(days=i) for i in range(d))
     base = compute_baseline(part.loads, day_types, part.event_days, event, params)
+    actual = part.loads[:, event.day, :]
+    first, second = (base.baseline, actual) if direction == "reduce" else (actual, base.baseline)
     settled = settle(
-        base.baseline,
-        part.loads[:, event.day, :],
+        first,
+        second,
         event,
         status=base.status,
         rounding=rounding,
@@ -302,6 +308,7 @@ def settle_partitions(
     client: Any = None,
     scheduler: str | None = None,
     progress: bool = False,
+    direction: Literal["reduce", "increase"] = "reduce",
 ) -> SettledRun:
     """Settle ``event`` over every partition, in process or on a Dask cluster.
 
@@ -318,7 +325,7 @@ def settle_partitions(
         task = bar.add_task("settling partitions", total=len(files))
         if engine == "local":
             for i, f in enumerate(files):
-                results[i] = settle_partition(f, event, params, rounding)
+                results[i] = settle_partition(f, event, params, rounding, direction)
                 bar.advance(task)
         else:
             dist: Any = importlib.import_module("distributed")  # untyped; loaded only when used
@@ -340,6 +347,7 @@ def settle_partitions(
                     event=event,
                     params=params,
                     rounding=rounding,
+                    direction=direction,
                     pure=False,
                 )
                 index = {f.key: i for i, f in enumerate(futures)}

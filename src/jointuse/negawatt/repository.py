@@ -1,0 +1,305 @@
+"""Queries of the negawatt area (the only module touching :mod:`jointuse.negawatt.tables`).
+
+Called by :mod:`jointuse.negawatt.service` inside the gate's decisions (or, for data that is
+not personal — balancing groups, event headers — directly by the service).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Connection, and_, insert, select, update
+
+from jointuse.core.ids import SupplyPointId
+from jointuse.negawatt.meterdata import MeterDay
+from jointuse.negawatt.tables import (
+    balancing_group,
+    dr_agreement,
+    dr_event,
+    dr_event_resource,
+    dr_resource,
+    meter_day,
+)
+
+F64 = npt.NDArray[np.float64]
+Direction = Literal["reduce", "increase"]
+
+
+@dataclass(frozen=True, slots=True)
+class Agreement:
+    """A customer's DR agreement for one point with one contractor (需要抑制に関する契約)."""
+
+    agreement_id: str
+    customer_id: str
+    supply_point_id: str
+    contractor_code: str
+    agreed_on: dt.date
+    scope: str
+    expires_on: dt.date | None = None
+    withdrawn_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    contractor_code: str
+    supply_point_id: str
+    agreement_id: str
+    balancing_group_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A DR event: slots ``first_slot..last_slot`` (1-based, inclusive) of JST ``day``."""
+
+    event_id: str
+    contractor_code: str
+    day: dt.date
+    first_slot: int
+    last_slot: int
+    direction: Direction
+    resources: tuple[str, ...]
+
+
+# --- agreements, groups, resources --------------------------------------------------------------
+
+
+def _agreement(row: Any) -> Agreement:
+    return Agreement(
+        row.id,
+        row.customer_id,
+        row.supply_point_id,
+        row.contractor_code,
+        row.agreed_on,
+        row.scope,
+        row.expires_on,
+        row.withdrawn_at,
+    )
+
+
+def insert_agreement(conn: Connection, a: Agreement, created_at: dt.datetime) -> None:
+    conn.execute(
+        insert(dr_agreement).values(
+            id=a.agreement_id,
+            customer_id=a.customer_id,
+            supply_point_id=a.supply_point_id,
+            contractor_code=a.contractor_code,
+            agreed_on=a.agreed_on,
+            scope=a.scope,
+            expires_on=a.expires_on,
+            withdrawn_at=a.withdrawn_at,
+            created_at=created_at,
+        )
+    )
+
+
+def get_agreement(conn: Connection, agreement_id: str) -> Agreement | None:
+    row = conn.execute(select(dr_agreement).where(dr_agreement.c.id == agreement_id)).first()
+    return _agreement(row) if row is not None else None
+
+
+def set_withdrawn(conn: Connection, agreement_id: str, at: dt.datetime) -> None:
+    conn.execute(
+        update(dr_agreement).where(dr_agreement.c.id == agreement_id).values(withdrawn_at=at)
+    )
+
+
+def agreements_for(
+    conn: Connection,
+    contractor_code: str,
+    *,
+    supply_point_id: str | None = None,
+    customer_id: str | None = None,
+) -> list[Agreement]:
+    """One contractor's agreements for a point and/or a customer (one indexed query)."""
+    q = select(dr_agreement).where(dr_agreement.c.contractor_code == contractor_code)
+    if supply_point_id is not None:
+        q = q.where(dr_agreement.c.supply_point_id == supply_point_id)
+    if customer_id is not None:
+        q = q.where(dr_agreement.c.customer_id == customer_id)
+    return [_agreement(r) for r in conn.execute(q.order_by(dr_agreement.c.agreed_on))]
+
+
+def insert_group(conn: Connection, contractor_code: str, code: str, name: str) -> None:
+    conn.execute(
+        insert(balancing_group).values(contractor_code=contractor_code, code=code, name=name)
+    )
+
+
+def group_exists(conn: Connection, contractor_code: str, code: str) -> bool:
+    q = select(balancing_group.c.code).where(
+        balancing_group.c.contractor_code == contractor_code, balancing_group.c.code == code
+    )
+    return conn.execute(q).first() is not None
+
+
+def upsert_resource(conn: Connection, r: Resource, registered_at: dt.datetime) -> None:
+    key = and_(
+        dr_resource.c.contractor_code == r.contractor_code,
+        dr_resource.c.supply_point_id == r.supply_point_id,
+    )
+    values = {"agreement_id": r.agreement_id, "balancing_group_code": r.balancing_group_code}
+    if conn.execute(select(dr_resource.c.supply_point_id).where(key)).first() is None:
+        conn.execute(
+            insert(dr_resource).values(
+                contractor_code=r.contractor_code,
+                supply_point_id=r.supply_point_id,
+                registered_at=registered_at,
+                **values,
+            )
+        )
+    else:
+        conn.execute(update(dr_resource).where(key).values(**values))
+
+
+def resources_of(conn: Connection, contractor_code: str) -> dict[str, Resource]:
+    q = select(dr_resource).where(dr_resource.c.contractor_code == contractor_code)
+    return {
+        r.supply_point_id: Resource(
+            r.contractor_code, r.supply_point_id, r.agreement_id, r.balancing_group_code
+        )
+        for r in conn.execute(q)
+    }
+
+
+# --- meter days ---------------------------------------------------------------------------------
+
+
+def pack(values: F64) -> bytes:
+    return np.asarray(values, dtype="<f8").tobytes()
+
+
+def unpack(blob: bytes) -> F64:
+    return np.frombuffer(blob, dtype="<f8").astype(np.float64)
+
+
+def stored_days(
+    conn: Connection, supply_point_id: str, days: Iterable[dt.date]
+) -> dict[dt.date, MeterDay]:
+    """The stored rows of one point for ``days`` (one query)."""
+    q = select(meter_day).where(
+        meter_day.c.supply_point_id == supply_point_id, meter_day.c.day.in_(list(days))
+    )
+    return {r.day: _meter_day(r) for r in conn.execute(q)}
+
+
+def _meter_day(r: Any) -> MeterDay:
+    return MeterDay(
+        SupplyPointId(r.supply_point_id),
+        r.day,
+        unpack(r.consumption),
+        unpack(r.generation) if r.generation is not None else None,
+    )
+
+
+def insert_days(
+    conn: Connection, rows: Sequence[MeterDay], imported_by: str, at: dt.datetime
+) -> None:
+    if rows:
+        conn.execute(insert(meter_day), [_day_values(r, imported_by, at) for r in rows])
+
+
+def replace_day(conn: Connection, row: MeterDay, imported_by: str, at: dt.datetime) -> None:
+    values = _day_values(row, imported_by, at)
+    conn.execute(
+        update(meter_day)
+        .where(
+            meter_day.c.supply_point_id == values.pop("supply_point_id"),
+            meter_day.c.day == values.pop("day"),
+        )
+        .values(**values)
+    )
+
+
+def _day_values(r: MeterDay, imported_by: str, at: dt.datetime) -> dict[str, Any]:
+    return {
+        "supply_point_id": r.supply_point_id.value,
+        "day": r.date,
+        "slots": int(r.consumption.shape[0]),
+        "consumption": pack(r.consumption),
+        "generation": pack(r.generation) if r.generation is not None else None,
+        "imported_by": imported_by,
+        "imported_at": at,
+    }
+
+
+def load_days(
+    conn: Connection, supply_point_id: str, start: dt.date, end: dt.date
+) -> list[MeterDay]:
+    """Stored days of one point in ``[start, end)``, in date order."""
+    q = (
+        select(meter_day)
+        .where(
+            meter_day.c.supply_point_id == supply_point_id,
+            meter_day.c.day >= start,
+            meter_day.c.day < end,
+        )
+        .order_by(meter_day.c.day)
+    )
+    return [_meter_day(r) for r in conn.execute(q)]
+
+
+# --- events -------------------------------------------------------------------------------------
+
+
+def insert_event(conn: Connection, e: Event, created_at: dt.datetime) -> None:
+    conn.execute(
+        insert(dr_event).values(
+            id=e.event_id,
+            contractor_code=e.contractor_code,
+            day=e.day,
+            first_slot=e.first_slot,
+            last_slot=e.last_slot,
+            direction=e.direction,
+            created_at=created_at,
+        )
+    )
+    conn.execute(
+        insert(dr_event_resource),
+        [{"event_id": e.event_id, "supply_point_id": p} for p in e.resources],
+    )
+
+
+def _events(conn: Connection, where: Any) -> list[Event]:
+    rows = list(conn.execute(select(dr_event).where(where).order_by(dr_event.c.day)))
+    if not rows:
+        return []
+    members: dict[str, list[str]] = {}
+    q = select(dr_event_resource).where(dr_event_resource.c.event_id.in_([r.id for r in rows]))
+    for m in conn.execute(q.order_by(dr_event_resource.c.supply_point_id)):
+        members.setdefault(m.event_id, []).append(m.supply_point_id)
+    return [
+        Event(
+            r.id,
+            r.contractor_code,
+            r.day,
+            r.first_slot,
+            r.last_slot,
+            r.direction,
+            tuple(members.get(r.id, ())),
+        )
+        for r in rows
+    ]
+
+
+def get_event(conn: Connection, event_id: str) -> Event | None:
+    found = _events(conn, dr_event.c.id == event_id)
+    return found[0] if found else None
+
+
+def events_between(
+    conn: Connection, contractor_code: str, start: dt.date, end: dt.date
+) -> list[Event]:
+    """The contractor's events on days in ``[start, end)``."""
+    return _events(
+        conn,
+        and_(
+            dr_event.c.contractor_code == contractor_code,
+            dr_event.c.day >= start,
+            dr_event.c.day < end,
+        ),
+    )

@@ -284,6 +284,22 @@ def test_time_slicing_across_a_contract_end(world: World) -> None:
     assert new.data["contract_number"] == "NEW-1"
 
 
+def test_applicant_reads_only_its_own_customer_not_the_old_contract(world: World) -> None:
+    with world.uow() as u:
+        got = service.read_basic(
+            u,
+            actor=R_NEW,
+            purpose=service.P1,
+            request_id="app-basic",
+            at=jst(2024, 3, 10),
+            supply_point_id=A,
+            items=frozenset(BASIC_ITEM_KEYS),
+        )
+    assert got.decision.relation == "applicant"
+    assert got.data["phone"] == "0333334444"  # c-new, the applicant's own customer
+    assert got.data["contract_number"] is None  # not OLD-1 of the retailer it replaces
+
+
 def test_registration_completes_the_pending_application(world: World) -> None:
     register_new_contract(world)
     with world.engine.connect() as conn:
@@ -382,14 +398,17 @@ def test_bulk_load_writes_one_ledger_entry(engine: Engine, uow: UowFactory) -> N
         contract("r-bulk", f"B-{n}", f"b-{n}", p.supply_point_id.value, date(2024, 1, 1), None)
         for n, p in enumerate(points)
     ]
+    with uow() as u:
+        entries_before = len(find_entries(u.session))
     result = service.bulk_load(
         engine, customers, contracts, points, request_id="bulk", chunk_size=3
     )
     assert (result.customers, result.contracts, result.supply_points) == (7, 7, 7)
     with uow() as u:
         records = [r for r in find_entries(u.session) if r.entry.request_id == "bulk"]
-        assert len(records) == 1 and len(find_entries(u.session)) == 1
+        assert len(records) == 1 and records[0].seq == result.ledger_seq
         assert records[0].entry.purpose == "admin:bulk_load"
+        assert len(find_entries(u.session)) == entries_before + 1
         got = service.read_basic(
             u,
             actor=Party("r-bulk", "retailer"),

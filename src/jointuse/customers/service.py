@@ -69,11 +69,12 @@ TSO_LOOKUP_ITEMS = frozenset({"name", "address", "phone"})
 
 
 def _contracts_seen(ctx: LoadContext) -> list[RetailContract]:
-    """Contracts in force at ``at``, restricted to the reader's own when it reads as the
-    contract holder (time slicing: the allowing relation holds at ``at``, so these lie in its
-    period)."""
+    """Contracts in force at ``at``; a retailer sees only its own (as contract holder or as
+    applicant: "basic of its own customer" — never the contract number of the retailer it is
+    taking the point over from). Time slicing: the allowing relation holds at ``at``, so these
+    lie in its period."""
     rc = ctx.relations
-    own = rc.party.code if ctx.decision.relation == "contract_holder" else None
+    own = rc.party.code if rc.party.kind == "retailer" else None
     return rc.contracts_in_force(own)
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 
 from jointuse.access.gate import LoadContext, NoLoader, PolicyDenied
 from jointuse.core.db import UnitOfWork
@@ -249,3 +249,35 @@ def test_target_needs_a_point_or_a_customer() -> None:
     with pytest.raises(InvalidSupplyPointId):
         TargetRef("03-1234")
     assert TargetRef("０３" + "４" * 20).supply_point_id == A
+
+
+def test_one_gate_read_costs_a_few_indexed_statements(seeded: UowFactory, engine: Engine) -> None:
+    """Counted, not timed: relations + load + one ledger insert, no per-item queries."""
+    statements: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA")):
+            statements.append(statement.split()[0].upper() + " " + statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with seeded() as u:
+            service.tso_customer_lookup(u, actor=TSO03, supply_point_id=A, request_id="n1", at=AT)
+        tso = list(statements)
+        statements.clear()
+        with seeded() as u:
+            service.read_basic(
+                u,
+                actor=RETAILER,
+                purpose="P1_wheeling",
+                request_id="n2",
+                at=AT,
+                supply_point_id=A,
+            )
+        retailer = list(statements)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    # TSO: contracts of the point, the customer, the ledger insert.
+    assert len(tso) == 3 and sum(s.startswith("INSERT") for s in tso) == 1
+    # Retailer: contracts, applications, supply point, customer, the ledger insert.
+    assert len(retailer) == 5 and "access_ledger" in retailer[-1]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from jointuse.core.cli import db_app
+from jointuse.ledger.cli import app as ledger_app
+from jointuse.parties.cli import party_app, token_app
 from jointuse.policy.cli import app as policy_app
 
 app = typer.Typer(
@@ -11,6 +14,10 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(policy_app, name="policy")
+app.add_typer(db_app, name="db")
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(party_app, name="party")
+app.add_typer(token_app, name="token")
 
 
 @app.command()

@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi.testclient import TestClient
+from httpx import Response
 from sqlalchemy import Engine, text
 
 POINT = "0312345678901234567890"  # Tokyo area (03): tso-03
 OTHER_POINT = "0612345678901234567890"  # Kansai area (06)
 P3 = "P3_supply_point_confirmation"
 P4 = "P4_tso_operations"
+PROBLEM = "application/problem+json"
 
 
 @dataclass
@@ -80,3 +82,15 @@ def customer_body(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def assert_problem(r: Response, status: int, code: str) -> dict[str, Any]:
+    """``r`` is an RFC 9457 problem of ``status`` / ``code`` carrying the request ID."""
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith(PROBLEM)
+    body = r.json()
+    assert body["status"] == status and body["code"] == code
+    assert body["type"] == f"urn:jointuse:problem:{code}"
+    assert body["title"] and body["detail"]
+    assert body["request_id"] == r.headers["x-request-id"]
+    return dict(body)

@@ -77,6 +77,8 @@ __all__ = [
     "MAX_MEMBER_BYTES",
     "MeterDataError",
     "MeterDay",
+    "compare_days",
+    "merge_days",
     "parse_csv",
     "parse_meter_bytes",
     "parse_meter_file",
@@ -223,6 +225,36 @@ class _Days:
                 gen = None  # a generation column left empty all day: no generation data
             out.append(MeterDay(p, d, cons, gen))
         return out
+
+
+def compare_days(old: MeterDay, new: MeterDay) -> Literal["same", "completes", "conflict"]:
+    """Same values; new data only fills missing slots (and agrees elsewhere); or a conflict."""
+    if old.same_values(new):
+        return "same"
+    pairs = [(old.consumption, new.consumption)]
+    if new.generation is not None:
+        gen_old = old.generation
+        pairs.append(
+            (np.full_like(new.generation, np.nan) if gen_old is None else gen_old, new.generation)
+        )
+    for o, n in pairs:
+        if o.shape != n.shape:
+            return "conflict"
+        known = ~np.isnan(o)
+        if not np.array_equal(o[known], n[known]):
+            return "conflict"
+    return "completes"
+
+
+def merge_days(old: MeterDay, new: MeterDay) -> MeterDay:
+    """``old`` with its missing slots taken from ``new``."""
+    cons = np.where(np.isnan(old.consumption), new.consumption, old.consumption)
+    gen = new.generation
+    if old.generation is not None and new.generation is not None:
+        gen = np.where(np.isnan(old.generation), new.generation, old.generation)
+    elif old.generation is not None:
+        gen = old.generation
+    return MeterDay(old.supply_point_id, old.date, cons, gen)
 
 
 # --- field parsers ------------------------------------------------------------------------------

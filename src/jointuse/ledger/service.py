@@ -99,7 +99,24 @@ def seal(engine: Engine, max_batch: int = DEFAULT_SEAL_BATCH) -> SealResult:
             digest = entry_hash(pos, seq, prev, entry)
             params.append({"b_seq": seq, "b_pos": pos, "b_prev": prev, "b_hash": digest})
             prev = digest
-        if params:
+        if params and conn.dialect.name == "postgresql":
+            # one statement per batch (executemany of single-row UPDATEs is ~10x slower here)
+            conn.execute(
+                text(
+                    "UPDATE access_ledger AS l SET chain_pos = v.pos, prev_hash = v.prev,"
+                    " hash = v.digest FROM unnest(CAST(:seqs AS bigint[]),"
+                    " CAST(:positions AS bigint[]), CAST(:prevs AS text[]),"
+                    " CAST(:digests AS text[])) AS v(seq, pos, prev, digest)"
+                    " WHERE l.seq = v.seq AND l.chain_pos IS NULL"
+                ),
+                {
+                    "seqs": [p["b_seq"] for p in params],
+                    "positions": [p["b_pos"] for p in params],
+                    "prevs": [p["b_prev"] for p in params],
+                    "digests": [p["b_hash"] for p in params],
+                },
+            )
+        elif params:
             conn.execute(
                 update(access_ledger)
                 .where(t.seq == bindparam("b_seq"), t.chain_pos.is_(None))

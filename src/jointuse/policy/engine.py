@@ -231,7 +231,7 @@ class _Slot:
     rule_id: str | None  # the slot's rule when it has exactly one
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # private and never mutated; not frozen: cheaper to build
 class _Outcome:
     """Item-level result of one asked set under one grant."""
 
@@ -269,6 +269,7 @@ class Engine:
             )
             for c in policy.categories
         }
+        self._bases: dict[tuple[str, ...], tuple[str, str]] = {}  # categories → legal basis
         # (purpose, party kind, action) → {relation: grant}; the loader forbids overlaps.
         grants: dict[tuple[str, str, str], dict[str, _Grant]] = {}
         for rule in policy.rules:
@@ -294,8 +295,9 @@ class Engine:
         # asked items → (policy order, categories); (reason, message) → item → refused record;
         # id(period) → (period, span text) (the period is kept, so its id cannot be reused).
         self._asked: dict[frozenset[str], tuple[tuple[str, ...], tuple[str, ...]]] = {}
-        self._refusals: dict[tuple[Reason, str], dict[str, RefusedItem]] = {}
-        self._cat_rank = self._cat_order.__getitem__
+        # (active?, status, code, kind, purpose, action) → early denial reason, message, records
+        self._early: dict[tuple[object, ...], tuple[Reason, str, dict[str, RefusedItem]]] = {}
+        self._item_refusals: dict[tuple[str, str], RefusedItem] = {}  # (grant key, item)
         self._spans: dict[int, tuple[RelationPeriod, str]] = {}
 
     def _grant(self, rule: Rule, action: str, items: frozenset[str]) -> _Grant:
@@ -306,17 +308,28 @@ class Engine:
         )
 
     def _categories(self, items: Iterable[str]) -> tuple[str, ...]:
-        cats = {self._category_of[i] for i in items if i in self._category_of}
+        """Categories of ``items`` (unknown items ignored), in policy order."""
+        try:  # every item known (the usual case): no Python-level key function
+            cats = set(map(self._category_of.__getitem__, items))
+        except KeyError:
+            cats = {self._category_of[i] for i in items if i in self._category_of}
         return tuple(sorted(cats, key=self._cat_order.__getitem__))
 
     def _legal_basis(self, rule: Rule, items: tuple[str, ...]) -> tuple[str, str]:
         if rule.legal_basis_ja and rule.legal_basis_en:
             return rule.legal_basis_ja, rule.legal_basis_en
-        bases: list[tuple[str, str]] = []
-        for cat in self._categories(items):
-            if self._basis[cat] not in bases:
-                bases.append(self._basis[cat])
-        return "；".join(b[0] for b in bases), "; ".join(b[1] for b in bases)
+        cats = self._categories(items)
+        found = self._bases.get(cats)
+        if found is None:
+            bases: list[tuple[str, str]] = []
+            for cat in cats:
+                if self._basis[cat] not in bases:
+                    bases.append(self._basis[cat])
+            found = self._bases[cats] = (
+                "；".join(b[0] for b in bases),
+                "; ".join(b[1] for b in bases),
+            )
+        return found
 
     def controllers(self, target: Target, categories: tuple[str, ...]) -> tuple[ControllerRef, ...]:
         """Controllers of ``categories`` for ``target`` (memoised per distinct fact set)."""
@@ -373,46 +386,54 @@ class Engine:
         return self._items(request, chosen, held.relation, held.valid_from, held.valid_to)
 
     def _early_denial(self, request: AccessRequest) -> Decision:
-        """The denials decided before relations: party status, purpose, action, kind, rule."""
+        """The denials decided before relations: party status, purpose, action, kind, rule.
+
+        Reason and message depend only on the party and the (purpose, action) asked: memoised
+        with the refusal records of each item."""
+        party = request.party
+        status = party.status
+        active = status is PartyStatus.ACTIVE
+        key = (active, status, party.code, party.kind, request.purpose, request.action)
+        try:
+            found = self._early.get(key)
+        except TypeError:  # an unhashable purpose/action: nothing to memoise
+            return self._deny(request, *self._early_reason(request))
+        if found is None:
+            if len(self._early) > _CACHE_MAX:
+                self._early.clear()
+            found = self._early[key] = (*self._early_reason(request), {})
+        return self._deny(request, *found)
+
+    def _early_reason(self, request: AccessRequest) -> tuple[Reason, str]:
         party = request.party
         if party.status is not PartyStatus.ACTIVE:
             if party.status == PartyStatus.SUSPENDED:
-                return self._deny(
-                    request, Reason.PARTY_SUSPENDED, f"party {party.code!r} is suspended"
-                )
-            return self._deny(
-                request, Reason.PARTY_DEREGISTERED, f"party {party.code!r} is deregistered"
-            )
+                return (Reason.PARTY_SUSPENDED, f"party {party.code!r} is suspended")
+            return (Reason.PARTY_DEREGISTERED, f"party {party.code!r} is deregistered")
         purpose = request.purpose
         if not purpose:
-            return self._deny(
-                request,
+            return (
                 Reason.PURPOSE_MISSING,
                 "no purpose given; every access names one of: " + ", ".join(self._purpose_list()),
             )
         if purpose not in self._purposes:
-            return self._deny(
-                request,
+            return (
                 Reason.PURPOSE_UNKNOWN,
                 f"unknown purpose {purpose!r}; valid purposes: " + ", ".join(self._purpose_list()),
             )
         action = request.action
         if action not in ACTIONS:
-            return self._deny(
-                request,
+            return (
                 Reason.ACTION_UNKNOWN,
                 f"unknown action {action!r}; valid actions: read, write",
             )
         if party.kind not in self._kinds:
-            return self._deny(
-                request,
+            return (
                 Reason.PARTY_KIND_UNKNOWN,
                 f"unknown party kind {party.kind!r}; valid kinds: "
                 + ", ".join(k.key for k in self.policy.party_kinds),
             )
-        return self._deny(
-            request, Reason.NO_RULE, f"no rule lets a {party.kind} {action} for purpose {purpose}"
-        )
+        return (Reason.NO_RULE, f"no rule lets a {party.kind} {action} for purpose {purpose}")
 
     def _choose(self, request: AccessRequest, grants: dict[str, _Grant]) -> Decision:
         """Several relations hold: the one whose grant covers most asked items (the first on a
@@ -449,33 +470,31 @@ class Engine:
         """Asked items in policy order (unknown ones last, by name) and their categories."""
         found = self._asked.get(items)
         if found is None:
-            try:  # all items known (the usual case): C-level sort keys
-                ordered = tuple(sorted(items, key=self._order.__getitem__))
-                cats = tuple(sorted({self._category_of[i] for i in items}, key=self._cat_rank))
-            except KeyError:
-                ordered, cats = self._ordered(items), self._categories(items)
             if len(self._asked) > _CACHE_MAX:
                 self._asked.clear()
-            found = self._asked[items] = (ordered, cats)
+            found = self._asked[items] = (self._ordered(items), self._categories(items))
         return found
 
     def _deny(
-        self, request: AccessRequest, reason: Reason, message: str, rule_id: str | None = None
+        self,
+        request: AccessRequest,
+        reason: Reason,
+        message: str,
+        records: dict[str, RefusedItem] | None = None,
     ) -> Decision:
-        """A denial before items are considered: every asked item refused with ``reason``."""
-        ordered, cats = self._asked_info(request.items)
-        records = self._refusals.get((reason, message))
-        if records is None:
-            if len(self._refusals) > _CACHE_MAX:
-                self._refusals.clear()
-            records = self._refusals[(reason, message)] = {}
+        """A denial before items are considered: every asked item refused with ``reason``;
+        ``records`` memoises the refusal record of each item for this reason and message."""
+        items = request.items
+        ordered, cats = self._asked.get(items) or self._asked_info(items)
+        if records is None or len(records) > _CACHE_MAX:  # (unknown items are unbounded)
+            records = {}
         refused: list[RefusedItem] = []
         for item in ordered:
             record = records.get(item)
             if record is None:
                 record = records[item] = RefusedItem(item, reason, message)
             refused.append(record)
-        return self._denial(request, reason, message, tuple(refused), cats, rule_id)
+        return self._denial(request, reason, message, tuple(refused), cats, None)
 
     def _denial(
         self,
@@ -524,12 +543,18 @@ class Engine:
 
     def _relation_missing(self, request: AccessRequest, slot: _Slot) -> Decision:
         grants = slot.grants
+        spans = self._spans
+        held: list[str] = []
+        for p in request.relations:
+            if p.relation in grants:
+                found = spans.get(id(p))
+                held.append(found[1] if found is not None and found[0] is p else self._span(p))
         message = slot.missing_prefix + request.at.isoformat()
-        held = [self._span(p) for p in request.relations if p.relation in grants]
         if held:
             message += "; held only " + ", ".join(held)
         reason = Reason.RELATION_MISSING
-        ordered, cats = self._asked_info(request.items)
+        items = request.items
+        ordered, cats = self._asked.get(items) or self._asked_info(items)
         # The message names the moment, so these records are per request (not memoised).
         refused: list[RefusedItem] = []
         for item in ordered:
@@ -550,26 +575,12 @@ class Engine:
             out = _Outcome(grant.ordered, (), grant.categories, grant.basis_ja, grant.basis_en, "")
         else:
             granted = self._ordered(asked & grant.items)
-            refused: list[RefusedItem] = []
-            for item in self._ordered(asked - grant.items):
-                if item in self._order:
-                    refused.append(
-                        RefusedItem(
-                            item,
-                            Reason.ITEM_NOT_PERMITTED,
-                            f"rule {rule.id} does not let a {rule.party_kind} {grant.action} "
-                            f"{item!r} for purpose {rule.purpose}",
-                        )
-                    )
-                else:
-                    refused.append(
-                        RefusedItem(
-                            item, Reason.ITEM_UNKNOWN, f"{item!r} is not an item of the policy"
-                        )
-                    )
+            refused = tuple(
+                self._item_refusal(grant, i) for i in self._ordered(asked - grant.items)
+            )
             ja, en = self._legal_basis(rule, granted) if granted else (None, None)
             names = ", ".join(r.item for r in refused)
-            out = _Outcome(granted, tuple(refused), self._categories(asked), ja, en, names)
+            out = _Outcome(granted, refused, self._asked_info(asked)[1], ja, en, names)
         if len(self._outcomes) > _CACHE_MAX:
             self._outcomes.clear()
         self._outcomes[key] = out
@@ -613,9 +624,34 @@ class Engine:
         _relabel(decision, "__class__", Decision)
         return decision  # type: ignore[no-any-return]
 
+    def _item_refusal(self, grant: _Grant, item: str) -> RefusedItem:
+        """Why ``grant`` refuses ``item`` (memoised per grant and item)."""
+        found = self._item_refusals.get((grant.key, item))
+        if found is None:
+            rule = grant.rule
+            if item in self._order:
+                found = RefusedItem(
+                    item,
+                    Reason.ITEM_NOT_PERMITTED,
+                    f"rule {rule.id} does not let a {rule.party_kind} {grant.action} "
+                    f"{item!r} for purpose {rule.purpose}",
+                )
+            else:
+                found = RefusedItem(
+                    item, Reason.ITEM_UNKNOWN, f"{item!r} is not an item of the policy"
+                )
+            if len(self._item_refusals) > _CACHE_MAX:
+                self._item_refusals.clear()
+            self._item_refusals[(grant.key, item)] = found
+        return found
+
     def _ordered(self, items: Iterable[str]) -> tuple[str, ...]:
-        last = len(self._order)
-        return tuple(sorted(items, key=lambda i: (self._order.get(i, last), i)))
+        """``items`` in policy order; unknown items last, by name."""
+        try:  # every item known (the usual case): no Python-level key function
+            return tuple(sorted(items, key=self._order.__getitem__))
+        except KeyError:
+            last = len(self._order)
+            return tuple(sorted(items, key=lambda i: (self._order.get(i, last), i)))
 
 
 _ENGINES: dict[int, tuple[Policy, Engine]] = {}

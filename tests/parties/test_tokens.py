@@ -193,6 +193,8 @@ def test_wrong_secret_for_a_real_token_id_is_refused(parties: Engine, uow: Uow) 
 def test_expired_token_is_refused_like_an_unknown_one(parties: Engine, uow: Uow) -> None:
     issued = service.issue_token(parties, "r-coop", ttl_days=1, at=T0)
     assert auth(uow, bearer=issued.secret, at=day(0.99)).code == "r-coop"
+    last_microsecond = (day(1) - timedelta(microseconds=1)).astimezone(ZoneInfo("UTC"))
+    assert auth(uow, bearer=issued.secret, at=last_microsecond).code == "r-coop"
     err = refused(uow, bearer=issued.secret, at=day(1))  # expiry is exclusive
     assert err.reason is AuthReason.INVALID
     assert "unknown, expired or revoked" in err.message
@@ -228,6 +230,8 @@ def test_suspended_party_authenticates_with_its_status(parties: Engine, uow: Uow
     assert auth(uow, bearer=issued.secret, at=day(1)).status is S.ACTIVE
     assert auth(uow, bearer=issued.secret, at=day(3)).status is S.SUSPENDED
     assert auth(uow, bearer=issued.secret, at=day(2)).status is S.SUSPENDED  # boundary
+    just_before = (day(2) - timedelta(microseconds=1)).astimezone(ZoneInfo("America/New_York"))
+    assert auth(uow, bearer=issued.secret, at=just_before).status is S.ACTIVE
     assert auth(uow, bearer=issued.secret, at=day(5)).status is S.ACTIVE
     assert auth(uow, bearer=issued.secret, at=day(7)).status is S.DEREGISTERED
 

@@ -10,15 +10,27 @@ import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, and_, bindparam, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Row,
+    Select,
+    String,
+    and_,
+    bindparam,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
+from jointuse.core.errors import ValidationError
 from jointuse.parties.model import Party, PartyKind, StatusPeriod
 from jointuse.parties.tables import (
-    UtcDateTime,
     api_token,
     client_certificate,
     party,
@@ -307,63 +319,79 @@ def _status_at(at: Any) -> Any:
     )
 
 
-@functools.cache
-def _token_query() -> Select[Any]:
-    at = bindparam("at", type_=UtcDateTime())
+def _moment_value(dialect: str, at: datetime) -> str | datetime:
+    """``at`` as the database stores a :class:`UtcDateTime` — converted once per query rather
+    than once per occurrence of the parameter (SQLite: UTC text; PostgreSQL: aware UTC)."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValidationError(f"moment {at} must be timezone-aware", field="at")
+    utc = at.astimezone(UTC)
+    if dialect != "sqlite":
+        return utc
     return (
-        select(
-            api_token.c.token_hash,
-            api_token.c.expires_at,
-            api_token.c.revoked_at,
-            party.c.code,
-            party.c.kind,
-            party_status.c.status,
-        )
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d} "
+        f"{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}.{utc.microsecond:06d}"
+    )
+
+
+def _moment_param(dialect: str) -> Any:
+    return bindparam("at", type_=String() if dialect == "sqlite" else DateTime(timezone=True))
+
+
+@functools.cache
+def _token_query(dialect: str) -> Select[Any]:
+    at = _moment_param(dialect)
+    return (
+        select(api_token.c.token_hash, party.c.code, party.c.kind, party_status.c.status)
         .select_from(
             api_token.join(party, party.c.code == api_token.c.party_code).outerjoin(
                 party_status, _status_at(at)
             )
         )
-        .where(api_token.c.id == bindparam("token_id"))
+        .where(
+            api_token.c.id == bindparam("token_id"),
+            api_token.c.revoked_at.is_(None),
+            api_token.c.expires_at > at,
+        )
     )
 
 
 @functools.cache
-def _certificate_query() -> Select[Any]:
-    at = bindparam("at", type_=UtcDateTime())
+def _certificate_query(dialect: str) -> Select[Any]:
+    at = _moment_param(dialect)
     return (
-        select(
-            client_certificate.c.revoked_at,
-            party.c.code,
-            party.c.kind,
-            party_status.c.status,
-        )
+        select(party.c.code, party.c.kind, party_status.c.status)
         .select_from(
             client_certificate.join(
                 party, party.c.code == client_certificate.c.party_code
             ).outerjoin(party_status, _status_at(at))
         )
-        .where(client_certificate.c.fingerprint == bindparam("fingerprint"))
+        .where(
+            client_certificate.c.fingerprint == bindparam("fingerprint"),
+            client_certificate.c.revoked_at.is_(None),
+        )
     )
 
 
 def token_credentials(target: Target, token_id: str, at: datetime) -> Row[Any] | None:
-    """One indexed lookup: the token row by primary key, joined with its party and the party's
-    status period holding at ``at`` (``status`` None when the party was not registered yet).
+    """One indexed lookup: the token by primary key if it is neither revoked nor expired at
+    ``at``, joined with its party and the party's status period holding at ``at`` (``status``
+    None when the party was not registered yet); None when there is no such token.
 
-    Columns: ``token_hash``, ``expires_at``, ``revoked_at``, ``code``, ``kind``, ``status``.
-    The statement is built once and reused (it is on the hot path of every request).
+    Columns: ``token_hash``, ``code``, ``kind``, ``status``. The statement is built once and
+    reused, and returns no moments to convert (it is on the hot path of every request).
     """
-    return connection_of(target).execute(_token_query(), {"token_id": token_id, "at": at}).first()
+    conn = connection_of(target)
+    dialect = conn.dialect.name
+    params = {"token_id": token_id, "at": _moment_value(dialect, at)}
+    return conn.execute(_token_query(dialect), params).first()
 
 
 def certificate_credentials(target: Target, fingerprint: str, at: datetime) -> Row[Any] | None:
-    """Like :func:`token_credentials`, by certificate fingerprint.
+    """Like :func:`token_credentials`, by certificate fingerprint (not revoked).
 
-    Columns: ``revoked_at``, ``code``, ``kind``, ``status``.
+    Columns: ``code``, ``kind``, ``status``.
     """
-    return (
-        connection_of(target)
-        .execute(_certificate_query(), {"fingerprint": fingerprint, "at": at})
-        .first()
-    )
+    conn = connection_of(target)
+    dialect = conn.dialect.name
+    params = {"fingerprint": fingerprint, "at": _moment_value(dialect, at)}
+    return conn.execute(_certificate_query(dialect), params).first()

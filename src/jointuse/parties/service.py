@@ -398,13 +398,8 @@ def authenticate(
         token_id, token = parse_bearer(bearer)
         presented = token_hash(token)
         row = repo.token_credentials(target, token_id, moment)
-        valid = (
-            row is not None
-            and hashes_match(row.token_hash, presented)
-            and row.revoked_at is None
-            and moment < row.expires_at
-        )
-        if not valid:
+        # Revoked and expired tokens are filtered out by the query: all three read alike.
+        if row is None or not hashes_match(row.token_hash, presented):
             raise AuthenticationFailed(_INVALID_TOKEN, reason=AuthReason.INVALID)
         found.append(row)
     if client_cert_fingerprint:
@@ -413,7 +408,7 @@ def authenticate(
         except ValidationError as exc:
             raise AuthenticationFailed(exc.message, reason=AuthReason.MALFORMED) from None
         row = repo.certificate_credentials(target, fingerprint, moment)
-        if row is None or row.revoked_at is not None:
+        if row is None:
             raise AuthenticationFailed(_INVALID_CERT, reason=AuthReason.INVALID)
         found.append(row)
     if len({r.code for r in found}) > 1:

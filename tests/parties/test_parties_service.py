@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -263,3 +264,64 @@ def test_public_view_has_public_fields_only(engine: Engine) -> None:
         "status": "suspended",
     }
     assert service.public_view(p, at=day(1))["status"] == "active"
+
+
+MY_TABLES = {"party", "party_status", "api_token", "client_certificate"}
+
+
+def _table_names(url: str) -> set[str]:
+    from sqlalchemy import inspect
+
+    from jointuse.core.db import make_engine
+
+    eng = make_engine(url)
+    try:
+        with eng.connect() as conn:
+            return set(inspect(conn).get_table_names())
+    finally:
+        eng.dispose()
+
+
+def test_migration_0002_up_and_down(empty_database_url: str) -> None:
+    from jointuse.core.db import current_revisions, make_engine, upgrade
+
+    eng = make_engine(empty_database_url)
+    try:
+        upgrade(eng, "0002_parties")
+        assert current_revisions(eng) == ("0002_parties",)
+        assert _table_names(empty_database_url) >= MY_TABLES
+        from alembic import command
+
+        from jointuse.core.db import alembic_config
+
+        with eng.begin() as conn:
+            command.downgrade(alembic_config(connection=conn), "0001_ledger")
+        assert current_revisions(eng) == ("0001_ledger",)
+        assert not MY_TABLES & _table_names(empty_database_url)
+    finally:
+        eng.dispose()
+
+
+def test_tables_module_matches_the_migration(engine: Engine) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    import jointuse.parties.tables  # noqa: F401  (registers the tables on the metadata)
+    from jointuse.core.db import metadata
+
+    with engine.connect() as conn:
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), metadata
+        )
+
+    def table_of(change: Any) -> str:
+        if isinstance(change, list):  # modify_* changes of one column come grouped
+            change = change[0]
+        op, obj = change[0], change[1]
+        if op in ("add_table", "remove_table"):
+            return str(obj.name)
+        if op.endswith(("_index", "_constraint", "_fk")):
+            return str(obj.table.name)
+        return str(change[2])  # add_column / remove_column / modify_*: (op, schema, table, …)
+
+    assert [d for d in diff if table_of(d) in MY_TABLES] == []

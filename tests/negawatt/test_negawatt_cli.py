@@ -1,0 +1,208 @@
+"""``jointuse negawatt import`` / ``settle`` with Typer's runner on a migrated database."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from jointuse.core.calendar import JST
+from jointuse.core.db import UnitOfWork
+from jointuse.core.ids import SupplyPointId
+from jointuse.customers import service as customers
+from jointuse.customers.model import ContractKind, Customer, RetailContract, SupplyPoint
+from jointuse.negawatt import service
+from jointuse.negawatt.cli import app
+from jointuse.negawatt.meterdata import MeterDay
+from jointuse.parties.service import add_party, seed_reference_parties
+from jointuse.policy.engine import Party
+
+DATA = Path(__file__).parent / "data"
+P1 = "0312345678901234567890"
+SEEDED_AT = dt.datetime(2024, 1, 1, tzinfo=JST)
+runner = CliRunner()
+
+
+@pytest.fixture
+def db(database_url: str, engine: Engine) -> str:
+    seed_reference_parties(engine, at=SEEDED_AT)
+    add_party(
+        engine,
+        code="r-one",
+        kind="retailer",
+        name_ja="小売",
+        name_en="Retail One",
+        meti_registration="A0001",
+        at=SEEDED_AT,
+    )
+    add_party(
+        engine,
+        code="dr-one",
+        kind="dr_contractor",
+        name_ja="DR",
+        name_en="DR One",
+        contractor_code="DR001",
+        at=SEEDED_AT,
+    )
+    point = SupplyPoint(
+        supply_point_id=SupplyPointId(P1),
+        supply_area="03",
+        service_menu="lv_metered_lighting_b",
+        supply_method="single_phase_3_wire",
+        capacity_determination_method="ampere_breaker",
+        contract_state="active",
+    )
+    customer = Customer.create(
+        customer_id="c-1",
+        name="田中 三郎",
+        name_kana="タナカ サブロウ",
+        postal_code="150-0001",
+        prefecture="東京都",
+        address_rest="渋谷区神宮前1-1",
+        phone="03-2222-3333",
+        membership="non_member",
+    )
+    with UnitOfWork(engine) as u:
+        customers.save_supply_point(
+            u, actor=Party("tso-03", "tso"), point=point, request_id="p", at=SEEDED_AT
+        )
+    with UnitOfWork(engine) as u:
+        customers.register_customer(
+            u,
+            actor=Party("r-one", "retailer"),
+            customer=customer,
+            contract=RetailContract(
+                "K-1", ContractKind.STANDARD, "r-one", "c-1", SupplyPointId(P1), dt.date(2024, 1, 1)
+            ),
+            request_id="c",
+            at=SEEDED_AT,
+        )
+    return database_url
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_import_twice_changes_nothing_and_a_zip_is_accepted(db: str, tmp_path: Path) -> None:
+    archive = tmp_path / "delivery.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(DATA / "usage.xml", "usage.xml")
+    code, out, err = _run(
+        "import", str(DATA / "long.csv"), str(archive), "--as", "tso-03", "--database-url", db
+    )
+    assert code == 0, err
+    assert "2 points; 4 days inserted" in out
+    assert "1 points; 0 days inserted, 1 unchanged" in out  # the XML repeats 1 July of P1
+    code, out, _ = _run("import", str(DATA / "long.csv"), "--as", "tso-03", "--database-url", db)
+    assert code == 0 and "0 days inserted, 4 unchanged" in out
+
+
+def test_refusals_exit_2_for_input_and_3_for_policy(db: str, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("supply_point_id,date,slot,consumption_kwh\n" + f"{P1},2024-07-01,99,1\n")
+    code, _, err = _run("import", str(bad), "--as", "tso-03", "--database-url", db)
+    assert code == 2 and "bad.csv:2" in err and "slot '99'" in err
+    code, _, err = _run("import", str(DATA / "long.csv"), "--as", "tso-06", "--database-url", db)
+    assert code == 3 and "refused by the policy" in err
+    code, _, err = _run("import", str(DATA / "long.csv"), "--as", "nobody", "--database-url", db)
+    assert code == 2 and "nobody" in err
+    code, _, err = _run(
+        "settle", "--event", "x", "--as", "dr-one", "--engine", "spark", "--database-url", db
+    )
+    assert code == 2 and "unknown engine" in err
+
+
+def _seed_event(engine: Engine) -> str:
+    rng = np.random.default_rng(3)
+    first = dt.date(2024, 6, 4)
+    rows = [
+        MeterDay(SupplyPointId(P1), first + dt.timedelta(days=d), rng.gamma(2.0, 0.4, 48))
+        for d in range(31)
+    ]
+    at = dt.datetime.now(dt.UTC)
+    dr = Party("dr-one", "dr_contractor")
+    with UnitOfWork(engine) as u:
+        service.import_meter_days(
+            u, rows, actor=Party("tso-03", "tso"), file="g", request_id="g", at=at
+        )
+    with UnitOfWork(engine) as u:
+        agreement = service.register_agreement(
+            u,
+            actor=dr,
+            customer_id="c-1",
+            supply_point_id=P1,
+            agreed_on=dt.date(2024, 5, 1),
+            request_id="a",
+            at=at,
+        )
+    with UnitOfWork(engine) as u:
+        service.register_group(u, actor=dr, code="BG-A", name="A")
+        service.register_resource(
+            u,
+            actor=dr,
+            agreement_id=agreement.agreement_id,
+            group_code="BG-A",
+            request_id="r",
+            at=at,
+        )
+        event = service.create_event(
+            u,
+            actor=dr,
+            day=dt.date(2024, 7, 4),
+            first_slot=27,
+            last_slot=34,
+            resources=[P1],
+            at=at,
+            event_id="ev-1",
+        )
+    return event.event_id
+
+
+def test_settle_writes_results_and_plan(db: str, engine: Engine, tmp_path: Path) -> None:
+    event_id = _seed_event(engine)
+    out_csv, plan_csv = tmp_path / "results.csv", tmp_path / "plan.csv"
+    code, out, err = _run(
+        "settle",
+        "--event",
+        event_id,
+        "--as",
+        "dr-one",
+        "--output",
+        str(out_csv),
+        "--plan",
+        str(plan_csv),
+        "--database-url",
+        db,
+    )
+    assert code == 0, err
+    assert "event ev-1: 1 resources, 0 failed, 0 denied" in out
+    rows_out = list(csv.DictReader(io.StringIO(out_csv.read_text())))
+    assert [r["supply_point_id"] for r in rows_out] == [P1, "*"]
+    assert rows_out[0]["status"] == "ok" and rows_out[0]["days_used"] == "4"
+    assert len(plan_csv.read_text().splitlines()) == 1 + 2 * 8
+    code, _, err = _run("settle", "--event", "ev-1", "--as", "r-one", "--database-url", db)
+    assert code == 2 and "no DR event" in err
+
+
+def test_settle_on_a_dask_cluster_gives_the_local_results(
+    db: str, engine: Engine, backend: str
+) -> None:
+    if backend != "sqlite":
+        pytest.skip("one Dask run is enough: the engine does not depend on the database")
+    event_id = _seed_event(engine)
+    code, local, err = _run("settle", "--event", event_id, "--as", "dr-one", "--database-url", db)
+    assert code == 0, err
+    code, dask, err = _run(
+        "settle", "--event", event_id, "--as", "dr-one", "--engine", "dask", "--database-url", db
+    )
+    assert code == 0, err
+    assert dask == local and "ev-1" in local

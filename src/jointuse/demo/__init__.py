@@ -1,0 +1,1 @@
+"""Demo data and the demo / serve commands (``jointuse demo``, ``demo-data``, ``serve``)."""

@@ -1,0 +1,343 @@
+"""``jointuse serve``, ``jointuse demo-data`` and ``jointuse demo`` (the README's main job).
+
+Register on the root Typer app with :func:`register` (``register(app)``), or one by one:
+``app.command("serve")(serve_command)``, ``app.command("demo-data")(demo_data_command)``,
+``app.command("demo")(demo_command)``.
+
+``demo-data`` fills an **empty** database (refused otherwise): the ten TSOs and OCCTO, the
+co-operative ``coop-mirai`` and three other retailers, two DR contractors, and N synthetic
+customers, each with a retail contract for a supply point of the TSO serving their prefecture
+(:mod:`jointuse.demo.generate`). The registry is bulk-loaded in chunks through
+:func:`jointuse.customers.service.bulk_load` (one ledger entry per chunk, by the operator); one
+switching scenario then runs through the gate: a customer of the co-operative applies to
+``r-hikari`` for their supply point, which opens the P3 supply point inquiry to that retailer.
+Finally a bearer token is issued for each demo party and printed, with ``curl`` lines to try.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated
+
+import typer
+from sqlalchemy import Engine
+
+from jointuse.core.cli import DatabaseUrl, resolve_database_url
+from jointuse.core.db import UnitOfWork, database_url_for_display, make_engine, upgrade
+from jointuse.core.errors import JointuseError
+from jointuse.core.ids import SupplyPointId
+from jointuse.customers import service as customers
+from jointuse.customers.model import (
+    ContractCapacity,
+    Customer,
+    MeterInfo,
+    RetailContract,
+    SupplyPoint,
+)
+from jointuse.demo.generate import SyntheticCustomer, chunked, generate_customers
+from jointuse.parties import service as parties
+from jointuse.policy.engine import Party as Actor
+
+#: (code, name_ja, name_en, METI registration, contract prefix, share of customers)
+RETAILERS: tuple[tuple[str, str, str, str, str, float], ...] = (
+    ("coop-mirai", "生活協同組合コープみらい", "Coop Mirai", "A0001", "CM", 0.55),
+    ("r-hikari", "ひかり電力株式会社", "Hikari Power", "A0101", "HK", 0.20),
+    ("r-aozora", "あおぞらエナジー株式会社", "Aozora Energy", "A0102", "AZ", 0.15),
+    ("r-midori", "みどり電気株式会社", "Midori Electric", "A0103", "MD", 0.10),
+)
+#: (code, name_ja, name_en, contractor code)
+DR_CONTRACTORS: tuple[tuple[str, str, str, str], ...] = (
+    ("dr-negawatt-one", "ネガワットワン株式会社", "Negawatt One", "DR-0001"),
+    ("dr-setsuden", "節電サービス株式会社", "Setsuden Services", "DR-0002"),
+)
+DEFAULT_CUSTOMERS = 3000
+DEFAULT_SEED = 20160401
+APPLICANT = "r-hikari"
+
+
+class NotEmpty(JointuseError):
+    code = "database_not_empty"
+    status = 409
+
+
+@dataclass(frozen=True, slots=True)
+class DemoSummary:
+    customers: int
+    seconds: float
+    example_point: str
+    example_area_tso: str
+    tokens: dict[str, str]
+
+
+def _models(rec: SyntheticCustomer) -> tuple[Customer, RetailContract, SupplyPoint]:
+    point_id = SupplyPointId(rec.supply_point_id)
+    customer = Customer.create(
+        customer_id=rec.customer_id,
+        name=rec.name,
+        name_kana=rec.name_kana,
+        postal_code=rec.postal_code,
+        prefecture=rec.prefecture,
+        address_rest=rec.address_rest,
+        phone=rec.phone,
+        membership=rec.membership,
+    )
+    contract = RetailContract(
+        contract_number=rec.contract_number,
+        kind=rec.contract_kind,  # type: ignore[arg-type]  # a ContractKind value, checked
+        retailer_code=rec.retailer_code,
+        customer_id=rec.customer_id,
+        supply_point_id=point_id,
+        valid_from=rec.contract_valid_from,
+    )
+    point = SupplyPoint(
+        supply_point_id=point_id,
+        supply_area=rec.area_code,
+        service_menu=rec.service_menu,
+        supply_method=rec.supply_method,
+        capacity_determination_method=rec.capacity_determination_method,
+        contract_state="active",
+        contract_capacity=ContractCapacity(Decimal(rec.current_limit), "A"),
+        current_limit=rec.current_limit,
+        power_factor=100,
+        meter_info=MeterInfo(rec.meter_number),
+        grid_connected_generation=rec.grid_connected_generation,
+        wheeling_change_date=rec.contract_valid_from,
+        meter_reading_day=rec.meter_reading_day,
+    )
+    return customer, contract, point
+
+
+def register_parties(engine: Engine, at: datetime) -> None:
+    """The reference TSOs and OCCTO, the four retailers and the two DR contractors."""
+    if parties.list_parties(engine):
+        raise NotEmpty(
+            "the database already holds parties; demo-data only fills an empty database "
+            "(use a new JOINTUSE_DATABASE_URL / --database-url, or remove the SQLite file)",
+            valid="an empty (freshly migrated) database",
+        )
+    parties.seed_reference_parties(engine, at)
+    for code, name_ja, name_en, meti, _prefix, _share in RETAILERS:
+        parties.add_party(
+            engine,
+            code=code,
+            kind="retailer",
+            name_ja=name_ja,
+            name_en=name_en,
+            meti_registration=meti,
+            at=at,
+        )
+    for code, name_ja, name_en, contractor in DR_CONTRACTORS:
+        parties.add_party(
+            engine,
+            code=code,
+            kind="dr_contractor",
+            name_ja=name_ja,
+            name_en=name_en,
+            contractor_code=contractor,
+            at=at,
+        )
+
+
+def load_customers(
+    engine: Engine, count: int, *, seed: int, chunk_size: int = 20_000, progress: bool = True
+) -> SyntheticCustomer | None:
+    """Bulk-load ``count`` synthetic customers in chunks; return the first one (or None)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    retailers = [(code, prefix, share) for code, _j, _e, _m, prefix, share in RETAILERS]
+    first: SyntheticCustomer | None = None
+    columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), disable=not progress) as bar:
+        task = bar.add_task("customers", total=count)
+        stream = generate_customers(count, seed=seed, retailers=retailers)
+        for chunk in chunked(stream, chunk_size):
+            first = first or chunk[0]
+            built = [_models(rec) for rec in chunk]
+            customers.bulk_load(
+                engine,
+                [b[0] for b in built],
+                [b[1] for b in built],
+                [b[2] for b in built],
+                operator="jointuse-demo-data",
+                request_id=f"demo-data-{seed}-{chunk[0].index}",
+            )
+            bar.update(task, advance=len(chunk))
+    return first
+
+
+def open_switching_example(engine: Engine, rec: SyntheticCustomer, at: datetime) -> None:
+    """The customer ``rec`` applies to r-hikari for their point: through the gate (P1 write),
+    which makes r-hikari the point's applicant (P3 inquiry allowed)."""
+    customer, _contract, _point = _models(rec)
+    applicant_copy = Customer.create(
+        customer_id=f"HK-{rec.index:08d}",
+        name=customer.name,
+        name_kana=customer.name_kana,
+        postal_code=customer.address.postal_code.value,
+        prefecture=customer.address.prefecture,
+        address_rest=customer.address.rest,
+        phone=customer.phone.national,
+        membership="non_member",
+    )
+    with UnitOfWork(engine) as uow:
+        customers.record_application(
+            uow,
+            actor=Actor(APPLICANT, "retailer"),
+            customer=applicant_copy,
+            supply_point_id=rec.supply_point_id,
+            request_id=f"demo-application-{rec.index}",
+            at=at,
+        )
+
+
+def issue_demo_tokens(engine: Engine, codes: list[str]) -> dict[str, str]:
+    return {code: parties.issue_token(engine, code, label="demo").secret for code in codes}
+
+
+def build_demo(
+    engine: Engine, *, count: int, seed: int, progress: bool = True, chunk_size: int = 20_000
+) -> DemoSummary:
+    """Fill an empty, migrated database (see the module docstring); return what to print."""
+    started = time.perf_counter()
+    at = datetime.now(UTC)
+    register_parties(engine, at)
+    first = load_customers(engine, count, seed=seed, chunk_size=chunk_size, progress=progress)
+    point = first.supply_point_id if first else "0312345678901234567890"
+    area_tso = SupplyPointId(point).tso_code
+    if first is not None:
+        open_switching_example(engine, first, datetime.now(UTC))
+    other_tso = "tso-06" if area_tso != "tso-06" else "tso-03"
+    codes = [code for code, *_ in RETAILERS] + [area_tso, other_tso, "occto"]
+    codes += [code for code, *_ in DR_CONTRACTORS]
+    tokens = issue_demo_tokens(engine, codes)
+    return DemoSummary(count, time.perf_counter() - started, point, area_tso, tokens)
+
+
+def what_to_try(summary: DemoSummary, base: str = "http://127.0.0.1:8000") -> str:
+    """Tokens and curl lines for the demo parties (the tokens are shown only here)."""
+    t = summary.tokens
+    other_tso = next(c for c in t if c.startswith("tso-") and c != summary.example_area_tso)
+    p = summary.example_point
+    lines = ["Bearer tokens (shown once; each party's own):"]
+    lines += [f"  {code:<18} {secret}" for code, secret in t.items()]
+    lines += [
+        "",
+        "Start the API:  jointuse serve   (then open " + base + "/docs)",
+        "",
+        f"# P3 supply point inquiry (設備情報照会) by the applicant {APPLICANT}: 16 items",
+        f'curl -s -H "Authorization: Bearer {t[APPLICANT]}" {base}/v1/supply-points/{p}',
+        "",
+        f"# P4: the area's TSO ({summary.example_area_tso}) reads name, address, phone",
+        f'curl -s -H "Authorization: Bearer {t[summary.example_area_tso]}" '
+        f'-H "Jointuse-Purpose: P4_tso_operations" {base}/v1/supply-points/{p}/customer',
+        "",
+        "# Refused (403, recorded on the access ledger): a retailer with no application",
+        f'curl -s -H "Authorization: Bearer {t["r-aozora"]}" {base}/v1/supply-points/{p}',
+        "",
+        f"# Refused (403): the TSO of another area ({other_tso})",
+        f'curl -s -H "Authorization: Bearer {t[other_tso]}" '
+        f'-H "Jointuse-Purpose: P4_tso_operations" {base}/v1/supply-points/{p}/customer',
+        "",
+        "# Refused (400, recorded): no purpose given",
+        f'curl -s -H "Authorization: Bearer {t[summary.example_area_tso]}" '
+        f"{base}/v1/supply-points/{p}/customer",
+        "",
+        "Then: jointuse ledger seal && jointuse ledger verify",
+    ]
+    return "\n".join(lines)
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+
+def _fail(exc: JointuseError) -> typer.Exit:
+    typer.echo(f"error: {exc.message}", err=True)
+    return typer.Exit(2)
+
+
+def demo_data_command(
+    customers_count: Annotated[
+        int, typer.Option("--customers", min=0, help="Synthetic customers to create.")
+    ] = DEFAULT_CUSTOMERS,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = DEFAULT_SEED,
+    database_url: DatabaseUrl = None,
+    chunk_size: Annotated[int, typer.Option(min=100, help="Rows per bulk insert.")] = 20_000,
+) -> None:
+    """Fill an EMPTY database with demo parties and N synthetic customers; print tokens."""
+    url = resolve_database_url(database_url)
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        summary = build_demo(engine, count=customers_count, seed=seed, chunk_size=chunk_size)
+    except JointuseError as exc:
+        raise _fail(exc) from None
+    finally:
+        engine.dispose()
+    typer.echo(
+        f"{database_url_for_display(url)}: {summary.customers} customers and supply points "
+        f"in {summary.seconds:.1f} s"
+    )
+    typer.echo(what_to_try(summary))
+
+
+def demo_command(database_url: DatabaseUrl = None) -> None:
+    """Migrate, fill with demo data if empty, print what to try; then exit."""
+    url = resolve_database_url(database_url)
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        if parties.list_parties(engine):
+            typer.echo(f"{database_url_for_display(url)} already holds data: new demo tokens only.")
+            summary = _fresh_tokens(engine)
+        else:
+            summary = build_demo(engine, count=DEFAULT_CUSTOMERS, seed=DEFAULT_SEED)
+            typer.echo(
+                f"{database_url_for_display(url)}: {summary.customers} demo customers loaded "
+                f"in {summary.seconds:.1f} s"
+            )
+    except JointuseError as exc:
+        raise _fail(exc) from None
+    finally:
+        engine.dispose()
+    typer.echo(what_to_try(summary))
+
+
+def _fresh_tokens(engine: Engine) -> DemoSummary:
+    from jointuse.demo.generate import generate_customers as gen
+
+    retailers = [(code, prefix, share) for code, _j, _e, _m, prefix, share in RETAILERS]
+    first = next(gen(1, seed=DEFAULT_SEED, retailers=retailers))
+    area_tso = SupplyPointId(first.supply_point_id).tso_code
+    other = "tso-06" if area_tso != "tso-06" else "tso-03"
+    codes = [c for c, *_ in RETAILERS] + [area_tso, other, "occto"]
+    return DemoSummary(0, 0.0, first.supply_point_id, area_tso, issue_demo_tokens(engine, codes))
+
+
+def serve_command(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Run the HTTP API (uvicorn) with the ledger sealer in the background."""
+    import uvicorn
+
+    from jointuse.app import create_app
+    from jointuse.core.settings import load_settings
+
+    settings = load_settings()
+    if database_url:
+        from dataclasses import replace
+
+        settings = replace(settings, database_url=database_url)
+    uvicorn.run(create_app(settings), host=host, port=port)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve``, ``demo-data`` and ``demo`` to the root command."""
+    app.command("serve")(serve_command)
+    app.command("demo-data")(demo_data_command)
+    app.command("demo")(demo_command)

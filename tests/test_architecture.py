@@ -1,0 +1,191 @@
+"""Architecture rule: the edges of the system never reach the tables directly.
+
+HTTP routers (``api.py``), the composition root (``app.py``), CLI commands (``cli.py``), web pages
+(``pages.py`` / anything under ``pages/`` or ``web/``) and the demo generator (``demo/``) must go
+through the services, so that every read or write of personal data passes the access gate and
+lands on the ledger. This AST linter fails if one of those modules imports
+
+* a ``tables`` or ``repository`` module (absolute, ``from pkg import tables`` or relative);
+* SQLAlchemy's schema or statement builders (``Table``, ``MetaData``, ``Column``, ``select``,
+  ``insert``, ``update``, ``delete``, ``text``) — i.e. writes its own queries;
+* the shared ``metadata`` of :mod:`jointuse.core.db` (the registry of every table).
+
+The checker itself is tested on synthetic sources, so the rule is shown to be able to fail.
+
+One deliberate exception, allow-listed by file **and function** with its reason: the benchmark's
+bare endpoint, which exists to measure what the gate costs (mounted only with ``bench=True``).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "jointuse"
+
+FORBIDDEN_MODULE_LEAVES = frozenset({"tables", "repository"})
+FORBIDDEN_SQLALCHEMY_NAMES = frozenset(
+    {"Table", "MetaData", "Column", "select", "insert", "update", "delete", "text"}
+)
+EDGE_FILE_NAMES = frozenset({"api.py", "app.py", "cli.py", "pages.py"})
+EDGE_FOLDERS = frozenset({"demo", "pages", "web"})
+
+#: (file relative to src/, enclosing function) → why it may bypass the gate.
+ALLOWED: dict[tuple[str, str], str] = {
+    ("jointuse/customers/api.py", "bare_supply_point"): (
+        "benchmark-only bare read, mounted only with create_app(bench=True); measures the gate"
+    ),
+}
+
+
+def is_edge_module(path: Path) -> bool:
+    """True for the modules the rule applies to (relative to ``src/jointuse``)."""
+    rel = path.relative_to(SRC) if path.is_absolute() else path
+    return path.name in EDGE_FILE_NAMES or any(part in EDGE_FOLDERS for part in rel.parts[:-1])
+
+
+def _leaf(module: str) -> str:
+    return module.rsplit(".", 1)[-1]
+
+
+def _enclosing_functions(tree: ast.AST) -> dict[int, str]:
+    """Line number of every import → name of the function it sits in ("" at module level)."""
+    where: dict[int, str] = {}
+
+    def visit(node: ast.AST, function: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            name = function
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                name = child.name
+            if isinstance(child, ast.Import | ast.ImportFrom):
+                where[child.lineno] = name
+            visit(child, name)
+
+    visit(tree, "")
+    return where
+
+
+def violations(source: str, filename: str = "<source>") -> list[str]:
+    """Every forbidden import in ``source``, as ``file:line: what`` (minus :data:`ALLOWED`)."""
+    tree = ast.parse(source, filename=filename)
+    functions = _enclosing_functions(tree)
+    found: list[str] = []
+
+    def flag(node: ast.AST, what: str) -> None:
+        line = getattr(node, "lineno", 0)
+        if (filename, functions.get(line, "")) in ALLOWED:
+            return
+        found.append(f"{filename}:{line or '?'}: {what}")
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                if FORBIDDEN_MODULE_LEAVES & set(parts[1:]):
+                    flag(node, f"imports {alias.name}")
+                if alias.name in ("sqlalchemy", "sqlalchemy.sql", "sqlalchemy.schema"):
+                    flag(node, f"imports {alias.name} (query or schema builders)")
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            names = [a.name for a in node.names]
+            if module and (set(module.split(".")) & FORBIDDEN_MODULE_LEAVES):
+                flag(node, f"imports from {'.' * node.level}{module}")
+            for name in names:
+                if name in FORBIDDEN_MODULE_LEAVES:
+                    flag(node, f"imports {name} from {'.' * node.level}{module}")
+            if module == "sqlalchemy" or module.startswith("sqlalchemy."):
+                for name in names:
+                    if name in FORBIDDEN_SQLALCHEMY_NAMES or name == "*":
+                        flag(node, f"imports {name} from {module}")
+            if module == "jointuse.core.db" and "metadata" in names:
+                flag(node, "imports the table registry jointuse.core.db.metadata")
+    return found
+
+
+def edge_modules() -> list[Path]:
+    return sorted(p for p in SRC.rglob("*.py") if is_edge_module(p))
+
+
+# --- the checker can fail -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from jointuse.customers.tables import customer\n",
+        "import jointuse.customers.tables\n",
+        "import jointuse.customers.tables as t\n",
+        "from jointuse.customers import tables\n",
+        "from jointuse.customers import repository as repo\n",
+        "from .tables import supply_point\n",
+        "from . import repository\n",
+        "from ..ledger.tables import access_ledger\n",
+        "from sqlalchemy import select\n",
+        "from sqlalchemy import Table, Column\n",
+        "from sqlalchemy.sql import text\n",
+        "from sqlalchemy import *\n",
+        "import sqlalchemy\n",
+        "from jointuse.core.db import metadata\n",
+        "def f():\n    from jointuse.parties.tables import party\n    return party\n",
+    ],
+)
+def test_checker_flags_a_bad_import(source: str) -> None:
+    found = violations(source, "bad.py")
+    assert len(found) >= 1
+    assert found[0].startswith("bad.py:")
+
+
+def test_checker_names_file_and_line() -> None:
+    source = "import typer\n\nfrom jointuse.customers.tables import customer\n"
+    assert violations(source, "x/api.py") == ["x/api.py:3: imports from jointuse.customers.tables"]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from jointuse.customers.service import register_customer\n",
+        "from jointuse.core.db import UnitOfWork, make_engine\n",
+        "from sqlalchemy import Engine\n",
+        "import typer\nfrom fastapi import APIRouter\n",
+        "from jointuse.customers import service, schemas\n",
+        "tables = 3\n",
+    ],
+)
+def test_checker_accepts_service_imports(source: str) -> None:
+    assert violations(source) == []
+
+
+def test_allow_list_is_by_file_and_function() -> None:
+    bad = "from jointuse.customers import repository\n"
+    inside = "def bare_supply_point():\n    " + bad
+    elsewhere = "def get_customer():\n    " + bad
+    assert violations(inside, "jointuse/customers/api.py") == []
+    assert len(violations(elsewhere, "jointuse/customers/api.py")) == 1
+    assert len(violations(bad, "jointuse/customers/api.py")) == 1
+    assert len(violations(inside, "jointuse/parties/api.py")) == 1
+
+
+def test_edge_module_selection() -> None:
+    assert is_edge_module(SRC / "customers" / "api.py")
+    assert is_edge_module(SRC / "demo" / "generate.py")
+    assert is_edge_module(SRC / "app.py")
+    assert is_edge_module(SRC / "web" / "pages" / "customers.py")
+    assert not is_edge_module(SRC / "customers" / "service.py")
+    assert not is_edge_module(SRC / "customers" / "repository.py")
+
+
+# --- the rule holds in the tree ---------------------------------------------------------------
+
+
+def test_edges_do_not_reach_the_tables() -> None:
+    modules = edge_modules()
+    names = {p.relative_to(SRC).as_posix() for p in modules}
+    # The rule must actually look at the edges (a glob that matched nothing would pass vacuously).
+    assert {"app.py", "cli.py", "demo/cli.py", "demo/generate.py"} <= names
+    problems: list[str] = []
+    for path in modules:
+        rel = path.relative_to(SRC.parent).as_posix()
+        problems.extend(violations(path.read_text(encoding="utf-8"), rel))
+    assert problems == [], "edge modules reaching the tables directly:\n" + "\n".join(problems)

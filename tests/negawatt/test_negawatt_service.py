@@ -318,3 +318,26 @@ def test_settlement_after_withdrawal_lists_the_resource_as_denied(seeded: UowFac
     assert result.run.baseline.status[0] == 0
     statuses = [r["status"] for r in csv.DictReader(io.StringIO(service.results_csv(result)))]
     assert statuses[:2] == ["ok", "access_denied"]
+
+
+def test_a_day_cut_by_withdrawal_shows_only_the_slots_before_it(seeded: UowFactory) -> None:
+    _import(seeded, DATA / "long.csv")
+    agreement = _agreement(seeded)  # from 2 July
+    noon = dt.datetime(2024, 7, 2, 12, tzinfo=JST)
+    with seeded() as u:
+        service.withdraw_agreement(u, actor=DR, agreement_id=agreement, request_id="w", at=noon)
+    with seeded() as u:
+        (day,) = service.read_meter_days(
+            u,
+            actor=DR,
+            purpose="P5_negawatt",
+            supply_point_id=P1,
+            start=dt.date(2024, 7, 1),
+            end=dt.date(2024, 7, 3),
+            request_id="r",
+            at=noon - dt.timedelta(hours=6),
+        )
+    assert day.date == dt.date(2024, 7, 2)
+    assert np.isfinite(day.consumption[:24]).all()  # slots 1-24: 00:00-12:00
+    assert np.isnan(day.consumption[24:]).all()
+    assert day.generation is not None and np.isnan(day.generation[24:]).all()

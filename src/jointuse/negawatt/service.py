@@ -378,6 +378,24 @@ def _window_days(start: dt.datetime | None, end: dt.datetime | None) -> tuple[dt
     return lo, hi
 
 
+def _mask_outside(day: MeterDay, start: dt.datetime | None, end: dt.datetime | None) -> MeterDay:
+    """Slots not wholly inside ``[start, end)`` become missing (a day cut by a withdrawal)."""
+    n = day.consumption.shape[0]
+    width = dt.timedelta(days=1) / n
+    midnight = jst_midnight(day.date)
+    if (start is None or start <= midnight) and (end is None or end >= midnight + n * width):
+        return day
+    begins = [midnight + i * width for i in range(n)]
+    hidden = np.array(
+        [(start is not None and b < start) or (end is not None and b + width > end) for b in begins]
+    )
+
+    def cut(values: Any) -> Any:
+        return None if values is None else np.where(hidden, np.nan, values)
+
+    return MeterDay(day.supply_point_id, day.date, cut(day.consumption), cut(day.generation))
+
+
 def read_meter_days(
     uow: UnitOfWork,
     *,
@@ -397,8 +415,14 @@ def read_meter_days(
     def loader(ctx: LoadContext) -> dict[str, object]:
         lo, hi = _window_days(ctx.decision.valid_from, ctx.decision.valid_to)
         lo, hi = max(lo, start), min(hi, end)
+        if lo >= hi:
+            return {"interval_readings": []}
         days = repo.load_days(ctx.conn, ctx.relations.target.supply_point_id or "", lo, hi)
-        return {"interval_readings": days} if lo < hi else {"interval_readings": []}
+        return {
+            "interval_readings": [
+                _mask_outside(d, ctx.decision.valid_from, ctx.decision.valid_to) for d in days
+            ]
+        }
 
     g = (gate or negawatt_gate()).with_loader("interval_data", loader)
     result: GateResult = g.read(

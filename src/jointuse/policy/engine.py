@@ -233,14 +233,18 @@ class _Slot:
 
 @dataclass(slots=True)  # private and never mutated; not frozen: cheaper to build
 class _Outcome:
-    """Item-level result of one asked set under one grant."""
+    """Result of one asked item set under one grant through one relation: everything of the
+    decision except the request's own fields (purpose, action, party, window, controllers)."""
 
+    allowed: bool
+    reason: Reason
+    message: str
+    rule_id: str
     granted: tuple[str, ...]
     refused: tuple[RefusedItem, ...]
     categories: tuple[str, ...]
     basis_ja: str | None
     basis_en: str | None
-    refused_names: str  # ", ".join of the refused items, for the message
 
 
 _CACHE_MAX = 65536
@@ -290,7 +294,7 @@ class Engine:
                 f"{' or '.join(sorted(by_relation))} to the target valid at ",
                 rules[0] if len(rules) == 1 else None,
             )
-        self._outcomes: dict[tuple[str, frozenset[str]], _Outcome] = {}
+        self._outcomes: dict[tuple[str, str, frozenset[str]], _Outcome] = {}
         self._controller_cache: dict[tuple[object, ...], tuple[ControllerRef, ...]] = {}
         # asked items → (policy order, categories); (reason, message) → item → refused record;
         # id(period) → (period, span text) (the period is kept, so its id cannot be reused).
@@ -505,6 +509,18 @@ class Engine:
         categories: tuple[str, ...],
         rule_id: str | None,
     ) -> Decision:
+        if categories:
+            target = request.target
+            key = (
+                categories,
+                target.area_code,
+                target.contract_kind,
+                target.retailer_code,
+                target.dr_contractor_code,
+            )
+            controllers = self._controller_cache.get(key) or self.controllers(target, categories)
+        else:
+            controllers = ()
         decision = _DecisionTwin(
             False,  # allowed
             reason,
@@ -518,7 +534,7 @@ class Engine:
             refused,
             None,  # legal_basis_ja
             None,  # legal_basis_en
-            self.controllers(request.target, categories) if categories else (),
+            controllers,
             None,  # valid_from
             None,  # valid_to
         )
@@ -563,27 +579,34 @@ class Engine:
             refused.append(record)
         return self._denial(request, reason, message, tuple(refused), cats, slot.rule_id)
 
-    def _outcome(self, grant: _Grant, asked: frozenset[str]) -> _Outcome:
-        """The item-level result of ``asked`` under ``grant`` (memoised: it depends on nothing
-        else, so repeated requests of the same shape cost one dict lookup)."""
-        key = (grant.key, asked)
-        found = self._outcomes.get(key)
-        if found is not None:
-            return found
+    def _outcome(self, grant: _Grant, relation: str, asked: frozenset[str]) -> _Outcome:
+        """The result of ``asked`` under ``grant`` through ``relation`` (memoised: it depends on
+        nothing else, so repeated requests of the same shape cost one dict lookup)."""
         rule = grant.rule
+        refused: tuple[RefusedItem, ...] = ()
+        ja: str | None
+        en: str | None
         if not asked or asked == grant.items:
-            out = _Outcome(grant.ordered, (), grant.categories, grant.basis_ja, grant.basis_en, "")
+            granted, cats = grant.ordered, grant.categories
+            ja, en = grant.basis_ja, grant.basis_en
         else:
             granted = self._ordered(asked & grant.items)
             refused = tuple(
                 self._item_refusal(grant, i) for i in self._ordered(asked - grant.items)
             )
             ja, en = self._legal_basis(rule, granted) if granted else (None, None)
+            cats = self._asked_info(asked)[1]
+        if refused:
+            reason = Reason.ITEMS_REFUSED
             names = ", ".join(r.item for r in refused)
-            out = _Outcome(granted, refused, self._asked_info(asked)[1], ja, en, names)
+            message = f"rule {rule.id} (relation {relation}) does not cover: {names}"
+        else:
+            reason = Reason.ALLOWED
+            message = f"allowed by rule {rule.id} through relation {relation}"
+        out = _Outcome(not refused, reason, message, rule.id, granted, refused, cats, ja, en)
         if len(self._outcomes) > _CACHE_MAX:
             self._outcomes.clear()
-        self._outcomes[key] = out
+        self._outcomes[(grant.key, relation, asked)] = out
         return out
 
     def _items(
@@ -595,29 +618,37 @@ class Engine:
         valid_to: datetime | None,
     ) -> Decision:
         """The decision once ``grant`` applies through ``relation`` over the given window."""
-        out = self._outcome(grant, request.items)
-        rule_id = grant.rule.id
-        if out.refused:
-            reason = Reason.ITEMS_REFUSED
-            message = f"rule {rule_id} (relation {relation}) does not cover: {out.refused_names}"
-        else:
-            reason = Reason.ALLOWED
-            message = f"allowed by rule {rule_id} through relation {relation}"
+        items = request.items
+        out = self._outcomes.get((grant.key, relation, items)) or self._outcome(
+            grant, relation, items
+        )
         cats = out.categories
+        if cats:
+            target = request.target
+            key = (
+                cats,
+                target.area_code,
+                target.contract_kind,
+                target.retailer_code,
+                target.dr_contractor_code,
+            )
+            controllers = self._controller_cache.get(key) or self.controllers(target, cats)
+        else:
+            controllers = ()
         decision = _DecisionTwin(
-            not out.refused,  # allowed
-            reason,
-            message,
+            out.allowed,
+            out.reason,
+            out.message,
             request.purpose,
             request.action,
             request.party.code,
-            rule_id,
+            out.rule_id,
             relation,
             out.granted,
             out.refused,
             out.basis_ja,
             out.basis_en,
-            self.controllers(request.target, cats) if cats else (),
+            controllers,
             valid_from,
             valid_to,
         )

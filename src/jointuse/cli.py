@@ -6,6 +6,7 @@ import typer
 
 from jointuse.core.cli import db_app
 from jointuse.ledger.cli import app as ledger_app
+from jointuse.negawatt.cli import app as negawatt_app
 from jointuse.parties.cli import party_app, token_app
 from jointuse.policy.cli import app as policy_app
 
@@ -18,6 +19,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(party_app, name="party")
 app.add_typer(token_app, name="token")
+app.add_typer(negawatt_app, name="negawatt")
 
 
 @app.command()

@@ -182,11 +182,6 @@ def test_wrong_area_tso_and_bad_files_write_nothing(seeded: UowFactory, tmp_path
     assert _read(seeded, RETAILER, "P4_tso_operations") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="policy.toml rule P4-tso reads name/address/phone only; the area TSO reading "
-    "interval_readings needs 'interval_readings' in its read list (reported to the lead)",
-)
 def test_area_tso_reads_meter_data(seeded: UowFactory) -> None:
     _import(seeded, DATA / "long.csv")
     assert len(_read(seeded, TSO03, "P4_tso_operations")) == 2

@@ -10,7 +10,7 @@ Interpretations of DOMAIN.md §2 made in this table:
   supply point inquiry; P5 the DR plans with point IDs and negawatt quantities.
 * Interval meter data (30-minute readings) reach the retailer supplying the point under the
   wheeling contract (filed under P4, the TSO's meter reading) and the DR contractor under P5;
-  the TSO writes them under P4.
+  the TSO writes them under P4 and reads back the readings it took (meter reading is its work).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ EXPECTED: dict[tuple[str, str, str], tuple[frozenset[str], frozenset[str]]] = {
     ("P3_supply_point_confirmation", "occto", "switching_operator"): (SUPPLY_POINT, NONE),
     # P4 — TSO operations
     ("P4_tso_operations", "tso", "area_tso"): (
-        frozenset({"name", "address", "phone"}),
+        frozenset({"name", "address", "phone"}) | READINGS,
         SUPPLY_POINT | READINGS,
     ),
     ("P4_tso_operations", "retailer", "contract_holder"): (READINGS, NONE),

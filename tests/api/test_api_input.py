@@ -197,3 +197,24 @@ def test_bench_endpoint_is_mounted_only_when_asked(registered: World) -> None:
             assert r.status_code == 200, r.text
             assert r.json()["items"]["supply_point_id"] == POINT
     assert w.counts() == before  # no ledger entry: that is what it measures
+
+
+def test_the_app_runs_the_ledger_sealer_for_its_lifetime(world: World) -> None:
+    from sqlalchemy import text
+
+    from jointuse.core.settings import Settings
+
+    settings = Settings(database_url=str(world.engine.url), ledger_seal_interval=0.05)
+    app = create_app(settings, engine=world.engine, run_sealer=True)
+    with TestClient(app) as client:
+        r = client.get(f"/v1/supply-points/{POINT}/customer", headers=world.headers("tso-03"))
+        assert r.status_code == 400  # purpose missing: a recorded refusal
+    # Leaving the app stops the sealer, which seals once more: nothing is left unsealed.
+    with world.engine.connect() as conn:
+        unsealed = conn.execute(
+            text("SELECT count(*) FROM access_ledger WHERE chain_pos IS NULL")
+        ).scalar_one()
+        sealed = conn.execute(
+            text("SELECT count(*) FROM access_ledger WHERE chain_pos IS NOT NULL")
+        ).scalar_one()
+    assert unsealed == 0 and sealed >= 1

@@ -43,10 +43,9 @@ import dataclasses
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from enum import Enum
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Protocol
@@ -57,6 +56,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jointuse.core.db import connect_read_only
 from jointuse.core.errors import JointuseError
@@ -93,22 +93,20 @@ TITLES: Mapping[str, str] = {
 class StrictModel(BaseModel):
     """Base of every request body: unknown fields are refused (422 naming the field)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    model_config = ConfigDict(extra="forbid")
 
 
 # --- JSON-safe extras ---------------------------------------------------------------------------
 
 
 def jsonable(value: Any) -> Any:
-    """``value`` as JSON-ready data (dataclasses, enums, dates, decimals, sets, tuples)."""
+    """``value`` as JSON-ready data (dataclasses, enums, dates, sets, tuples; else ``str``)."""
     if value is None or isinstance(value, str | int | float | bool):
         return value
     if isinstance(value, Enum):
         return jsonable(value.value)
     if isinstance(value, datetime | date):
         return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
@@ -122,11 +120,10 @@ def jsonable(value: Any) -> Any:
 def _decision_extras(decision: Any) -> dict[str, Any]:
     """The parts of a policy decision a refused caller needs (no controllers, no bases)."""
     out: dict[str, Any] = {}
-    for attr, key in (("rule_id", "rule"), ("reason", "reason"), ("purpose", "purpose")):
+    for attr in ("rule_id", "reason", "purpose", "action"):
+        key = "rule" if attr == "rule_id" else attr
         if hasattr(decision, attr):
             out[key] = jsonable(getattr(decision, attr))
-    if hasattr(decision, "action"):
-        out["action"] = jsonable(decision.action)
     refused = getattr(decision, "refused", ())
     out["items_refused"] = [
         {
@@ -311,12 +308,6 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 # --- ASGI middleware ----------------------------------------------------------------------------
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
 
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", ()):
@@ -325,16 +316,10 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _send_problem(scope: Scope, send: Send, status: int, body: dict[str, Any]) -> None:
-    response = problem_response(scope, status, body)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": response.raw_headers,
-        }
-    )
-    await send({"type": "http.response.body", "body": response.body})
+async def _send_problem(
+    scope: Scope, receive: Receive, send: Send, status: int, body: dict[str, Any]
+) -> None:
+    await problem_response(scope, status, body)(scope, receive, send)
 
 
 class RequestContextMiddleware:
@@ -374,7 +359,7 @@ class RequestContextMiddleware:
             if started:
                 raise
             body = _base(500, "internal_error", "The server could not complete the request.")
-            await _send_problem(scope, send, 500, body)
+            await _send_problem(scope, receive, send, 500, body)
 
 
 class BodySizeLimitMiddleware:
@@ -410,10 +395,10 @@ class BodySizeLimitMiddleware:
             except ValueError:
                 body = _base(400, "invalid_input", f"Content-Length {declared!r} is not a number")
                 body["field"] = "Content-Length"
-                await _send_problem(scope, send, 400, body)
+                await _send_problem(scope, receive, send, 400, body)
                 return
             if length > self.max_bytes:
-                await _send_problem(scope, send, 413, self._too_large(f"{length} bytes"))
+                await _send_problem(scope, receive, send, 413, self._too_large(f"{length} bytes"))
                 return
         chunks: list[bytes] = []
         total = 0
@@ -426,7 +411,9 @@ class BodySizeLimitMiddleware:
             chunk = bytes(message.get("body", b""))
             total += len(chunk)
             if total > self.max_bytes:
-                await _send_problem(scope, send, 413, self._too_large(f"over {total - 1} bytes"))
+                await _send_problem(
+                    scope, receive, send, 413, self._too_large(f"over {total - 1} bytes")
+                )
                 return
             chunks.append(chunk)
             more = bool(message.get("more_body", False))

@@ -12,7 +12,7 @@
   a smart meter, a meter-reading day, and ``active`` state.
 * **Phones** are mobile (070/080/090) or landline numbers in the national 10/11-digit form.
 
-Everything is a pure function of ``seed`` and the record's index, so a run is reproducible.
+Everything is a pure function of the seed and the chunking, so a run is reproducible.
 No file is read at import time: the postal rows are loaded (once, cached) on first use.
 """
 
@@ -140,7 +140,8 @@ def generate_customers(
     retailers: Sequence[tuple[str, str, float]],
     start: int = 0,
 ) -> Iterator[SyntheticCustomer]:
-    """``count`` customers, reproducible from ``seed``, numbered from ``start``.
+    """``count`` customers numbered from ``start``: a pure function of (seed, start, count),
+    so chunks generated apart (in worker processes) are reproducible.
 
     ``retailers`` is ``(party code, contract-number prefix, share)``; shares are weights (the
     co-operative's customers are co-op members with probability 0.8, others never).
@@ -152,7 +153,7 @@ def generate_customers(
     codes = [r[0] for r in retailers]
     prefixes = {r[0]: r[1] for r in retailers}
     weights = [r[2] for r in retailers]
-    rng = random.Random(seed)
+    rng = random.Random(seed if start == 0 else f"{seed}:{start}")
     for index in range(start, start + count):
         row = rows[rng.randrange(len(rows))]
         areas = area_for_prefecture(row.prefecture)
@@ -187,15 +188,3 @@ def generate_customers(
             meter_reading_day=rng.randrange(1, 29),
             grid_connected_generation=rng.random() < 0.08,
         )
-
-
-def chunked(items: Iterator[SyntheticCustomer], size: int) -> Iterator[list[SyntheticCustomer]]:
-    """Lists of at most ``size`` items."""
-    chunk: list[SyntheticCustomer] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from jointuse.core.cli import db_app
+from jointuse.demo.cli import register as register_demo
 from jointuse.ledger.cli import app as ledger_app
 from jointuse.negawatt.cli import app as negawatt_app
 from jointuse.parties.cli import party_app, token_app
@@ -20,21 +21,7 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(party_app, name="party")
 app.add_typer(token_app, name="token")
 app.add_typer(negawatt_app, name="negawatt")
-
-
-@app.command()
-def demo() -> None:
-    """Run the main job on the embedded default: render the notice and check the policy."""
-    from jointuse.policy.cli import check, render
-
-    render(lang="ja", fmt="txt", policy=None, output=None)
-    typer.echo("")
-    try:
-        check(policy=None)
-    except typer.Exit as exc:
-        # The shipped policy states its known gap (controller address/representative); the demo
-        # shows it rather than failing on it.
-        typer.echo(f"(policy check exit status {exc.exit_code}: gaps listed above)")
+register_demo(app)
 
 
 def main() -> None:

@@ -37,6 +37,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields, make_dataclass
 from datetime import datetime
 from enum import StrEnum
+from itertools import filterfalse
 
 from jointuse.core.errors import ValidationError
 from jointuse.policy.controllers import ControllerRef, controllers_for
@@ -265,6 +266,9 @@ class Engine:
         self._order = {it.key: n for n, it in enumerate(policy.items)}
         self._category_of = {it.key: it.category for it in policy.items}
         self._cat_order = {c.key: n for n, c in enumerate(policy.categories)}
+        # Categories as bits (item → its category's bit; bit set → categories in policy order).
+        self._cat_bit = {it.key: 1 << self._cat_order[it.category] for it in policy.items}
+        self._mask_cats: dict[int, tuple[str, ...]] = {}
         self._basis = {
             c.key: (
                 (c.legal_basis_ja, c.legal_basis_en)
@@ -313,11 +317,15 @@ class Engine:
 
     def _categories(self, items: Iterable[str]) -> tuple[str, ...]:
         """Categories of ``items`` (unknown items ignored), in policy order."""
-        try:  # every item known (the usual case): no Python-level key function
-            cats = set(map(self._category_of.__getitem__, items))
-        except KeyError:
-            cats = {self._category_of[i] for i in items if i in self._category_of}
-        return tuple(sorted(cats, key=self._cat_order.__getitem__))
+        bit = self._cat_bit.get
+        mask = 0
+        for item in items:
+            mask |= bit(item, 0)
+        found = self._mask_cats.get(mask)
+        if found is None:
+            keys = [c.key for c in self.policy.categories]
+            found = self._mask_cats[mask] = tuple(k for n, k in enumerate(keys) if mask >> n & 1)
+        return found
 
     def _legal_basis(self, rule: Rule, items: tuple[str, ...]) -> tuple[str, str]:
         if rule.legal_basis_ja and rule.legal_basis_en:
@@ -393,7 +401,7 @@ class Engine:
         """The denials decided before relations: party status, purpose, action, kind, rule.
 
         Reason and message depend only on the party and the (purpose, action) asked: memoised
-        with the refusal records of each item."""
+        with the refusal record of each item (reason, message and item are all it holds)."""
         party = request.party
         status = party.status
         active = status is PartyStatus.ACTIVE
@@ -401,12 +409,24 @@ class Engine:
         try:
             found = self._early.get(key)
         except TypeError:  # an unhashable purpose/action: nothing to memoise
-            return self._deny(request, *self._early_reason(request))
+            found = (*self._early_reason(request), {})
         if found is None:
             if len(self._early) > _CACHE_MAX:
                 self._early.clear()
             found = self._early[key] = (*self._early_reason(request), {})
-        return self._deny(request, *found)
+        # Every asked item is refused with the decision's reason; one record per item.
+        reason, message, records = found
+        if len(records) > _CACHE_MAX:  # (unknown items are unbounded)
+            records.clear()
+        items = request.items
+        ordered, cats = self._asked.get(items) or self._asked_info(items)
+        refused: list[RefusedItem] = []
+        for item in ordered:
+            record = records.get(item)
+            if record is None:
+                record = records[item] = RefusedItem(item, reason, message)
+            refused.append(record)
+        return self._denial(request, reason, message, tuple(refused), cats, None)
 
     def _early_reason(self, request: AccessRequest) -> tuple[Reason, str]:
         party = request.party
@@ -478,27 +498,6 @@ class Engine:
                 self._asked.clear()
             found = self._asked[items] = (self._ordered(items), self._categories(items))
         return found
-
-    def _deny(
-        self,
-        request: AccessRequest,
-        reason: Reason,
-        message: str,
-        records: dict[str, RefusedItem] | None = None,
-    ) -> Decision:
-        """A denial before items are considered: every asked item refused with ``reason``;
-        ``records`` memoises the refusal record of each item for this reason and message."""
-        items = request.items
-        ordered, cats = self._asked.get(items) or self._asked_info(items)
-        if records is None or len(records) > _CACHE_MAX:  # (unknown items are unbounded)
-            records = {}
-        refused: list[RefusedItem] = []
-        for item in ordered:
-            record = records.get(item)
-            if record is None:
-                record = records[item] = RefusedItem(item, reason, message)
-            refused.append(record)
-        return self._denial(request, reason, message, tuple(refused), cats, None)
 
     def _denial(
         self,
@@ -590,12 +589,11 @@ class Engine:
             granted, cats = grant.ordered, grant.categories
             ja, en = grant.basis_ja, grant.basis_en
         else:
-            granted = self._ordered(asked & grant.items)
-            refused = tuple(
-                self._item_refusal(grant, i) for i in self._ordered(asked - grant.items)
-            )
+            ordered, cats = self._asked.get(asked) or self._asked_info(asked)
+            within = grant.items.__contains__  # filtering keeps the policy order
+            granted = tuple(filter(within, ordered))
+            refused = tuple(self._item_refusal(grant, i) for i in filterfalse(within, ordered))
             ja, en = self._legal_basis(rule, granted) if granted else (None, None)
-            cats = self._asked_info(asked)[1]
         if refused:
             reason = Reason.ITEMS_REFUSED
             names = ", ".join(r.item for r in refused)

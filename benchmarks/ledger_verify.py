@@ -31,8 +31,8 @@ from pathlib import Path
 from sqlalchemy import Engine, func, insert, select, text
 
 from jointuse.core.db import make_engine, upgrade
-from jointuse.ledger.chain import LedgerEntry, RefusedItem, canonical_entry, hash_message
-from jointuse.ledger.service import seal_all, verify
+from jointuse.ledger.chain import LedgerEntry, RefusedItem, entry_columns, hash_message
+from jointuse.ledger.service import _stream_sql, seal_all, verify
 from jointuse.ledger.tables import access_ledger
 
 
@@ -42,7 +42,7 @@ def fill(engine: Engine, entries: int) -> None:
     if existing:
         raise SystemExit(f"the ledger already holds {existing} entries; use an empty database")
     start = datetime(2024, 4, 1, tzinfo=UTC)
-    batch: list[dict[str, str]] = []
+    batch: list[dict[str, str | None]] = []
     for i in range(entries):
         entry = LedgerEntry(
             party=f"R{i % 700:04d}",
@@ -57,7 +57,7 @@ def fill(engine: Engine, entries: int) -> None:
             request_id=f"req-{i:012d}",
             recorded_at=start + timedelta(milliseconds=37 * i),
         )
-        batch.append({"entry": canonical_entry(entry)})
+        batch.append(entry_columns(entry))
         if len(batch) == 20_000:
             with engine.begin() as conn:
                 conn.execute(insert(access_ledger), batch)
@@ -69,14 +69,19 @@ def fill(engine: Engine, entries: int) -> None:
 
 
 def messages(engine: Engine) -> list[bytes]:
+    """The bytes verify hashes, as it reads them (its own query), checked against the spec."""
     with engine.connect() as conn:
+        streamed = [m for _, m in conn.exec_driver_sql(_stream_sql(engine.dialect.name))]
         rows = conn.execute(
             text(
-                "SELECT chain_pos, seq, prev_hash, entry FROM access_ledger"
-                " WHERE chain_pos IS NOT NULL ORDER BY chain_pos"
+                "SELECT s.chain_pos, s.seq, s.prev_hash, l.entry FROM access_ledger_seal s"
+                " JOIN access_ledger l ON l.seq = s.seq ORDER BY s.chain_pos"
             )
         ).all()
-    return [hash_message(pos, seq, prev, entry) for pos, seq, prev, entry in rows]
+    spec = [hash_message(pos, seq, prev, entry) for pos, seq, prev, entry in rows]
+    if [bytes(m) for m in streamed] != spec:
+        raise SystemExit("verify's messages differ from the documented hash message")
+    return spec
 
 
 def time_baseline(msgs: list[bytes]) -> float:

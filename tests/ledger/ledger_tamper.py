@@ -6,31 +6,39 @@ from sqlalchemy import Engine, text
 
 from jointuse.ledger.chain import GENESIS_HASH, entry_hash
 
+LEDGER_TABLES = ("access_ledger", "access_ledger_seal", "ledger_checkpoint")
 
-def tamper(engine: Engine, *statements: str, table: str = "access_ledger") -> None:
-    """Run ``statements`` on ``table`` with its triggers dropped, then recreate the triggers."""
+
+def tamper(engine: Engine, *statements: str) -> None:
+    """Run ``statements`` with the triggers of every ledger table dropped, then recreate them."""
     with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            triggers = conn.execute(
-                text(
-                    "SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger"
-                    " WHERE tgrelid = CAST(:t AS regclass) AND NOT tgisinternal"
-                ),
-                {"t": table},
-            ).all()
-            for name, _ in triggers:
+        triggers: list[tuple[str, str, str]] = []
+        for table in LEDGER_TABLES:
+            if conn.dialect.name == "postgresql":
+                found = conn.execute(
+                    text(
+                        "SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger"
+                        " WHERE tgrelid = CAST(:t AS regclass) AND NOT tgisinternal"
+                    ),
+                    {"t": table},
+                ).all()
+            else:
+                found = conn.execute(
+                    text(
+                        "SELECT name, sql FROM sqlite_master WHERE type='trigger' AND tbl_name=:t"
+                    ),
+                    {"t": table},
+                ).all()
+            assert found, f"no triggers found on {table}"
+            triggers += [(table, name, definition) for name, definition in found]
+        for table, name, _ in triggers:
+            if conn.dialect.name == "postgresql":
                 conn.execute(text(f'DROP TRIGGER "{name}" ON {table}'))
-        else:
-            triggers = conn.execute(
-                text("SELECT name, sql FROM sqlite_master WHERE type='trigger' AND tbl_name=:t"),
-                {"t": table},
-            ).all()
-            for name, _ in triggers:
+            else:
                 conn.execute(text(f'DROP TRIGGER "{name}"'))
-        assert triggers, f"no triggers found on {table}"
         for statement in statements:
             conn.execute(text(statement))
-        for _, definition in triggers:
+        for _, _, definition in triggers:
             conn.exec_driver_sql(definition)
 
 
@@ -39,19 +47,20 @@ def rehash_from(engine: Engine, start: int) -> None:
     with engine.connect() as conn:
         rows = conn.execute(
             text(
-                "SELECT chain_pos, seq, entry, prev_hash FROM access_ledger"
-                " WHERE chain_pos IS NOT NULL ORDER BY chain_pos"
+                "SELECT s.chain_pos, s.seq, l.entry, s.prev_hash, s.hash FROM access_ledger_seal s"
+                " JOIN access_ledger l ON l.seq = s.seq ORDER BY s.chain_pos"
             )
         ).all()
     statements = []
     prev = GENESIS_HASH
-    for pos, seq, entry, prev_hash in rows:
+    for pos, seq, entry, _prev_hash, stored in rows:
         if pos < start:
-            prev = conn_hash = entry_hash(pos, seq, prev_hash, entry)
+            prev = stored
             continue
-        conn_hash = entry_hash(pos, seq, prev, entry)
+        digest = entry_hash(pos, seq, prev, entry)
         statements.append(
-            f"UPDATE access_ledger SET prev_hash = '{prev}', hash = '{conn_hash}' WHERE seq = {seq}"
+            f"UPDATE access_ledger_seal SET prev_hash = '{prev}', hash = '{digest}'"
+            f" WHERE chain_pos = {pos}"
         )
-        prev = conn_hash
+        prev = digest
     tamper(engine, *statements)

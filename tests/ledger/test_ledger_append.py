@@ -53,7 +53,7 @@ def test_committed_append_leaves_an_unsealed_entry(
         row = conn.execute(
             text(
                 "SELECT seq, chain_pos, prev_hash, hash, party, purpose, supply_point_id,"
-                " decision FROM access_ledger"
+                " decision FROM access_ledger_chain"
             )
         ).one()
     assert tuple(row) == (
@@ -92,7 +92,10 @@ def test_sealing_chains_entries_in_order(engine: Engine, uow: Callable[..., Unit
     assert (rest.sealed, rest.head_pos) == (3, 5)
     with engine.connect() as conn:
         rows = conn.execute(
-            text("SELECT chain_pos, seq, prev_hash, hash, entry FROM access_ledger ORDER BY seq")
+            text(
+                "SELECT chain_pos, seq, prev_hash, hash, entry FROM access_ledger_chain"
+                " ORDER BY seq"
+            )
         ).all()
     prev = GENESIS_HASH
     for pos, (chain_pos, seq, prev_hash, digest, entry) in enumerate(rows, start=1):
@@ -156,5 +159,47 @@ def test_concurrent_appends_and_sealing_keep_the_chain_whole(
     assert result.ok, result
     assert (result.verified, result.unsealed) == (threads * per_thread, 0)
     with engine.connect() as conn:
-        positions = conn.execute(text("SELECT chain_pos FROM access_ledger ORDER BY chain_pos"))
+        positions = conn.execute(
+            text("SELECT chain_pos FROM access_ledger_seal ORDER BY chain_pos")
+        )
         assert [p for (p,) in positions] == list(range(1, threads * per_thread + 1))
+
+
+def test_non_ascii_text_is_stored_escaped_and_read_back(
+    engine: Engine, uow: Callable[..., UnitOfWork]
+) -> None:
+    refused = (RefusedItem("baseline", "ネガワット情報は目的外"),)
+    with uow() as u:
+        append(u.session, _entry(1, party="小売R1", items_refused=refused))
+    seal_all(engine)
+    with uow(read_only=True) as u:
+        (record,) = find_entries(u.session, party="小売R1")
+    assert record.entry.items_refused == refused
+    assert verify(engine).ok
+
+
+def test_an_entry_committed_after_a_later_one_was_sealed_is_sealed_next(
+    engine: Engine, uow: Callable[..., UnitOfWork], backend: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("SQLite writers are serialised: a lower seq cannot commit late")
+    from jointuse.ledger.service import _floor_of
+
+    with engine.connect() as slow:
+        with slow.begin():
+            early = append(slow, _entry(1))  # draws the lower seq, commits last
+            with uow() as u:
+                late = append(u.session, _entry(2))
+            assert early < late
+            assert (seal_all(engine).sealed, _floor_of(engine).floor) == (1, 0)
+            assert seal_all(engine).sealed == 0 and _floor_of(engine).floor == 0
+        assert seal_all(engine).sealed == 1  # the floor stayed below `early`
+    assert _floor_of(engine).floor >= late  # its writer has ended: the floor moves up
+    with uow() as u:
+        append(u.session, _entry(3))
+    assert seal_all(engine).sealed == 1
+    with engine.connect() as conn:
+        order = conn.execute(text("SELECT seq FROM access_ledger_seal ORDER BY chain_pos")).all()
+    assert [s for (s,) in order] == [late, early, late + 1]
+    result = verify(engine)
+    assert result.ok and (result.verified, result.unsealed) == (3, 0)

@@ -95,8 +95,8 @@ def test_refused_item_needs_a_reason() -> None:
     assert info.value.field == "items_refused.reason"
 
 
-def _chain(n: int) -> list[tuple[int, int, str | None, str | None, str]]:
-    rows: list[tuple[int, int, str | None, str | None, str]] = []
+def _chain(n: int) -> list[tuple[int, int, str, str, str | None]]:
+    rows: list[tuple[int, int, str, str, str | None]] = []
     prev = GENESIS_HASH
     for pos in range(1, n + 1):
         text = canonical_entry(_entry(request_id=f"req-{pos}", recorded_at=datetime.now(UTC)))
@@ -129,6 +129,7 @@ def test_verifier_reports_a_gap() -> None:
 def test_verifier_reports_an_edited_entry_and_a_bad_prev_hash() -> None:
     rows = _chain(6)
     pos, seq, prev, digest, text = rows[2]
+    assert text is not None
     rows[2] = (pos, seq, prev, digest, text.replace("R0001", "R0002"))
     verifier = ChainVerifier()
     assert not verifier.feed(rows)

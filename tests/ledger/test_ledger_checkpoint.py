@@ -85,7 +85,6 @@ def test_checkpoints_verify_and_untrusted_or_edited_ones_do_not(
     tamper(
         engine,
         f"UPDATE ledger_checkpoint SET head_hash = '{'1' * 64}' WHERE id = {cp.id}",
-        table="ledger_checkpoint",
     )
     problems = verify(engine).checkpoint_problems
     assert [(p.checkpoint_id, p.problem) for p in problems] == [
@@ -119,7 +118,11 @@ def test_cli_keygen_checkpoint_seal_verify(
     assert "verified 6 entries" in out.output
     assert "checkpoints: 1 checked, 0 with problems" in out.output
 
-    tamper(engine, "UPDATE access_ledger SET entry = replace(entry, 'D001', 'D002') WHERE seq = 2")
+    tamper(
+        engine,
+        "UPDATE access_ledger SET entry = replace(entry, 'D001', 'D002'), party = 'D002'"
+        " WHERE seq = 2",
+    )
     out = runner.invoke(app, args)
     assert out.exit_code == 1
     assert "BROKEN after 1 verified entries: chain position 2 (seq 2)" in out.output

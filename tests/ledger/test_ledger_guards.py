@@ -44,41 +44,61 @@ REFUSED = [
     "DELETE FROM access_ledger WHERE seq = 1",
     "DELETE FROM access_ledger WHERE seq = 3",
     "DELETE FROM access_ledger",
-    "UPDATE access_ledger SET entry = replace(entry, 'T03', 'T04') WHERE seq = 1",
-    "UPDATE access_ledger SET entry = replace(entry, 'T03', 'T04') WHERE seq = 3",
-    f"UPDATE access_ledger SET hash = '{H}' WHERE seq = 1",
-    f"UPDATE access_ledger SET prev_hash = '{H}' WHERE seq = 1",
-    "UPDATE access_ledger SET chain_pos = 9 WHERE seq = 2",
+    "UPDATE access_ledger SET entry = replace(entry, 'T03', 'T04'), party = 'T04' WHERE seq = 1",
+    "UPDATE access_ledger SET entry = replace(entry, 'T03', 'T04'), party = 'T04' WHERE seq = 3",
     "UPDATE access_ledger SET seq = 99 WHERE seq = 1",
-    "UPDATE access_ledger SET chain_pos = NULL, prev_hash = NULL, hash = NULL WHERE seq = 2",
-    # sealing fields of an unsealed entry, but not all of them / with another change
-    f"UPDATE access_ledger SET hash = '{H}' WHERE seq = 3",
-    f"UPDATE access_ledger SET chain_pos = 3, hash = '{H}' WHERE seq = 3",
-    f"UPDATE access_ledger SET chain_pos = 3, prev_hash = '{H}', hash = '{H}', seq = 77"
-    " WHERE seq = 3",
-    f"UPDATE access_ledger SET chain_pos = 3, prev_hash = '{H}', hash = '{H}',"
-    " entry = replace(entry, 'T03', 'T04') WHERE seq = 3",
-    f"INSERT INTO access_ledger (entry, chain_pos, prev_hash, hash)"
-    f" SELECT entry, 3, '{H}', '{H}' FROM access_ledger WHERE seq = 1",
+    "UPDATE access_ledger SET request_id = request_id WHERE seq = 3",  # even a no-op
+    "DELETE FROM access_ledger_seal WHERE chain_pos = 2",
+    "DELETE FROM access_ledger_seal",
+    f"UPDATE access_ledger_seal SET hash = '{H}' WHERE chain_pos = 1",
+    f"UPDATE access_ledger_seal SET prev_hash = '{H}' WHERE chain_pos = 1",
+    "UPDATE access_ledger_seal SET chain_pos = 9 WHERE chain_pos = 2",
+    "UPDATE access_ledger_seal SET seq = 3 WHERE chain_pos = 2",
 ]
 
 
 @pytest.mark.parametrize("sql", REFUSED)
-def test_every_change_but_sealing_is_refused(ledger: Engine, sql: str) -> None:
+def test_every_update_and_delete_is_refused(ledger: Engine, sql: str) -> None:
     _refused(ledger, sql)
     assert verify(ledger).ok  # nothing changed
 
 
-def test_the_sealer_update_is_allowed_once(ledger: Engine) -> None:
+@pytest.mark.parametrize(
+    ("sql", "match"),
+    [
+        # descriptive columns that do not match the hashed entry
+        (
+            "INSERT INTO access_ledger (entry, recorded_at, party, purpose, action, decision,"
+            " supply_point_id, customer_id, rule_id, request_id, items_granted, items_refused)"
+            " SELECT entry, recorded_at, 'T04', purpose, action, decision, supply_point_id,"
+            " customer_id, rule_id, request_id, items_granted, items_refused FROM access_ledger"
+            " WHERE seq = 1",
+            "columns_match_entry",
+        ),
+        (
+            "INSERT INTO access_ledger (entry, recorded_at, party, purpose, action, decision,"
+            " supply_point_id, customer_id, rule_id, request_id, items_granted, items_refused)"
+            " SELECT entry, recorded_at, party, purpose, action, decision, supply_point_id,"
+            " customer_id, rule_id, request_id, '[]', items_refused FROM access_ledger"
+            " WHERE seq = 1",
+            "columns_match_entry",
+        ),
+        # a second seal for a sealed entry, a malformed seal
+        (f"INSERT INTO access_ledger_seal VALUES (3, 1, '{H}', '{H}')", "seq"),
+        (f"INSERT INTO access_ledger_seal VALUES (3, 3, 'ab', '{H}')", "well_formed"),
+    ],
+)
+def test_inconsistent_inserts_are_refused(ledger: Engine, sql: str, match: str) -> None:
+    _refused(ledger, sql, match=match)
+    assert verify(ledger).ok
+
+
+def test_a_bogus_seal_can_be_inserted_but_verify_catches_it(ledger: Engine) -> None:
     with ledger.begin() as conn:
-        conn.execute(
-            text(
-                f"UPDATE access_ledger SET chain_pos = 3, prev_hash = '{H}', hash = '{H}'"
-                " WHERE seq = 3"
-            )
-        )
-    _refused(ledger, "UPDATE access_ledger SET hash = prev_hash WHERE seq = 3")
-    assert verify(ledger).broken is not None  # the bogus seal is then caught by verify
+        conn.execute(text(f"INSERT INTO access_ledger_seal VALUES (3, 3, '{H}', '{H}')"))
+    result = verify(ledger)
+    assert result.broken is not None
+    assert (result.broken.kind, result.broken.chain_pos) == ("prev_hash_mismatch", 3)
 
 
 def test_truncate_is_refused_on_postgresql(ledger: Engine, backend: str) -> None:
@@ -93,8 +113,14 @@ def test_insert_or_replace_cannot_delete_on_sqlite(ledger: Engine, backend: str)
         pytest.skip("INSERT OR REPLACE is SQLite syntax")
     _refused(
         ledger,
-        "INSERT OR REPLACE INTO access_ledger (seq, entry) SELECT 1, entry FROM access_ledger"
-        " WHERE seq = 3",
+        "INSERT OR REPLACE INTO access_ledger SELECT 1, entry, recorded_at, party, purpose,"
+        " action, decision, supply_point_id, customer_id, rule_id, request_id, items_granted,"
+        " items_refused FROM access_ledger WHERE seq = 3",
+    )
+    _refused(
+        ledger,
+        "INSERT OR REPLACE INTO access_ledger_seal SELECT chain_pos, seq, hash, prev_hash"
+        " FROM access_ledger_seal WHERE chain_pos = 1",
     )
     assert verify(ledger).ok
 

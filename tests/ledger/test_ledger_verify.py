@@ -8,7 +8,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger_tamper import rehash_from, tamper
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 
 from jointuse.core.db import UnitOfWork
 from jointuse.ledger import LedgerEntry, append, seal_all, verify
@@ -42,7 +41,11 @@ def test_untouched_ledger_verifies(ledger: Engine) -> None:
 
 
 def test_edited_entry_is_found(ledger: Engine) -> None:
-    tamper(ledger, "UPDATE access_ledger SET entry = replace(entry, 'C-4', 'C-9') WHERE seq = 5")
+    tamper(
+        ledger,
+        "UPDATE access_ledger SET entry = replace(entry, 'C-4', 'C-9'), customer_id = 'C-9'"
+        " WHERE seq = 5",
+    )
     result = verify(ledger, chunk=3)
     assert not result.ok and result.broken is not None
     assert (result.broken.kind, result.broken.chain_pos, result.broken.seq) == (
@@ -54,42 +57,69 @@ def test_edited_entry_is_found(ledger: Engine) -> None:
 
 
 def test_edited_prev_hash_is_found(ledger: Engine) -> None:
-    tamper(ledger, f"UPDATE access_ledger SET prev_hash = '{'0' * 64}' WHERE seq = 3")
+    tamper(ledger, f"UPDATE access_ledger_seal SET prev_hash = '{'0' * 64}' WHERE seq = 3")
     result = verify(ledger)
     assert result.broken is not None
     assert (result.broken.kind, result.broken.chain_pos) == ("prev_hash_mismatch", 3)
 
 
 def test_deleted_entry_is_a_gap(ledger: Engine) -> None:
-    tamper(ledger, "DELETE FROM access_ledger WHERE seq = 6")
+    tamper(ledger, "DELETE FROM access_ledger_seal WHERE seq = 6")
     result = verify(ledger)
     assert result.broken is not None
     assert (result.broken.kind, result.broken.chain_pos) == ("gap", 6)
     assert "expected chain position 6, found 7" in result.broken.describe()
 
 
-def test_partly_unsealed_entry_is_refused_or_found(ledger: Engine, backend: str) -> None:
-    # The CHECK constraint keeps the three seal fields together …
-    with pytest.raises(IntegrityError, match="sealed_together"):
-        tamper(ledger, "UPDATE access_ledger SET chain_pos = NULL WHERE seq = 8")
-    if backend != "postgresql":
-        return
-    # … and a superuser who drops it too is still found by verify.
-    tamper(
-        ledger,
-        "ALTER TABLE access_ledger DROP CONSTRAINT ck_access_ledger_sealed_together",
-        "UPDATE access_ledger SET chain_pos = NULL WHERE seq = 8",
-    )
-    result = verify(ledger)
+def test_deleted_entry_under_its_seal_is_found(ledger: Engine) -> None:
+    tamper(ledger, "DELETE FROM access_ledger WHERE seq = 8")
+    result = verify(ledger, chunk=3)
     assert result.broken is not None
-    assert (result.broken.kind, result.broken.seq, result.unsealed) == ("inconsistent_seal", 8, 1)
+    assert (result.broken.kind, result.broken.chain_pos, result.broken.seq) == (
+        "missing_entry",
+        8,
+        8,
+    )
+    assert result.verified == 7 and result.unsealed == 0
+
+
+def test_a_break_late_in_a_long_chain_is_found_exactly(
+    engine: Engine, uow: Callable[..., UnitOfWork]
+) -> None:
+    with uow() as u:
+        for i in range(250):
+            append(
+                u.session,
+                LedgerEntry(
+                    party="T03", purpose="P1_wheeling", action="read", decision="allowed",
+                    customer_id=f"C-{i}", items_granted=("name",),
+                ),
+            )  # fmt: skip
+    seal_all(engine, max_batch=64)
+    assert verify(engine, chunk=50).verified == 250
+    tamper(
+        engine,
+        "UPDATE access_ledger SET entry = replace(entry, 'C-199', 'C-X'), customer_id = 'C-X'"
+        " WHERE seq = 200",
+    )
+    result = verify(engine, chunk=50)
+    assert result.broken is not None
+    assert (result.broken.kind, result.broken.chain_pos, result.verified) == (
+        "hash_mismatch",
+        200,
+        199,
+    )
 
 
 def test_consistent_rewrite_is_caught_by_an_earlier_checkpoint(ledger: Engine) -> None:
     key = Ed25519PrivateKey.generate()
     checkpoint = create_checkpoint(ledger, key)
     assert checkpoint.chain_pos == 8
-    tamper(ledger, "UPDATE access_ledger SET entry = replace(entry, 'C-2', 'C-7') WHERE seq = 3")
+    tamper(
+        ledger,
+        "UPDATE access_ledger SET entry = replace(entry, 'C-2', 'C-7'), customer_id = 'C-7'"
+        " WHERE seq = 3",
+    )
     rehash_from(ledger, 3)
     result = verify(ledger, trusted_keys=[public_key_hex(key.public_key())])
     assert result.broken is None  # the chain itself is consistent again …
@@ -102,8 +132,12 @@ def test_consistent_rewrite_is_caught_by_an_earlier_checkpoint(ledger: Engine) -
 def test_truncated_tail_is_caught_by_a_checkpoint(ledger: Engine) -> None:
     key = Ed25519PrivateKey.generate()
     create_checkpoint(ledger, key)
-    tamper(ledger, "DELETE FROM access_ledger WHERE seq IN (7, 8)")
+    tamper(
+        ledger,
+        "DELETE FROM access_ledger_seal WHERE seq IN (7, 8)",
+        "DELETE FROM access_ledger WHERE seq IN (7, 8)",
+    )
     result = verify(ledger)
-    assert result.broken is None and result.verified == 6
+    assert result.broken is None and result.verified == 6 and result.unsealed == 0
     (problem,) = result.checkpoint_problems
     assert "truncated" in problem.problem

@@ -33,7 +33,7 @@ from sqlalchemy import Connection, Engine, insert, select
 
 from jointuse.core.errors import ValidationError
 from jointuse.ledger.chain import GENESIS_HASH, format_time
-from jointuse.ledger.tables import access_ledger, ledger_checkpoint
+from jointuse.ledger.tables import access_ledger_seal, ledger_checkpoint
 
 _DOMAIN = b"jointuse-ledger-checkpoint-v1\n"
 
@@ -158,13 +158,8 @@ class Checkpoint:
 
 def sealed_head(conn: Connection) -> tuple[int, str]:
     """``(chain_pos, hash)`` of the last sealed entry; ``(0, GENESIS_HASH)`` for an empty chain."""
-    t = access_ledger.c
-    row = conn.execute(
-        select(t.chain_pos, t.hash)
-        .where(t.chain_pos.is_not(None))
-        .order_by(t.chain_pos.desc())
-        .limit(1)
-    ).first()
+    t = access_ledger_seal.c
+    row = conn.execute(select(t.chain_pos, t.hash).order_by(t.chain_pos.desc()).limit(1)).first()
     if row is None:
         return 0, GENESIS_HASH
     return int(row[0]), str(row[1])

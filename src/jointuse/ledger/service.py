@@ -1,46 +1,68 @@
 """Appending, sealing and verifying the access ledger (アクセス記録).
 
+Storage: three insert-only tables (migration ``0001_ledger``): ``access_ledger`` (the entries),
+``access_ledger_seal`` (the hash chain: one row per sealed entry) and ``ledger_checkpoint``.
+
 Appending
-    :func:`append` inserts the entry *unsealed* (``chain_pos``, ``prev_hash``, ``hash`` NULL) on
-    the caller's session or connection, inside the transaction of the change it records: a
-    rolled-back transaction leaves no entry, a committed one always has one. The insert takes no
-    lock on the chain head, so requests do not queue behind each other for longer than the insert.
+    :func:`append` inserts the entry on the caller's session or connection, inside the transaction
+    of the change it records: a rolled-back transaction leaves no entry, a committed one always
+    has one. One ``INSERT`` with no lock on the chain head, so requests do not queue behind each
+    other; the entry is *unsealed* until the sealer writes its seal row.
 
 Sealing (transparency-log style: a short sealing delay)
     :func:`seal` runs in its own short transaction: it takes the sealer lock (PostgreSQL:
     ``pg_advisory_xact_lock``; SQLite: the write lock of ``BEGIN IMMEDIATE``), reads the head,
-    takes up to ``max_batch`` *committed* unsealed entries in ``seq`` order and gives them the next
-    chain positions, ``prev_hash`` and ``hash``. Chain positions are assigned at seal time, so the
-    chain is contiguous by construction even though PostgreSQL sequence values can commit out of
-    order: an entry whose transaction commits late (lower ``seq``, not yet visible) is simply
-    sealed by a later run, at a later position. The server runs a :class:`BackgroundSealer`;
+    takes up to ``max_batch`` *committed* unsealed entries in ``seq`` order and inserts their seal
+    rows (next chain positions, ``prev_hash``, ``hash``) in one statement. Chain positions are
+    assigned at seal time, so the chain is contiguous by construction even though PostgreSQL
+    sequence values can commit out of order: an entry whose transaction commits late (lower
+    ``seq``, not yet visible) is simply sealed by a later run, at a later position.
+
+    Finding the unsealed entries is an anti-join (entries without a seal). So that it does not
+    scan the whole ledger each time, each engine remembers a *floor*: a ``seq`` at or below which
+    every entry is sealed or can never appear. It only advances past ``seq`` values whose writers
+    are provably done: on SQLite the sealer holds the only write lock; on PostgreSQL a run notes
+    the highest ``seq`` it sees and the transactions then holding a write lock on
+    ``access_ledger`` (``pg_locks``; an ``INSERT`` takes that lock before drawing its ``seq``),
+    and a later run moves the floor up to that ``seq`` once all of them have ended. A new engine
+    starts from 0 (one full anti-join). The server runs a :class:`BackgroundSealer`;
     ``jointuse ledger seal`` / ``verify`` and the tests call :func:`seal_all` synchronously.
 
 Verifying
-    :func:`verify` streams the sealed entries in chain order, in chunks (a server-side cursor on
-    PostgreSQL), recomputes every hash, and then checks the signed checkpoints against it.
+    :func:`verify` streams, in chain order, only what it must hash: the stored hash and the hash
+    message, concatenated by the database (``chain_pos \\n seq \\n prev_hash \\n entry`` as
+    bytes), through the driver's own cursor (server-side on PostgreSQL). The database also checks
+    the linkage (``chain_pos`` contiguous, ``prev_hash`` = the previous row's ``hash``, with
+    ``lag()``) and sends NULL instead of the message where it fails or the entry is gone, so the
+    Python loop only hashes and compares. A chunk that fails is read again in full and replayed
+    through :class:`~jointuse.ledger.chain.ChainVerifier` to report the first break precisely.
+    Then the signed checkpoints are checked against the verified chain.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import threading
+import weakref
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from jointuse.core.db import read_only
 from jointuse.ledger.chain import (
+    GENESIS_HASH,
     ChainBreak,
     ChainVerifier,
     LedgerEntry,
     Row,
-    canonical_entry,
+    entry_columns,
     entry_hash,
     parse_entry,
 )
@@ -50,7 +72,7 @@ from jointuse.ledger.checkpoint import (
     load_checkpoints,
     sealed_head,
 )
-from jointuse.ledger.tables import access_ledger
+from jointuse.ledger.tables import JSON_FIELDS, TEXT_FIELDS, access_ledger, access_ledger_seal
 
 log = logging.getLogger(__name__)
 
@@ -58,20 +80,33 @@ SEALER_LOCK_KEY = 0x6A75_6C65_6467_6572  # "juledger": the PostgreSQL advisory l
 DEFAULT_SEAL_BATCH = 5000
 DEFAULT_VERIFY_CHUNK = 10_000
 
+_COLUMNS = ("entry", *TEXT_FIELDS, *JSON_FIELDS)
+
 
 def _connection(target: Session | Connection) -> Connection:
     return target.connection() if isinstance(target, Session) else target
 
 
+@functools.cache
+def _insert_sql(dialect: str) -> str:
+    if dialect == "postgresql":
+        values = ", ".join(f"%({c})s" for c in _COLUMNS)
+        returning = " RETURNING seq"
+    else:
+        values = ", ".join(f":{c}" for c in _COLUMNS)
+        returning = ""  # the cursor's lastrowid
+    return f"INSERT INTO access_ledger ({', '.join(_COLUMNS)}) VALUES ({values}){returning}"
+
+
 def append(target: Session | Connection, entry: LedgerEntry, *, now: datetime | None = None) -> int:
     """Record ``entry`` in the caller's transaction (unsealed); return its ``seq``."""
     stamped = entry.stamped(now or datetime.now(UTC))
-    result = _connection(target).execute(
-        insert(access_ledger).values(entry=canonical_entry(stamped))
-    )
-    key = result.inserted_primary_key
-    assert key is not None
-    return int(key[0])
+    conn = _connection(target)
+    dialect = conn.dialect.name
+    result = conn.exec_driver_sql(_insert_sql(dialect), entry_columns(stamped))
+    if dialect == "postgresql":
+        return int(result.scalar_one())
+    return int(result.lastrowid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,53 +116,92 @@ class SealResult:
     head_hash: str
 
 
+@dataclass(slots=True)
+class _Floor:
+    """What a sealer knows about one database: every entry with ``seq <= floor`` is sealed."""
+
+    floor: int = 0
+    pending: list[tuple[int, frozenset[str]]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_FLOORS: weakref.WeakKeyDictionary[Any, _Floor] = weakref.WeakKeyDictionary()
+_FLOORS_LOCK = threading.Lock()
+_MAX_PENDING = 256
+
+_PG_WRITERS_SQL = (
+    "SELECT virtualtransaction FROM pg_locks WHERE locktype = 'relation'"
+    " AND relation = CAST('access_ledger' AS regclass) AND mode = 'RowExclusiveLock'"
+    " AND pid IS DISTINCT FROM pg_backend_pid()"
+)
+_UNSEALED_SQL = (
+    "SELECT l.seq, l.entry FROM access_ledger AS l WHERE l.seq > :floor AND NOT EXISTS"
+    " (SELECT 1 FROM access_ledger_seal AS s WHERE s.seq = l.seq) ORDER BY l.seq LIMIT :n"
+)
+_PG_SEAL_SQL = (
+    "INSERT INTO access_ledger_seal (chain_pos, seq, prev_hash, hash)"
+    " SELECT * FROM unnest(CAST(:positions AS bigint[]), CAST(:seqs AS bigint[]),"
+    " CAST(:prevs AS text[]), CAST(:digests AS text[]))"
+)
+_SQLITE_SEAL_SQL = (
+    "INSERT INTO access_ledger_seal (chain_pos, seq, prev_hash, hash) VALUES (?, ?, ?, ?)"
+)
+
+
+def _floor_of(engine: Engine) -> _Floor:
+    with _FLOORS_LOCK:
+        state = _FLOORS.get(engine.pool)
+        if state is None:
+            state = _FLOORS[engine.pool] = _Floor()
+        return state
+
+
 def seal(engine: Engine, max_batch: int = DEFAULT_SEAL_BATCH) -> SealResult:
     """Seal up to ``max_batch`` committed unsealed entries, in ``seq`` order, in one transaction."""
     if max_batch < 1:
         raise ValueError(f"max_batch must be at least 1, got {max_batch}")
-    t = access_ledger.c
-    with engine.begin() as conn:  # SQLite: BEGIN IMMEDIATE (see core.db)
-        if conn.dialect.name == "postgresql":
+    state = _floor_of(engine)
+    with state.lock, engine.begin() as conn:  # SQLite: BEGIN IMMEDIATE (see core.db)
+        postgres = conn.dialect.name == "postgresql"
+        if postgres:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SEALER_LOCK_KEY})
+        # Highest seq drawn so far (as far as visible), then who may still be writing below it.
+        top = int(conn.execute(select(func.max(access_ledger.c.seq))).scalar() or 0)
+        writers = (
+            frozenset(str(v) for (v,) in conn.execute(text(_PG_WRITERS_SQL)))
+            if postgres
+            else frozenset()
+        )
+        pending = [*state.pending, (top, writers)]
+        done = [t for t, w in pending if not (w & writers)]  # their writers have all ended
+        settled = max(done, default=state.floor)
+        pending = [(t, w) for t, w in pending if t > settled and w][-_MAX_PENDING:]
         pos, prev = sealed_head(conn)
-        rows = conn.execute(
-            select(t.seq, t.entry).where(t.chain_pos.is_(None)).order_by(t.seq).limit(max_batch)
-        ).all()
-        params: list[dict[str, Any]] = []
+        rows = conn.execute(text(_UNSEALED_SQL), {"floor": state.floor, "n": max_batch}).all()
+        positions, seqs, prevs, digests = [], [], [], []
         for seq, entry in rows:
             pos += 1
             digest = entry_hash(pos, seq, prev, entry)
-            params.append({"b_seq": seq, "b_pos": pos, "b_prev": prev, "b_hash": digest})
+            positions.append(pos)
+            seqs.append(seq)
+            prevs.append(prev)
+            digests.append(digest)
             prev = digest
-        if params and conn.dialect.name == "postgresql":
-            # one statement per batch (executemany of single-row UPDATEs is ~10x slower here)
+        if rows and postgres:
             conn.execute(
-                text(
-                    "UPDATE access_ledger AS l SET chain_pos = v.pos, prev_hash = v.prev,"
-                    " hash = v.digest FROM unnest(CAST(:seqs AS bigint[]),"
-                    " CAST(:positions AS bigint[]), CAST(:prevs AS text[]),"
-                    " CAST(:digests AS text[])) AS v(seq, pos, prev, digest)"
-                    " WHERE l.seq = v.seq AND l.chain_pos IS NULL"
-                ),
-                {
-                    "seqs": [p["b_seq"] for p in params],
-                    "positions": [p["b_pos"] for p in params],
-                    "prevs": [p["b_prev"] for p in params],
-                    "digests": [p["b_hash"] for p in params],
-                },
+                text(_PG_SEAL_SQL),
+                {"positions": positions, "seqs": seqs, "prevs": prevs, "digests": digests},
             )
-        elif params:
-            conn.execute(
-                update(access_ledger)
-                .where(t.seq == bindparam("b_seq"), t.chain_pos.is_(None))
-                .values(
-                    chain_pos=bindparam("b_pos"),
-                    prev_hash=bindparam("b_prev"),
-                    hash=bindparam("b_hash"),
-                ),
-                params,
+        elif rows:
+            conn.exec_driver_sql(
+                _SQLITE_SEAL_SQL, list(zip(positions, seqs, prevs, digests, strict=True))
             )
-    return SealResult(len(params), pos, prev)
+    # Committed: every visible entry up to `settled` is sealed now (up to the last one sealed,
+    # if the batch was full and more may wait).
+    new_floor = settled if len(rows) < max_batch else min(settled, seqs[-1])
+    state.floor = max(state.floor, new_floor)
+    state.pending = pending
+    return SealResult(len(rows), pos, prev)
 
 
 def seal_all(engine: Engine, max_batch: int = DEFAULT_SEAL_BATCH) -> SealResult:
@@ -160,8 +234,10 @@ def find_entries(
     limit: int = 1000,
 ) -> list[LedgerRecord]:
     """Entries about a customer / supply point / by a party, newest first (for disclosure, 開示)."""
-    t = access_ledger.c
-    query = select(t.seq, t.entry, t.chain_pos, t.prev_hash, t.hash)
+    t, s = access_ledger.c, access_ledger_seal.c
+    query = select(t.seq, t.entry, s.chain_pos, s.prev_hash, s.hash).select_from(
+        access_ledger.outerjoin(access_ledger_seal, s.seq == t.seq)
+    )
     if customer_id is not None:
         query = query.where(t.customer_id == customer_id)
     if supply_point_id is not None:
@@ -174,22 +250,46 @@ def find_entries(
 
 # --- verify -------------------------------------------------------------------------------------
 
-_CHAIN_SQL = (
-    "SELECT chain_pos, seq, prev_hash, hash, entry FROM access_ledger"
-    " WHERE chain_pos IS NOT NULL ORDER BY chain_pos"
+_NL = {"postgresql": "E'\\n'", "sqlite": "char(10)"}
+
+
+@functools.cache
+def _stream_sql(dialect: str) -> str:
+    """``(hash, message)`` per seal in chain order; message NULL where the linkage fails."""
+    nl = _NL[dialect]
+    message = f"s.chain_pos || {nl} || s.seq || {nl} || s.prev_hash || {nl} || l.entry"
+    message = (
+        f"convert_to({message}, 'UTF8')" if dialect == "postgresql" else f"CAST({message} AS BLOB)"
+    )
+    return (
+        f"SELECT s.hash, CASE WHEN s.chain_pos = lag(s.chain_pos, 1, 0) OVER w + 1"
+        f" AND s.prev_hash = lag(s.hash, 1, '{GENESIS_HASH}') OVER w THEN {message} END"
+        " FROM access_ledger_seal AS s LEFT JOIN access_ledger AS l ON l.seq = s.seq"
+        " WINDOW w AS (ORDER BY s.chain_pos) ORDER BY s.chain_pos"
+    )
+
+
+_ROWS_SQL = (
+    "SELECT s.chain_pos, s.seq, s.prev_hash, s.hash, l.entry FROM access_ledger_seal AS s"
+    " LEFT JOIN access_ledger AS l ON l.seq = s.seq WHERE s.chain_pos > :after"
+    " ORDER BY s.chain_pos LIMIT :n"
 )
 
 
-def _stream_chain(conn: Connection, chunk: int) -> Iterator[list[Row]]:
-    """Sealed rows in chain order, ``chunk`` at a time, through the driver's own cursor (speed)."""
+def _stream(conn: Connection, chunk: int) -> Iterator[list[tuple[str, bytes | None]]]:
+    """``(hash, message)`` rows, ``chunk`` at a time, through the driver's own cursor (speed)."""
     dbapi: Any = conn.connection.driver_connection
-    if conn.dialect.name == "postgresql":
-        cursor = dbapi.cursor(name="jointuse_ledger_verify")  # server-side cursor
+    dialect = conn.dialect.name
+    sql = _stream_sql(dialect)
+    if dialect == "postgresql":
+        # server-side, binary (bytea arrives as raw bytes, not hex text)
+        cursor = dbapi.cursor(name="jointuse_ledger_verify", binary=True)
         cursor.itersize = chunk
     else:
         cursor = dbapi.cursor()
+        cursor.arraysize = chunk
+    cursor.execute(sql)
     try:
-        cursor.execute(_CHAIN_SQL)
         while True:
             rows = cursor.fetchmany(chunk)
             if not rows:
@@ -197,6 +297,27 @@ def _stream_chain(conn: Connection, chunk: int) -> Iterator[list[Row]]:
             yield rows
     finally:
         cursor.close()
+
+
+def _all_match(rows: list[tuple[str, bytes | None]]) -> bool:
+    """Every stored hash equals SHA-256 of its message (False on a NULL message)."""
+    sha256 = hashlib.sha256
+    try:
+        for stored, message in rows:
+            if sha256(message).hexdigest() != stored:  # type: ignore[arg-type]
+                return False
+    except TypeError:  # NULL message: linkage broken or entry gone
+        return False
+    return True
+
+
+def _replay(conn: Connection, verifier: ChainVerifier, n: int) -> None:
+    """Feed the ``n`` rows after the verified head to ``verifier`` (the slow, exact path)."""
+    rows: list[Row] = [
+        (int(r[0]), int(r[1]), r[2], r[3], r[4])
+        for r in conn.execute(text(_ROWS_SQL), {"after": verifier.verified, "n": n})
+    ]
+    verifier.feed(rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,43 +351,53 @@ def verify(
     (detects edits of a checkpoint, not a rewrite re-signed with a new key).
     """
     trusted = None if trusted_keys is None else {k.lower() for k in trusted_keys}
-    t = access_ledger.c
     ro = read_only(engine)
     if engine.dialect.name == "postgresql":
         ro = ro.execution_options(isolation_level="REPEATABLE READ")
-    with ro.connect() as conn, conn.begin() as tx:
+    with ro.connect() as conn, conn.begin() as tx:  # one snapshot for every query below
         checkpoints = load_checkpoints(conn)
-        verifier = ChainVerifier(watch={cp.chain_pos for cp in checkpoints})
-        for rows in _stream_chain(conn, chunk):
-            if not verifier.feed(rows):
+        verifier = ChainVerifier()
+        for rows in _stream(conn, chunk):
+            if _all_match(rows):
+                verifier.verified += len(rows)
+                verifier.head_hash = rows[-1][0]
+                continue
+            _replay(conn, verifier, len(rows))  # finds the first break, and what is wrong
+            if verifier.broken is not None:
                 break
-        unsealed = int(conn.execute(select(func.count()).where(t.chain_pos.is_(None))).scalar_one())
-        if verifier.broken is None and unsealed:
-            odd = conn.execute(
-                select(t.seq, t.prev_hash, t.hash)
-                .where(t.chain_pos.is_(None), (t.hash.is_not(None)) | (t.prev_hash.is_not(None)))
-                .order_by(t.seq)
-                .limit(1)
-            ).first()
-            if odd is not None:
-                verifier.broken = ChainBreak(
-                    "inconsistent_seal",
-                    verifier.verified + 1,
-                    int(odd[0]),
-                    "chain_pos, prev_hash and hash all NULL",
-                    f"prev_hash={odd[1]}, hash={odd[2]}",
+        verified = verifier.verified
+        watch = sorted({cp.chain_pos for cp in checkpoints if 0 < cp.chain_pos <= verified})
+        seen = {
+            int(p): str(h)
+            for p, h in conn.execute(
+                select(access_ledger_seal.c.chain_pos, access_ledger_seal.c.hash).where(
+                    access_ledger_seal.c.chain_pos.in_(watch)
                 )
+            )
+        }
+        entries = int(conn.execute(select(func.count()).select_from(access_ledger)).scalar_one())
+        if verifier.broken is None:  # every seal verified, each with its own entry
+            unsealed = entries - verified
+        else:
+            unsealed = int(
+                conn.execute(
+                    text(
+                        "SELECT count(*) FROM access_ledger AS l WHERE NOT EXISTS"
+                        " (SELECT 1 FROM access_ledger_seal AS s WHERE s.seq = l.seq)"
+                    )
+                ).scalar_one()
+            )
         head_pos, head_hash = sealed_head(conn)
         tx.rollback()
     problems = check_checkpoints(
         checkpoints,
-        seen=verifier.seen,
-        verified=verifier.verified,
+        seen=seen,
+        verified=verified,
         chain_broken=verifier.broken is not None,
         trusted_keys=trusted,
     )
     return VerifyResult(
-        verified=verifier.verified,
+        verified=verified,
         head_pos=head_pos,
         head_hash=head_hash,
         unsealed=unsealed,

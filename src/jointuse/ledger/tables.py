@@ -1,8 +1,9 @@
 """Tables of the access ledger, registered on :data:`jointuse.core.db.metadata`.
 
-The DDL (with the append-only triggers) is migration ``0001_ledger``; this module mirrors it for
-queries. Only ``entry`` is written on insert; the descriptive columns are *generated* from it by
-the database, so they can never disagree with the hashed ``entry``.
+The DDL (with the insert-only triggers, the ``CHECK`` that ties the descriptive columns to
+``entry``, and the view ``access_ledger_chain``) is migration ``0001_ledger``; this module mirrors
+it for queries. Every table here is insert-only: an entry is written once (``access_ledger``), its
+seal once (``access_ledger_seal``), a checkpoint once (``ledger_checkpoint``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
-    Computed,
     Integer,
     String,
     Table,
@@ -19,47 +19,51 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from jointuse.core.db import JsonField, metadata
+from jointuse.core.db import metadata
 
 _BIGINT = BigInteger().with_variant(Integer(), "sqlite")
 
-
-def _generated(name: str, *, as_json: bool = False) -> Column[str]:
-    return Column(
-        name,
-        Text(),
-        Computed(JsonField("entry", name, as_json=as_json), persisted=True),
-        index=name in ("party", "supply_point_id", "customer_id", "recorded_at", "request_id"),
-    )
-
+TEXT_FIELDS = (
+    "recorded_at",
+    "party",
+    "purpose",
+    "action",
+    "decision",
+    "supply_point_id",
+    "customer_id",
+    "rule_id",
+    "request_id",
+)
+"""Descriptive columns holding the entry's scalar fields (as in the canonical JSON)."""
+JSON_FIELDS = ("items_granted", "items_refused")
+"""Descriptive columns holding the compact JSON text of the entry's arrays."""
+_REQUIRED = ("recorded_at", "party", "purpose", "action", "decision", *JSON_FIELDS)
+_INDEXED = ("party", "supply_point_id", "customer_id")
 
 access_ledger = Table(
     "access_ledger",
     metadata,
     Column("seq", _BIGINT, primary_key=True, autoincrement=True),
     Column("entry", Text(), nullable=False),
-    Column("chain_pos", BigInteger(), nullable=True),
-    Column("prev_hash", String(64), nullable=True),
-    Column("hash", String(64), nullable=True),
-    _generated("recorded_at"),
-    _generated("party"),
-    _generated("purpose"),
-    _generated("action"),
-    _generated("supply_point_id"),
-    _generated("customer_id"),
-    _generated("decision"),
-    _generated("rule_id"),
-    _generated("request_id"),
-    _generated("items_granted", as_json=True),
-    _generated("items_refused", as_json=True),
-    UniqueConstraint("chain_pos"),
-    CheckConstraint(
-        "(chain_pos IS NULL AND prev_hash IS NULL AND hash IS NULL)"
-        " OR (chain_pos IS NOT NULL AND prev_hash IS NOT NULL AND hash IS NOT NULL"
-        " AND chain_pos >= 1 AND length(prev_hash) = 64 AND length(hash) = 64)",
-        name="sealed_together",
+    *(
+        Column(name, Text(), nullable=name not in _REQUIRED, index=name in _INDEXED)
+        for name in TEXT_FIELDS
     ),
+    *(Column(name, Text(), nullable=False) for name in JSON_FIELDS),
     sqlite_autoincrement=True,
+)
+
+access_ledger_seal = Table(
+    "access_ledger_seal",
+    metadata,
+    Column("chain_pos", BigInteger(), primary_key=True, autoincrement=False),
+    Column("seq", BigInteger(), nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("seq"),
+    CheckConstraint(
+        "chain_pos >= 1 AND length(prev_hash) = 64 AND length(hash) = 64", name="well_formed"
+    ),
 )
 
 ledger_checkpoint = Table(

@@ -1,18 +1,24 @@
-"""Access ledger (アクセス記録): the append-only, hash-chained record, and its signed checkpoints.
+"""Access ledger (アクセス記録): insert-only entries, insert-only seals, signed checkpoints.
 
 Revision ID: 0001_ledger
 Revises: (none, the first revision)
 
-Append-only is enforced by the database, on both backends:
+Three tables, each **insert-only** (enforced by the database, on both backends):
 
-* ``INSERT`` into ``access_ledger`` must leave ``chain_pos``, ``prev_hash`` and ``hash`` NULL
-  (entries are written unsealed in the request's transaction);
-* ``UPDATE`` is allowed only when it sets all three of them from NULL to non-NULL and changes
-  nothing else (``seq`` and ``entry``; every other column is generated from ``entry``): that is
-  the sealer's one write;
-* ``DELETE`` (and ``TRUNCATE`` on PostgreSQL) are refused; on SQLite ``recursive_triggers`` is on
-  (see :func:`jointuse.core.db.make_engine`) so ``INSERT OR REPLACE`` cannot delete either;
-* ``ledger_checkpoint`` refuses every ``UPDATE``, ``DELETE`` and ``TRUNCATE``.
+* ``access_ledger``: one row per access decision, written once in the request's transaction:
+  ``seq`` (insert id), ``entry`` (the canonical JSON that is hashed) and the descriptive columns
+  (``party``, ``purpose`` …, plain columns written at insert for searching). A ``CHECK`` makes
+  the database refuse a row whose descriptive columns differ from its ``entry``
+  (PostgreSQL: :func:`jointuse_ledger_columns_match`, one JSON parse; SQLite: ``json_extract``).
+* ``access_ledger_seal``: the hash chain, one row per sealed entry, written by the sealer:
+  ``chain_pos`` (1, 2, 3 …), ``seq`` (the entry), ``prev_hash``, ``hash``. An entry is sealed
+  when its seal row exists; nothing is ever updated.
+* ``ledger_checkpoint``: signed heads.
+
+``UPDATE`` and ``DELETE`` (and ``TRUNCATE`` on PostgreSQL) are refused by triggers on all three;
+on SQLite ``recursive_triggers`` is on (see :func:`jointuse.core.db.make_engine`) so
+``INSERT OR REPLACE`` cannot delete either. The view ``access_ledger_chain`` joins entries with
+their seals (``chain_pos`` … NULL while unsealed) for people reading the ledger.
 """
 
 from __future__ import annotations
@@ -22,8 +28,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from jointuse.core.db import JsonField
-
 revision: str = "0001_ledger"
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -31,155 +35,117 @@ depends_on: str | Sequence[str] | None = None
 
 _BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
-_GENERATED_TEXT = (
+_TEXT_FIELDS = (
     "recorded_at",
     "party",
     "purpose",
     "action",
+    "decision",
     "supply_point_id",
     "customer_id",
-    "decision",
     "rule_id",
     "request_id",
 )
-_GENERATED_JSON = ("items_granted", "items_refused")
+_JSON_FIELDS = ("items_granted", "items_refused")
+_REQUIRED = ("recorded_at", "party", "purpose", "action", "decision", *_JSON_FIELDS)
+_INDEXED = ("party", "supply_point_id", "customer_id")
+_GUARDED = ("access_ledger", "access_ledger_seal", "ledger_checkpoint")
 
-_APPEND_ONLY = "access_ledger is append-only"
-_MSG_INSERT = (
-    f"{_APPEND_ONLY}: entries are inserted unsealed (chain_pos, prev_hash, hash NULL);"
-    " only the sealer sets them"
-)
-_MSG_UPDATE = (
-    f"{_APPEND_ONLY}: UPDATE is refused (only sealing an unsealed entry,"
-    " setting chain_pos, prev_hash and hash from NULL, is allowed)"
-)
-
-_SQLITE_TRIGGERS = (
-    f"""
-    CREATE TRIGGER access_ledger_insert_unsealed BEFORE INSERT ON access_ledger
-    WHEN NEW.chain_pos IS NOT NULL OR NEW.prev_hash IS NOT NULL OR NEW.hash IS NOT NULL
-    BEGIN
-        SELECT RAISE(ABORT, '{_MSG_INSERT}');
-    END
-    """,
-    f"""
-    CREATE TRIGGER access_ledger_update_seal_only BEFORE UPDATE ON access_ledger
-    WHEN NOT (
-        OLD.chain_pos IS NULL AND OLD.prev_hash IS NULL AND OLD.hash IS NULL
-        AND NEW.chain_pos IS NOT NULL AND NEW.prev_hash IS NOT NULL AND NEW.hash IS NOT NULL
-        AND NEW.seq IS OLD.seq AND NEW.entry IS OLD.entry
+_PG_MATCH_FUNCTION = (
+    "CREATE FUNCTION jointuse_ledger_columns_match("
+    + ", ".join(f"{name} text" for name in ("entry", *_TEXT_FIELDS, *_JSON_FIELDS))
+    + ") RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT "
+    + " AND ".join(
+        [f"(j ->> '{name}') IS NOT DISTINCT FROM {name}" for name in _TEXT_FIELDS]
+        + [f"(j -> '{name}') = ({name})::jsonb" for name in _JSON_FIELDS]
     )
-    BEGIN
-        SELECT RAISE(ABORT, '{_MSG_UPDATE}');
-    END
-    """,
-    f"""
-    CREATE TRIGGER access_ledger_no_delete BEFORE DELETE ON access_ledger
-    BEGIN
-        SELECT RAISE(ABORT, '{_APPEND_ONLY}: DELETE is refused');
-    END
-    """,
-    """
-    CREATE TRIGGER ledger_checkpoint_no_update BEFORE UPDATE ON ledger_checkpoint
-    BEGIN
-        SELECT RAISE(ABORT, 'ledger_checkpoint is append-only: UPDATE is refused');
-    END
-    """,
-    """
-    CREATE TRIGGER ledger_checkpoint_no_delete BEFORE DELETE ON ledger_checkpoint
-    BEGIN
-        SELECT RAISE(ABORT, 'ledger_checkpoint is append-only: DELETE is refused');
-    END
-    """,
+    + " FROM (SELECT (entry)::jsonb AS j) AS parsed $$"
+)
+_PG_MATCH_CHECK = (
+    "jointuse_ledger_columns_match(" + ", ".join(("entry", *_TEXT_FIELDS, *_JSON_FIELDS)) + ")"
+)
+_SQLITE_MATCH_CHECK = " AND ".join(
+    [f"json_extract(entry, '$.{name}') IS {name}" for name in _TEXT_FIELDS]
+    + [f"json_extract(entry, '$.{name}') IS json({name})" for name in _JSON_FIELDS]
 )
 
-_PG_TRIGGERS = (
-    f"""
-    CREATE FUNCTION jointuse_access_ledger_guard() RETURNS trigger
+
+def _sqlite_guards(table: str) -> tuple[str, ...]:
+    return tuple(
+        f"""
+        CREATE TRIGGER {table}_no_{op_name.lower()} BEFORE {op_name} ON {table}
+        BEGIN
+            SELECT RAISE(ABORT, '{table} is append-only: {op_name} is refused');
+        END
+        """
+        for op_name in ("UPDATE", "DELETE")
+    )
+
+
+_PG_GUARD_FUNCTION = """
+    CREATE FUNCTION jointuse_ledger_guard() RETURNS trigger
     LANGUAGE plpgsql AS $$
     BEGIN
-        IF TG_OP = 'INSERT' THEN
-            IF NEW.chain_pos IS NOT NULL OR NEW.prev_hash IS NOT NULL
-               OR NEW.hash IS NOT NULL THEN
-                RAISE EXCEPTION '{_MSG_INSERT}'
-                    USING ERRCODE = 'restrict_violation';
-            END IF;
-            RETURN NEW;
-        ELSIF TG_OP = 'UPDATE' THEN
-            IF OLD.chain_pos IS NULL AND OLD.prev_hash IS NULL AND OLD.hash IS NULL
-               AND NEW.chain_pos IS NOT NULL AND NEW.prev_hash IS NOT NULL
-               AND NEW.hash IS NOT NULL
-               AND NEW.seq IS NOT DISTINCT FROM OLD.seq
-               AND NEW.entry IS NOT DISTINCT FROM OLD.entry THEN
-                RETURN NEW;
-            END IF;
-            RAISE EXCEPTION '{_MSG_UPDATE}'
-                USING ERRCODE = 'restrict_violation';
-        END IF;
-        RAISE EXCEPTION '{_APPEND_ONLY}: % is refused', TG_OP
+        RAISE EXCEPTION '% is append-only: % is refused', TG_TABLE_NAME, TG_OP
             USING ERRCODE = 'restrict_violation';
     END
     $$
-    """,
-    """
-    CREATE TRIGGER access_ledger_guard BEFORE INSERT OR UPDATE OR DELETE ON access_ledger
-    FOR EACH ROW EXECUTE FUNCTION jointuse_access_ledger_guard()
-    """,
-    """
-    CREATE TRIGGER access_ledger_no_truncate BEFORE TRUNCATE ON access_ledger
-    FOR EACH STATEMENT EXECUTE FUNCTION jointuse_access_ledger_guard()
-    """,
-    """
-    CREATE FUNCTION jointuse_ledger_checkpoint_guard() RETURNS trigger
-    LANGUAGE plpgsql AS $$
-    BEGIN
-        RAISE EXCEPTION 'ledger_checkpoint is append-only: % is refused', TG_OP
-            USING ERRCODE = 'restrict_violation';
-    END
-    $$
-    """,
-    """
-    CREATE TRIGGER ledger_checkpoint_guard BEFORE UPDATE OR DELETE ON ledger_checkpoint
-    FOR EACH ROW EXECUTE FUNCTION jointuse_ledger_checkpoint_guard()
-    """,
-    """
-    CREATE TRIGGER ledger_checkpoint_no_truncate BEFORE TRUNCATE ON ledger_checkpoint
-    FOR EACH STATEMENT EXECUTE FUNCTION jointuse_ledger_checkpoint_guard()
-    """,
-)
+"""
+
+
+def _pg_guards(table: str) -> tuple[str, ...]:
+    return (
+        f"""
+        CREATE TRIGGER {table}_guard BEFORE UPDATE OR DELETE ON {table}
+        FOR EACH ROW EXECUTE FUNCTION jointuse_ledger_guard()
+        """,
+        f"""
+        CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
+        FOR EACH STATEMENT EXECUTE FUNCTION jointuse_ledger_guard()
+        """,
+    )
+
+
+_CHAIN_VIEW = """
+    CREATE VIEW access_ledger_chain AS
+    SELECT l.seq, s.chain_pos, s.prev_hash, s.hash, l.entry, l.recorded_at, l.party, l.purpose,
+           l.action, l.decision, l.supply_point_id, l.customer_id, l.rule_id, l.request_id,
+           l.items_granted, l.items_refused
+    FROM access_ledger AS l LEFT JOIN access_ledger_seal AS s ON s.seq = l.seq
+"""
 
 
 def upgrade() -> None:
-    generated = [
-        sa.Column(name, sa.Text(), sa.Computed(JsonField("entry", name), persisted=True))
-        for name in _GENERATED_TEXT
-    ] + [
-        sa.Column(
-            name,
-            sa.Text(),
-            sa.Computed(JsonField("entry", name, as_json=True), persisted=True),
-        )
-        for name in _GENERATED_JSON
-    ]
+    dialect = op.get_bind().dialect.name
+    if dialect == "postgresql":
+        op.execute(_PG_MATCH_FUNCTION)
+        op.execute(_PG_GUARD_FUNCTION)
     op.create_table(
         "access_ledger",
         sa.Column("seq", _BIGINT, primary_key=True, autoincrement=True),
         sa.Column("entry", sa.Text(), nullable=False),
-        sa.Column("chain_pos", sa.BigInteger(), nullable=True),
-        sa.Column("prev_hash", sa.String(64), nullable=True),
-        sa.Column("hash", sa.String(64), nullable=True),
-        *generated,
-        sa.UniqueConstraint("chain_pos"),
+        *(sa.Column(name, sa.Text(), nullable=name not in _REQUIRED) for name in _TEXT_FIELDS),
+        *(sa.Column(name, sa.Text(), nullable=False) for name in _JSON_FIELDS),
         sa.CheckConstraint(
-            "(chain_pos IS NULL AND prev_hash IS NULL AND hash IS NULL)"
-            " OR (chain_pos IS NOT NULL AND prev_hash IS NOT NULL AND hash IS NOT NULL"
-            " AND chain_pos >= 1 AND length(prev_hash) = 64 AND length(hash) = 64)",
-            name="sealed_together",
+            _PG_MATCH_CHECK if dialect == "postgresql" else _SQLITE_MATCH_CHECK,
+            name="columns_match_entry",
         ),
         sqlite_autoincrement=True,
     )
-    for column in ("party", "supply_point_id", "customer_id", "recorded_at", "request_id"):
+    for column in _INDEXED:
         op.create_index(f"ix_access_ledger_{column}", "access_ledger", [column])
+    op.create_table(
+        "access_ledger_seal",
+        sa.Column("chain_pos", sa.BigInteger(), primary_key=True, autoincrement=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("prev_hash", sa.String(64), nullable=False),
+        sa.Column("hash", sa.String(64), nullable=False),
+        sa.UniqueConstraint("seq"),
+        sa.CheckConstraint(
+            "chain_pos >= 1 AND length(prev_hash) = 64 AND length(hash) = 64",
+            name="well_formed",
+        ),
+    )
     op.create_table(
         "ledger_checkpoint",
         sa.Column("id", _BIGINT, primary_key=True, autoincrement=True),
@@ -191,18 +157,20 @@ def upgrade() -> None:
         sa.CheckConstraint("chain_pos >= 0", name="chain_pos_not_negative"),
         sqlite_autoincrement=True,
     )
-    dialect = op.get_bind().dialect.name
-    for statement in _PG_TRIGGERS if dialect == "postgresql" else _SQLITE_TRIGGERS:
-        op.execute(statement)
+    op.execute(_CHAIN_VIEW)
+    for table in _GUARDED:
+        for statement in _pg_guards(table) if dialect == "postgresql" else _sqlite_guards(table):
+            op.execute(statement)
 
 
 def downgrade() -> None:
-    dialect = op.get_bind().dialect.name
-    if dialect == "postgresql":
-        op.execute("DROP TABLE ledger_checkpoint")
-        op.execute("DROP TABLE access_ledger")
-        op.execute("DROP FUNCTION jointuse_ledger_checkpoint_guard()")
-        op.execute("DROP FUNCTION jointuse_access_ledger_guard()")
-    else:
-        op.drop_table("ledger_checkpoint")
-        op.drop_table("access_ledger")
+    op.execute("DROP VIEW access_ledger_chain")
+    for table in reversed(_GUARDED):
+        op.drop_table(table)
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION jointuse_ledger_guard()")
+        op.execute(
+            "DROP FUNCTION jointuse_ledger_columns_match("
+            + ", ".join(["text"] * (1 + len(_TEXT_FIELDS) + len(_JSON_FIELDS)))
+            + ")"
+        )

@@ -33,17 +33,19 @@ Choices (documented contract):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields, make_dataclass
 from datetime import datetime
 from enum import StrEnum
 from itertools import filterfalse
+from typing import Any
 
 from jointuse.core.errors import ValidationError
 from jointuse.policy.controllers import ControllerRef, controllers_for
 from jointuse.policy.model import Action, Policy, Rule
 
 ACTIONS: tuple[Action, ...] = ("read", "write")
+Items = tuple[str, ...]
 
 
 class PartyStatus(StrEnum):
@@ -185,6 +187,62 @@ class Decision:
     valid_to: datetime | None = None
 
 
+class _MissingText:
+    """The message and refusal records of a ``relation_missing`` denial, built on first read.
+
+    The message names the request's moment and the periods it held, so unlike every other
+    text it cannot be memoised; formatting it (and one refusal record per item) would be most
+    of the cost of such a decision, so :class:`Decision` defers both: its ``message`` and
+    ``refused`` read this object once and keep the result. Everything it reads is immutable,
+    so the text is exactly what eager formatting would have given.
+    """
+
+    __slots__ = ("_grants", "_ordered", "_prefix", "_request", "_text")
+
+    def __init__(
+        self, prefix: str, grants: dict[str, _Grant], request: AccessRequest, ordered: Items
+    ) -> None:
+        self._prefix, self._grants, self._request, self._ordered = prefix, grants, request, ordered
+        self._text: str | None = None
+
+    def message(self) -> str:
+        if self._text is None:
+            request = self._request
+            text = self._prefix + request.at.isoformat()
+            held = [p for p in request.relations if p.relation in self._grants]
+            if held:
+                text += "; held only " + ", ".join(
+                    f"{p.relation} {p.valid_from.isoformat()}–"
+                    f"{p.valid_to.isoformat() if p.valid_to else 'open'}"
+                    for p in held
+                )
+            self._text = text
+        return self._text
+
+    def refused(self) -> tuple[RefusedItem, ...]:
+        message = self.message()
+        return tuple(RefusedItem(i, Reason.RELATION_MISSING, message) for i in self._ordered)
+
+
+def _deferring(slot: Any, build: Callable[[_MissingText], object]) -> property:
+    """A property over the slot ``slot`` of :class:`Decision` that replaces a stored
+    :class:`_MissingText` by ``build(it)`` on first read (writes go straight to the slot)."""
+
+    def read(self: Decision) -> object:
+        value = slot.__get__(self, Decision)
+        if value.__class__ is _MissingText:
+            value = build(value)
+            slot.__set__(self, value)
+        return value
+
+    return property(read, slot.__set__, doc=slot.__doc__)
+
+
+# ``fields(Decision)``, ``asdict``, ``==``, ``hash`` and ``repr`` all read through these.
+for _name, _build in (("message", _MissingText.message), ("refused", _MissingText.refused)):
+    setattr(Decision, _name, _deferring(Decision.__dict__[_name], _build))
+
+
 def _twin(cls: type) -> type:
     """A mutable twin of the frozen slotted dataclass ``cls`` (same slots, same order).
 
@@ -300,13 +358,11 @@ class Engine:
             )
         self._outcomes: dict[tuple[str, str, frozenset[str]], _Outcome] = {}
         self._controller_cache: dict[tuple[object, ...], tuple[ControllerRef, ...]] = {}
-        # asked items → (policy order, categories); (reason, message) → item → refused record;
-        # id(period) → (period, span text) (the period is kept, so its id cannot be reused).
+        # asked items → (policy order, categories)
         self._asked: dict[frozenset[str], tuple[tuple[str, ...], tuple[str, ...]]] = {}
         # (active?, status, code, kind, purpose, action) → early denial reason, message, records
         self._early: dict[tuple[object, ...], tuple[Reason, str, dict[str, RefusedItem]]] = {}
         self._item_refusals: dict[tuple[str, str], RefusedItem] = {}  # (grant key, item)
-        self._spans: dict[int, tuple[RelationPeriod, str]] = {}
 
     def _grant(self, rule: Rule, action: str, items: frozenset[str]) -> _Grant:
         ordered = tuple(sorted(items, key=self._order.__getitem__))
@@ -503,8 +559,8 @@ class Engine:
         self,
         request: AccessRequest,
         reason: Reason,
-        message: str,
-        refused: tuple[RefusedItem, ...],
+        message: str | _MissingText,
+        refused: tuple[RefusedItem, ...] | _MissingText,
         categories: tuple[str, ...],
         rule_id: str | None,
     ) -> Decision:
@@ -543,40 +599,12 @@ class Engine:
     def _purpose_list(self) -> list[str]:
         return [p.key for p in self.policy.purposes]
 
-    def _span(self, period: RelationPeriod) -> str:
-        found = self._spans.get(id(period))
-        if found is None or found[0] is not period:
-            to = period.valid_to
-            text = (
-                f"{period.relation} {period.valid_from.isoformat()}–"
-                f"{to.isoformat() if to else 'open'}"
-            )
-            if len(self._spans) > _CACHE_MAX:
-                self._spans.clear()
-            found = self._spans[id(period)] = (period, text)
-        return found[1]
-
     def _relation_missing(self, request: AccessRequest, slot: _Slot) -> Decision:
-        grants = slot.grants
-        spans = self._spans
-        held: list[str] = []
-        for p in request.relations:
-            if p.relation in grants:
-                found = spans.get(id(p))
-                held.append(found[1] if found is not None and found[0] is p else self._span(p))
-        message = slot.missing_prefix + request.at.isoformat()
-        if held:
-            message += "; held only " + ", ".join(held)
-        reason = Reason.RELATION_MISSING
         items = request.items
         ordered, cats = self._asked.get(items) or self._asked_info(items)
-        # The message names the moment, so these records are per request (not memoised).
-        refused: list[RefusedItem] = []
-        for item in ordered:
-            record = _RefusedTwin(item, reason, message)
-            _relabel(record, "__class__", RefusedItem)
-            refused.append(record)
-        return self._denial(request, reason, message, tuple(refused), cats, slot.rule_id)
+        # The message names the moment: formatted (with the refusal records) on first read.
+        text = _MissingText(slot.missing_prefix, slot.grants, request, ordered)
+        return self._denial(request, Reason.RELATION_MISSING, text, text, cats, slot.rule_id)
 
     def _outcome(self, grant: _Grant, relation: str, asked: frozenset[str]) -> _Outcome:
         """The result of ``asked`` under ``grant`` through ``relation`` (memoised: it depends on

@@ -29,6 +29,15 @@ Choices (documented contract):
   its history but sees nothing newer).
 * Legal basis: the rule's own, else per category of the granted items the category's
   (non-joint-use categories), else the notice's law (APPI joint use); distinct bases joined.
+* Granted and refused items are listed in policy order (items unknown to the policy last, by
+  name).
+
+Performance (``benchmarks/policy_decisions.py``): what depends only on the policy and the shape
+of a request is memoised per engine in bounded dicts (item order and categories per asked set,
+outcomes per grant × relation × asked set, early denials per party × purpose × action, refusal
+records, controllers per fact set); a :class:`Decision` is built without per-field
+``object.__setattr__``; the one per-request text (``relation_missing`` names the moment and the
+held periods) is formatted when ``message`` or ``refused`` is first read, to the same text.
 """
 
 from __future__ import annotations
@@ -243,27 +252,19 @@ for _name, _build in (("message", _MissingText.message), ("refused", _MissingTex
     setattr(Decision, _name, _deferring(Decision.__dict__[_name], _build))
 
 
-def _twin(cls: type) -> type:
-    """A mutable twin of the frozen slotted dataclass ``cls`` (same slots, same order).
-
-    A frozen dataclass ``__init__`` sets each field through ``object.__setattr__`` (≈ 4× a plain
-    slot store), and the engine builds one :class:`Decision` per request. Hot paths fill the twin
-    and re-label it: ``_relabel(obj, "__class__", cls)``. The result is an ordinary immutable
-    ``cls`` instance (``type(x) is cls``, equal to one built by ``cls(...)``). Every field is
-    passed, positionally, in field order.
-    """
-    return make_dataclass(
-        f"_{cls.__name__}Twin",
-        [f.name for f in fields(cls)],
-        slots=True,
-        eq=False,
-        repr=False,
-        match_args=False,
-    )
-
-
-_DecisionTwin = _twin(Decision)
-_RefusedTwin = _twin(RefusedItem)
+# A frozen dataclass ``__init__`` sets each field through ``object.__setattr__`` (≈ 4× a plain
+# slot store), and the engine builds one Decision per request. The hot paths fill this mutable
+# twin (same slots, same order; every field given, positionally) and re-label it:
+# ``_relabel(obj, "__class__", Decision)``. The result is an ordinary immutable Decision
+# (``type(x) is Decision``, equal to one built by ``Decision(...)``).
+_DecisionTwin = make_dataclass(
+    "_DecisionTwin",
+    [f.name for f in fields(Decision)],
+    slots=True,
+    eq=False,
+    repr=False,
+    match_args=False,
+)
 _relabel = object.__setattr__
 
 
@@ -313,7 +314,7 @@ class Engine:
     """Decisions against one policy. Build once (it indexes the policy); decide many times.
 
     Everything that depends only on the policy and the shape of a request (item order,
-    categories, refused-item records, relation spans, controllers) is memoised in bounded
+    categories, outcomes, refusal records and messages, controllers) is memoised in bounded
     dicts, so a decision costs a few lookups and one :class:`Decision`.
     """
 
@@ -322,7 +323,6 @@ class Engine:
         self._purposes = frozenset(p.key for p in policy.purposes)
         self._kinds = frozenset(k.key for k in policy.party_kinds)
         self._order = {it.key: n for n, it in enumerate(policy.items)}
-        self._category_of = {it.key: it.category for it in policy.items}
         self._cat_order = {c.key: n for n, c in enumerate(policy.categories)}
         # Categories as bits (item → its category's bit; bit set → categories in policy order).
         self._cat_bit = {it.key: 1 << self._cat_order[it.category] for it in policy.items}
@@ -491,15 +491,16 @@ class Engine:
                 return (Reason.PARTY_SUSPENDED, f"party {party.code!r} is suspended")
             return (Reason.PARTY_DEREGISTERED, f"party {party.code!r} is deregistered")
         purpose = request.purpose
+        purposes = ", ".join(p.key for p in self.policy.purposes)
         if not purpose:
             return (
                 Reason.PURPOSE_MISSING,
-                "no purpose given; every access names one of: " + ", ".join(self._purpose_list()),
+                "no purpose given; every access names one of: " + purposes,
             )
         if purpose not in self._purposes:
             return (
                 Reason.PURPOSE_UNKNOWN,
-                f"unknown purpose {purpose!r}; valid purposes: " + ", ".join(self._purpose_list()),
+                f"unknown purpose {purpose!r}; valid purposes: " + purposes,
             )
         action = request.action
         if action not in ACTIONS:
@@ -564,18 +565,6 @@ class Engine:
         categories: tuple[str, ...],
         rule_id: str | None,
     ) -> Decision:
-        if categories:
-            target = request.target
-            key = (
-                categories,
-                target.area_code,
-                target.contract_kind,
-                target.retailer_code,
-                target.dr_contractor_code,
-            )
-            controllers = self._controller_cache.get(key) or self.controllers(target, categories)
-        else:
-            controllers = ()
         decision = _DecisionTwin(
             False,  # allowed
             reason,
@@ -589,15 +578,12 @@ class Engine:
             refused,
             None,  # legal_basis_ja
             None,  # legal_basis_en
-            controllers,
+            self.controllers(request.target, categories),
             None,  # valid_from
             None,  # valid_to
         )
         _relabel(decision, "__class__", Decision)
         return decision  # type: ignore[no-any-return]
-
-    def _purpose_list(self) -> list[str]:
-        return [p.key for p in self.policy.purposes]
 
     def _relation_missing(self, request: AccessRequest, slot: _Slot) -> Decision:
         items = request.items
@@ -648,19 +634,6 @@ class Engine:
         out = self._outcomes.get((grant.key, relation, items)) or self._outcome(
             grant, relation, items
         )
-        cats = out.categories
-        if cats:
-            target = request.target
-            key = (
-                cats,
-                target.area_code,
-                target.contract_kind,
-                target.retailer_code,
-                target.dr_contractor_code,
-            )
-            controllers = self._controller_cache.get(key) or self.controllers(target, cats)
-        else:
-            controllers = ()
         decision = _DecisionTwin(
             out.allowed,
             out.reason,
@@ -674,7 +647,7 @@ class Engine:
             out.refused,
             out.basis_ja,
             out.basis_en,
-            controllers,
+            self.controllers(request.target, out.categories),
             valid_from,
             valid_to,
         )

@@ -29,24 +29,27 @@ Sealing (transparency-log style: a short sealing delay)
     ``jointuse ledger seal`` / ``verify`` and the tests call :func:`seal_all` synchronously.
 
 Verifying
-    :func:`verify` streams, in chain order, only what it must hash: the stored hash and the hash
-    message, concatenated by the database (``chain_pos \\n seq \\n prev_hash \\n entry`` as
-    bytes), through the driver's own cursor (server-side on PostgreSQL). The database also checks
-    the linkage (``chain_pos`` contiguous, ``prev_hash`` = the previous row's ``hash``, with
-    ``lag()``) and sends NULL instead of the message where it fails or the entry is gone, so the
-    Python loop only hashes and compares. A chunk that fails is read again in full and replayed
-    through :class:`~jointuse.ledger.chain.ChainVerifier` to report the first break precisely.
+    :func:`verify` streams, in chain order, only what it must check: the stored hash, the stored
+    ``prev_hash`` and the hash message, concatenated by the database (``chain_pos \\n seq \\n
+    prev_hash \\n entry`` as bytes; NULL when the entry is gone), through the driver's own cursor
+    (server-side on PostgreSQL), read ahead by a second thread so the database works while Python
+    hashes. The loop compares ``prev_hash`` with the previous hash and the recomputed hash with
+    the stored one; a chunk must end at the chain position it should (positions are the key, so
+    ascending: no gap). A chunk that fails is read again in full and replayed through
+    :class:`~jointuse.ledger.chain.ChainVerifier` to report the first break precisely.
     Then the signed checkpoints are checked against the verified chain.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
+import queue
 import threading
 import weakref
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -57,7 +60,6 @@ from sqlalchemy.orm import Session
 
 from jointuse.core.db import read_only
 from jointuse.ledger.chain import (
-    GENESIS_HASH,
     ChainBreak,
     ChainVerifier,
     LedgerEntry,
@@ -255,17 +257,15 @@ _NL = {"postgresql": "E'\\n'", "sqlite": "char(10)"}
 
 @functools.cache
 def _stream_sql(dialect: str) -> str:
-    """``(hash, message)`` per seal in chain order; message NULL where the linkage fails."""
+    """``(hash, prev_hash, message)`` per seal in chain order; message NULL if the entry is gone."""
     nl = _NL[dialect]
     message = f"s.chain_pos || {nl} || s.seq || {nl} || s.prev_hash || {nl} || l.entry"
     message = (
         f"convert_to({message}, 'UTF8')" if dialect == "postgresql" else f"CAST({message} AS BLOB)"
     )
     return (
-        f"SELECT s.hash, CASE WHEN s.chain_pos = lag(s.chain_pos, 1, 0) OVER w + 1"
-        f" AND s.prev_hash = lag(s.hash, 1, '{GENESIS_HASH}') OVER w THEN {message} END"
-        " FROM access_ledger_seal AS s LEFT JOIN access_ledger AS l ON l.seq = s.seq"
-        " WINDOW w AS (ORDER BY s.chain_pos) ORDER BY s.chain_pos"
+        f"SELECT s.hash, s.prev_hash, {message} FROM access_ledger_seal AS s"
+        " LEFT JOIN access_ledger AS l ON l.seq = s.seq ORDER BY s.chain_pos"
     )
 
 
@@ -276,8 +276,11 @@ _ROWS_SQL = (
 )
 
 
-def _stream(conn: Connection, chunk: int) -> Iterator[list[tuple[str, bytes | None]]]:
-    """``(hash, message)`` rows, ``chunk`` at a time, through the driver's own cursor (speed)."""
+_Chunk = list[tuple[str, str, bytes | None]]
+
+
+def _stream(conn: Connection, chunk: int) -> Generator[_Chunk]:
+    """``(hash, prev_hash, message)`` rows, ``chunk`` at a time, through the driver's cursor."""
     dbapi: Any = conn.connection.driver_connection
     dialect = conn.dialect.name
     sql = _stream_sql(dialect)
@@ -299,16 +302,67 @@ def _stream(conn: Connection, chunk: int) -> Iterator[list[tuple[str, bytes | No
         cursor.close()
 
 
-def _all_match(rows: list[tuple[str, bytes | None]]) -> bool:
-    """Every stored hash equals SHA-256 of its message (False on a NULL message)."""
-    sha256 = hashlib.sha256
+_END = object()
+
+
+def _prefetched(chunks: Generator[_Chunk]) -> Generator[_Chunk]:
+    """``chunks``, read ahead by a thread: the database (and the driver, which releases the GIL
+    while it waits or steps) works on the next chunk while this thread hashes the current one.
+    When the consumer stops early, the reader ends (and closes its cursor) before this returns.
+    """
+    ahead: queue.Queue[object] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            for rows in chunks:
+                while not stop.is_set():
+                    try:
+                        ahead.put(rows, timeout=0.05)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    break
+        except BaseException as exc:  # handed over to the consumer
+            ahead.put(exc)
+        finally:
+            chunks.close()
+            ahead.put(_END)
+
+    reader = threading.Thread(target=read, name="ledger-verify-read", daemon=True)
+    reader.start()
     try:
-        for stored, message in rows:
-            if sha256(message).hexdigest() != stored:  # type: ignore[arg-type]
+        while True:
+            item = ahead.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        while reader.is_alive():
+            with contextlib.suppress(queue.Empty):
+                ahead.get(timeout=0.05)
+        reader.join()
+
+
+def _chunk_verifies(rows: _Chunk, verified: int, head: str) -> bool:
+    """Each row links to the one before (``head`` first), hashes to its stored hash, and the
+    chunk holds exactly the chain positions after ``verified`` (they ascend: it is the key)."""
+    sha256 = hashlib.sha256
+    last = head
+    try:
+        for stored, prev_hash, message in rows:
+            if prev_hash != last or sha256(message).hexdigest() != stored:  # type: ignore[arg-type]
                 return False
-    except TypeError:  # NULL message: linkage broken or entry gone
+            last = stored
+    except TypeError:  # NULL message: the entry is gone
         return False
-    return True
+    final = rows[-1][2]
+    assert final is not None
+    return int(final[: final.index(b"\n")]) == verified + len(rows)
 
 
 def _replay(conn: Connection, verifier: ChainVerifier, n: int) -> None:
@@ -357,11 +411,13 @@ def verify(
     with ro.connect() as conn, conn.begin() as tx:  # one snapshot for every query below
         checkpoints = load_checkpoints(conn)
         verifier = ChainVerifier()
-        for rows in _stream(conn, chunk):
-            if _all_match(rows):
+        chunks = _prefetched(_stream(conn, chunk))
+        for rows in chunks:
+            if _chunk_verifies(rows, verifier.verified, verifier.head_hash):
                 verifier.verified += len(rows)
                 verifier.head_hash = rows[-1][0]
                 continue
+            chunks.close()  # the reader is done with `conn`
             _replay(conn, verifier, len(rows))  # finds the first break, and what is wrong
             if verifier.broken is not None:
                 break

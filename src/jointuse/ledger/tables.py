@@ -56,7 +56,7 @@ access_ledger = Table(
 access_ledger_seal = Table(
     "access_ledger_seal",
     metadata,
-    Column("chain_pos", BigInteger(), primary_key=True, autoincrement=False),
+    Column("chain_pos", _BIGINT, primary_key=True, autoincrement=False),
     Column("seq", BigInteger(), nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),

@@ -54,12 +54,15 @@ _GUARDED = ("access_ledger", "access_ledger_seal", "ledger_checkpoint")
 _PG_MATCH_FUNCTION = (
     "CREATE FUNCTION jointuse_ledger_columns_match("
     + ", ".join(f"{name} text" for name in ("entry", *_TEXT_FIELDS, *_JSON_FIELDS))
-    + ") RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT "
+    # plpgsql, not sql: parsed once per row, its plan cached (a sql function with a FROM is
+    # planned on every call, some 0.2 ms)
+    + ") RETURNS boolean LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$"
+    " DECLARE j jsonb := entry::jsonb; BEGIN RETURN "
     + " AND ".join(
         [f"(j ->> '{name}') IS NOT DISTINCT FROM {name}" for name in _TEXT_FIELDS]
         + [f"(j -> '{name}') = ({name})::jsonb" for name in _JSON_FIELDS]
     )
-    + " FROM (SELECT (entry)::jsonb AS j) AS parsed $$"
+    + "; END $$"
 )
 _PG_MATCH_CHECK = (
     "jointuse_ledger_columns_match(" + ", ".join(("entry", *_TEXT_FIELDS, *_JSON_FIELDS)) + ")"
@@ -136,7 +139,8 @@ def upgrade() -> None:
         op.create_index(f"ix_access_ledger_{column}", "access_ledger", [column])
     op.create_table(
         "access_ledger_seal",
-        sa.Column("chain_pos", sa.BigInteger(), primary_key=True, autoincrement=False),
+        # on SQLite an INTEGER PRIMARY KEY: the rowid itself (one b-tree, read in chain order)
+        sa.Column("chain_pos", _BIGINT, primary_key=True, autoincrement=False),
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("prev_hash", sa.String(64), nullable=False),
         sa.Column("hash", sa.String(64), nullable=False),

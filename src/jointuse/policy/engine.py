@@ -206,31 +206,38 @@ class _MissingText:
     so the text is exactly what eager formatting would have given.
     """
 
-    __slots__ = ("_grants", "_ordered", "_prefix", "_request", "_text")
+    __slots__ = ("_grants", "_ordered", "_prefix", "_request", "_span", "_text")
 
     def __init__(
-        self, prefix: str, grants: dict[str, _Grant], request: AccessRequest, ordered: Items
+        self,
+        prefix: str,
+        grants: dict[str, _Grant],
+        request: AccessRequest,
+        ordered: Items,
+        span: Callable[[RelationPeriod], str],
     ) -> None:
         self._prefix, self._grants, self._request, self._ordered = prefix, grants, request, ordered
+        self._span = span  # the text of one held period (memoised by the engine)
         self._text: str | None = None
 
     def message(self) -> str:
         if self._text is None:
             request = self._request
             text = self._prefix + request.at.isoformat()
-            held = [p for p in request.relations if p.relation in self._grants]
+            held = [self._span(p) for p in request.relations if p.relation in self._grants]
             if held:
-                text += "; held only " + ", ".join(
-                    f"{p.relation} {p.valid_from.isoformat()}–"
-                    f"{p.valid_to.isoformat() if p.valid_to else 'open'}"
-                    for p in held
-                )
+                text += "; held only " + ", ".join(held)
             self._text = text
         return self._text
 
     def refused(self) -> tuple[RefusedItem, ...]:
         message = self.message()
-        return tuple(RefusedItem(i, Reason.RELATION_MISSING, message) for i in self._ordered)
+        refused = []
+        for item in self._ordered:
+            record = _RefusedTwin(item, Reason.RELATION_MISSING, message)
+            _relabel(record, "__class__", RefusedItem)
+            refused.append(record)
+        return tuple(refused)
 
 
 def _deferring(slot: Any, build: Callable[[_MissingText], object]) -> property:
@@ -252,19 +259,20 @@ for _name, _build in (("message", _MissingText.message), ("refused", _MissingTex
     setattr(Decision, _name, _deferring(Decision.__dict__[_name], _build))
 
 
-# A frozen dataclass ``__init__`` sets each field through ``object.__setattr__`` (≈ 4× a plain
-# slot store), and the engine builds one Decision per request. The hot paths fill this mutable
-# twin (same slots, same order; every field given, positionally) and re-label it:
-# ``_relabel(obj, "__class__", Decision)``. The result is an ordinary immutable Decision
-# (``type(x) is Decision``, equal to one built by ``Decision(...)``).
-_DecisionTwin = make_dataclass(
-    "_DecisionTwin",
-    [f.name for f in fields(Decision)],
-    slots=True,
-    eq=False,
-    repr=False,
-    match_args=False,
-)
+def _twin(cls: type) -> type:
+    """A mutable twin of the frozen slotted dataclass ``cls`` (same slots, same order).
+
+    A frozen dataclass ``__init__`` sets each field through ``object.__setattr__`` (≈ 4× a plain
+    slot store), and the engine builds one :class:`Decision` per request. Hot paths fill the
+    twin (every field given, positionally) and re-label it: ``_relabel(obj, "__class__", cls)``.
+    The result is an ordinary immutable ``cls`` (``type(x) is cls``, equal to ``cls(...)``).
+    """
+    names = [f.name for f in fields(cls)]
+    return make_dataclass(f"_{cls.__name__}Twin", names, slots=True, eq=False, repr=False)
+
+
+_DecisionTwin = _twin(Decision)
+_RefusedTwin = _twin(RefusedItem)
 _relabel = object.__setattr__
 
 
@@ -363,6 +371,7 @@ class Engine:
         # (active?, status, code, kind, purpose, action) → early denial reason, message, records
         self._early: dict[tuple[object, ...], tuple[Reason, str, dict[str, RefusedItem]]] = {}
         self._item_refusals: dict[tuple[str, str], RefusedItem] = {}  # (grant key, item)
+        self._spans: dict[int, tuple[RelationPeriod, str]] = {}  # id(period) → (period, text)
 
     def _grant(self, rule: Rule, action: str, items: frozenset[str]) -> _Grant:
         ordered = tuple(sorted(items, key=self._order.__getitem__))
@@ -585,11 +594,26 @@ class Engine:
         _relabel(decision, "__class__", Decision)
         return decision  # type: ignore[no-any-return]
 
+    def _span(self, period: RelationPeriod) -> str:
+        """``relation from–to`` of a held period (memoised by identity; the entry keeps the
+        period alive, so its id cannot be reused)."""
+        found = self._spans.get(id(period))
+        if found is None or found[0] is not period:
+            to = period.valid_to
+            text = (
+                f"{period.relation} {period.valid_from.isoformat()}–"
+                f"{to.isoformat() if to else 'open'}"
+            )
+            if len(self._spans) > _CACHE_MAX:
+                self._spans.clear()
+            found = self._spans[id(period)] = (period, text)
+        return found[1]
+
     def _relation_missing(self, request: AccessRequest, slot: _Slot) -> Decision:
         items = request.items
         ordered, cats = self._asked.get(items) or self._asked_info(items)
         # The message names the moment: formatted (with the refusal records) on first read.
-        text = _MissingText(slot.missing_prefix, slot.grants, request, ordered)
+        text = _MissingText(slot.missing_prefix, slot.grants, request, ordered, self._span)
         return self._denial(request, Reason.RELATION_MISSING, text, text, cats, slot.rule_id)
 
     def _outcome(self, grant: _Grant, relation: str, asked: frozenset[str]) -> _Outcome:

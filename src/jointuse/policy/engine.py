@@ -259,6 +259,9 @@ for _name, _build in (("message", _MissingText.message), ("refused", _MissingTex
     setattr(Decision, _name, _deferring(Decision.__dict__[_name], _build))
 
 
+_relabel = object.__setattr__
+
+
 def _twin(cls: type) -> type:
     """A mutable twin of the frozen slotted dataclass ``cls`` (same slots, same order).
 
@@ -268,12 +271,16 @@ def _twin(cls: type) -> type:
     The result is an ordinary immutable ``cls`` (``type(x) is cls``, equal to ``cls(...)``).
     """
     names = [f.name for f in fields(cls)]
-    return make_dataclass(f"_{cls.__name__}Twin", names, slots=True, eq=False, repr=False)
+    twin = make_dataclass(f"_{cls.__name__}Twin", names, slots=True, eq=False, repr=False)
+    try:  # an interpreter that refuses the re-label gets ``cls`` itself (slower, same result)
+        _relabel(twin(*names), "__class__", cls)
+    except TypeError:
+        return cls
+    return twin
 
 
 _DecisionTwin = _twin(Decision)
 _RefusedTwin = _twin(RefusedItem)
-_relabel = object.__setattr__
 
 
 @dataclass(frozen=True, slots=True)

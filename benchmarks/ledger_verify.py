@@ -71,7 +71,7 @@ def fill(engine: Engine, entries: int) -> None:
 def messages(engine: Engine) -> list[bytes]:
     """The bytes verify hashes, as it reads them (its own query), checked against the spec."""
     with engine.connect() as conn:
-        streamed = [m for _, m in conn.exec_driver_sql(_stream_sql(engine.dialect.name))]
+        streamed = [row[-1] for row in conn.exec_driver_sql(_stream_sql(engine.dialect.name))]
         rows = conn.execute(
             text(
                 "SELECT s.chain_pos, s.seq, s.prev_hash, l.entry FROM access_ledger_seal s"

@@ -212,9 +212,9 @@ def test_the_app_runs_the_ledger_sealer_for_its_lifetime(world: World) -> None:
     # Leaving the app stops the sealer, which seals once more: nothing is left unsealed.
     with world.engine.connect() as conn:
         unsealed = conn.execute(
-            text("SELECT count(*) FROM access_ledger WHERE chain_pos IS NULL")
+            text("SELECT count(*) FROM access_ledger_chain WHERE chain_pos IS NULL")
         ).scalar_one()
         sealed = conn.execute(
-            text("SELECT count(*) FROM access_ledger WHERE chain_pos IS NOT NULL")
+            text("SELECT count(*) FROM access_ledger_chain WHERE chain_pos IS NOT NULL")
         ).scalar_one()
     assert unsealed == 0 and sealed >= 1

@@ -3,6 +3,8 @@ rule id and legal basis reported."""
 
 from __future__ import annotations
 
+import dataclasses
+import pickle
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jointuse.core.errors import ValidationError
+from jointuse.policy.controllers import ControllerRef
 from jointuse.policy.engine import (
     AccessRequest,
     Decision,
@@ -18,6 +21,7 @@ from jointuse.policy.engine import (
     Party,
     PartyStatus,
     Reason,
+    RefusedItem,
     RelationPeriod,
     Target,
     decide,
@@ -318,3 +322,190 @@ def test_bad_periods_and_mixed_time_zones_are_clear_errors() -> None:
     assert "timezone-aware" in info.value.message
     ok = ask(NEW, "P1_wheeling", datetime(2025, 1, 1, tzinfo=UTC), aware)
     assert ok.allowed
+
+
+# -- decisions as values: the deferred relation_missing text, construction, caches -------------
+
+AT = datetime(2025, 6, 1)
+HELD = (
+    RelationPeriod("contract_holder", datetime(2020, 1, 1), SWITCH),
+    RelationPeriod("dr_resource", datetime(2024, 1, 1)),  # no P1 rule accepts it: not listed
+    RelationPeriod("applicant", datetime(2025, 1, 1), datetime(2025, 2, 1)),
+)
+MISSING_TEXT = (
+    "purpose P1_wheeling lets a retailer read only with relation applicant or contract_holder "
+    "to the target valid at 2025-06-01T00:00:00; held only "
+    "contract_holder 2020-01-01T00:00:00–2025-06-01T00:00:00, "
+    "applicant 2025-01-01T00:00:00–2025-02-01T00:00:00"
+)
+
+
+def missing(
+    engine: Engine, at: datetime = AT, status: PartyStatus = PartyStatus.ACTIVE
+) -> Decision:
+    """A relation_missing denial, freshly decided (its message/refused not yet read)."""
+    return engine.decide(
+        AccessRequest(
+            party=Party("retailer-a", "retailer", status),
+            purpose="P1_wheeling",
+            action="read",
+            target=TARGET,
+            at=at,
+            items=frozenset({"supply_area", "name", "bogus"}),
+            relations=HELD,
+        )
+    )
+
+
+def eager(controllers: tuple[ControllerRef, ...]) -> Decision:
+    """The relation_missing decision above, built by hand with the constructor."""
+    refused = tuple(
+        RefusedItem(item, Reason.RELATION_MISSING, MISSING_TEXT)
+        for item in ("name", "supply_area", "bogus")  # policy order, unknown items last
+    )
+    return Decision(
+        allowed=False,
+        reason=Reason.RELATION_MISSING,
+        message=MISSING_TEXT,
+        purpose="P1_wheeling",
+        action="read",
+        party_code="retailer-a",
+        rule_id="P1-retailer",
+        refused=refused,
+        controllers=controllers,
+    )
+
+
+def test_deferred_relation_missing_text_equals_the_eager_decision() -> None:
+    engine = Engine(POLICY)
+    expected = eager(missing(engine).controllers)
+    assert {c.category for c in expected.controllers} == {"basic", "supply_point"}
+    # read in either order first, the fields equal what the constructor was given
+    first_message = missing(engine)
+    assert first_message.message == MISSING_TEXT
+    assert first_message.refused == expected.refused
+    first_refused = missing(engine)
+    assert first_refused.refused == expected.refused
+    assert first_refused.message == MISSING_TEXT
+    # whole-value comparisons on unread decisions
+    assert missing(engine) == expected
+    assert hash(missing(engine)) == hash(expected)
+    assert repr(missing(engine)) == repr(expected)
+    assert "MissingText" not in repr(missing(engine))
+
+
+def test_deferred_text_survives_asdict_pickle_and_replace() -> None:
+    engine = Engine(POLICY)
+    expected = eager(missing(engine).controllers)
+
+    as_dict = dataclasses.asdict(missing(engine))
+    assert as_dict == dataclasses.asdict(expected)
+    assert as_dict["message"] == MISSING_TEXT
+    assert as_dict["refused"][0] == {
+        "item": "name",
+        "reason": Reason.RELATION_MISSING,
+        "message": MISSING_TEXT,
+    }
+
+    restored = pickle.loads(pickle.dumps(missing(engine)))
+    assert type(restored) is Decision
+    assert restored == expected and restored.message == MISSING_TEXT
+
+    replaced = dataclasses.replace(missing(engine), rule_id="other")
+    assert type(replaced) is Decision
+    assert replaced.message == MISSING_TEXT and replaced.refused == expected.refused
+    assert replaced == dataclasses.replace(expected, rule_id="other")
+
+
+def test_every_path_returns_a_plain_frozen_decision() -> None:
+    engine = Engine(POLICY)
+    at = SWITCH + timedelta(days=1)
+    both = (*NEW_HOLDS, RelationPeriod("applicant", SWITCH - timedelta(days=3)))
+    asked = frozenset({"name", "interval_readings"})
+    decisions = {
+        "allowed": engine.decide(AccessRequest(NEW, "P1_wheeling", "read", TARGET, at)),
+        "items_refused": engine.decide(
+            AccessRequest(NEW, "P1_wheeling", "read", TARGET, at, asked, NEW_HOLDS)
+        ),
+        "purpose_missing": engine.decide(AccessRequest(NEW, None, "read", TARGET, at)),
+        "relation_missing": missing(engine),
+        "two_relations_hold": engine.decide(
+            AccessRequest(NEW, "P1_wheeling", "read", TARGET, at, relations=both)
+        ),
+    }
+    assert [d.reason for d in decisions.values()] == [
+        Reason.RELATION_MISSING,  # no relation given at all
+        Reason.ITEMS_REFUSED,
+        Reason.PURPOSE_MISSING,
+        Reason.RELATION_MISSING,
+        Reason.ALLOWED,
+    ]
+    for name, d in decisions.items():
+        assert type(d) is Decision, name
+        assert d == dataclasses.replace(d), name  # the constructor gives an equal value
+        for field in ("allowed", "message", "refused", "valid_to"):
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                setattr(d, field, None)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            del d.message
+    assert all(type(r) is RefusedItem for r in decisions["relation_missing"].refused)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        decisions["items_refused"].refused[0].message = "x"  # type: ignore[misc]
+
+
+def test_relation_missing_text_is_per_request_moment() -> None:
+    """Same party, purpose, items and periods; only ``at`` differs: each message names its own
+    moment (nothing memoised across requests leaks the first one's text)."""
+    engine = Engine(POLICY)
+    moments = [datetime(2025, 6, 1), datetime(2019, 3, 4, 5, 6, 7), datetime(2025, 6, 1)]
+    decisions = [missing(engine, at) for at in moments]
+    for at, d in zip(moments, decisions, strict=True):
+        assert f"valid at {at.isoformat()};" in d.message
+        assert {r.message for r in d.refused} == {d.message}
+    assert decisions[0] == decisions[2] and decisions[0] != decisions[1]
+    assert "2025-06-01T00:00:00;" not in decisions[1].message
+
+
+def test_allowed_window_is_per_request_moment() -> None:
+    """The memoised outcome is shared, the window is the request's own."""
+    engine = Engine(POLICY)
+    periods = (
+        RelationPeriod("contract_holder", datetime(2020, 1, 1), datetime(2022, 1, 1)),
+        RelationPeriod("contract_holder", datetime(2023, 1, 1)),
+    )
+    items = frozenset({"name"})
+    early, late = (
+        engine.decide(AccessRequest(OLD, "P1_wheeling", "read", TARGET, at, items, periods))
+        for at in (datetime(2021, 1, 1), datetime(2024, 1, 1))
+    )
+    assert early.allowed and late.allowed and early.message == late.message
+    assert (early.valid_from, early.valid_to) == (datetime(2020, 1, 1), datetime(2022, 1, 1))
+    assert (late.valid_from, late.valid_to) == (datetime(2023, 1, 1), None)
+
+
+def test_party_status_is_not_cached_across_requests() -> None:
+    engine = Engine(POLICY)
+    at = SWITCH + timedelta(days=1)
+    items = frozenset({"name"})
+    expected = {
+        PartyStatus.ACTIVE: Reason.ALLOWED,
+        PartyStatus.SUSPENDED: Reason.PARTY_SUSPENDED,
+        PartyStatus.DEREGISTERED: Reason.PARTY_DEREGISTERED,
+    }
+    order = [*PartyStatus, *reversed(PartyStatus), PartyStatus.SUSPENDED, PartyStatus.ACTIVE]
+    for status in order:
+        party = Party("retailer-b", "retailer", status)
+        d = engine.decide(AccessRequest(party, "P1_wheeling", "read", TARGET, at, items, NEW_HOLDS))
+        assert d.reason is expected[status], status
+        assert d.allowed is (status is PartyStatus.ACTIVE)
+        if d.allowed:
+            assert d.granted == ("name",) and d.refused == ()
+        else:
+            assert status.value in d.message and d.granted == ()
+            assert [(r.item, r.reason) for r in d.refused] == [("name", expected[status])]
+    # a relation_missing denial for an active party, a status denial for the same party suspended
+    assert missing(engine).reason is Reason.RELATION_MISSING
+    suspended = missing(engine, status=PartyStatus.SUSPENDED)
+    assert suspended.reason is Reason.PARTY_SUSPENDED
+    assert suspended.message == "party 'retailer-a' is suspended"
+    assert missing(engine).message == MISSING_TEXT

@@ -35,291 +35,54 @@ Choices (documented contract):
 Performance (``benchmarks/policy_decisions.py``): what depends only on the policy and the shape
 of a request is memoised per engine in bounded dicts (item order and categories per asked set,
 outcomes per grant × relation × asked set, early denials per party × purpose × action, refusal
-records, controllers per fact set); a :class:`Decision` is built without per-field
-``object.__setattr__``; the one per-request text (``relation_missing`` names the moment and the
-held periods) is formatted when ``message`` or ``refused`` is first read, to the same text.
+records, controllers per fact set); a :class:`Decision` is built by
+:func:`~jointuse.policy.requests.new_decision` (no per-field ``object.__setattr__``); the one
+per-request text (``relation_missing`` names the moment and the held periods) is formatted when
+``message`` or ``refused`` is first read, to the same text (:class:`~.requests.MissingText`).
+The request and decision types live in :mod:`jointuse.policy.requests` and are re-exported here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields, make_dataclass
+from collections.abc import Iterable
 from datetime import datetime
-from enum import StrEnum
 from itertools import filterfalse
-from typing import Any
 
-from jointuse.core.errors import ValidationError
 from jointuse.policy.controllers import ControllerRef, controllers_for
+from jointuse.policy.index import Grant, Outcome, Slot
 from jointuse.policy.model import Action, Policy, Rule
+from jointuse.policy.requests import (
+    AccessRequest,
+    Decision,
+    Items,
+    MissingText,
+    Party,
+    PartyStatus,
+    Reason,
+    RefusedItem,
+    RelationPeriod,
+    Target,
+    mixed_times,
+    new_decision,
+)
+
+__all__ = [
+    "ACTIONS",
+    "AccessRequest",
+    "Decision",
+    "Engine",
+    "Items",
+    "Party",
+    "PartyStatus",
+    "Reason",
+    "RefusedItem",
+    "RelationPeriod",
+    "Target",
+    "decide",
+    "engine_for",
+]
 
 ACTIONS: tuple[Action, ...] = ("read", "write")
-Items = tuple[str, ...]
-
-
-class PartyStatus(StrEnum):
-    """Status of a joint user at the moment of the request."""
-
-    ACTIVE = "active"
-    SUSPENDED = "suspended"
-    DEREGISTERED = "deregistered"
-
-
-class Reason(StrEnum):
-    """Stable machine-readable reason codes of decisions and refused items."""
-
-    ALLOWED = "allowed"
-    ITEMS_REFUSED = "items_refused"
-    PURPOSE_MISSING = "purpose_missing"
-    PURPOSE_UNKNOWN = "purpose_unknown"
-    ACTION_UNKNOWN = "action_unknown"
-    PARTY_KIND_UNKNOWN = "party_kind_unknown"
-    PARTY_SUSPENDED = "party_suspended"
-    PARTY_DEREGISTERED = "party_deregistered"
-    NO_RULE = "no_rule"
-    RELATION_MISSING = "relation_missing"
-    ITEM_NOT_PERMITTED = "item_not_permitted"
-    ITEM_UNKNOWN = "item_unknown"
-
-
-@dataclass(frozen=True, slots=True)
-class Party:
-    """The acting joint user: its code, its kind (a policy party kind) and status now."""
-
-    code: str
-    kind: str
-    status: PartyStatus = PartyStatus.ACTIVE
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """What is accessed: a supply point and/or a customer, with the facts controllers need.
-
-    ``area_code`` defaults to the first two digits of ``supply_point_id``. ``contract_kind`` is the
-    customer's retail contract kind (e.g. ``"standard"``, ``"remote_island"``, ``"last_resort"``);
-    ``retailer_code`` the retailer holding the contract; ``dr_contractor_code`` the DR contractor
-    with the point registered as a resource.
-    """
-
-    supply_point_id: str | None = None
-    customer_id: str | None = None
-    area_code: str | None = None
-    contract_kind: str | None = None
-    retailer_code: str | None = None
-    dr_contractor_code: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.area_code is None and self.supply_point_id and len(self.supply_point_id) >= 2:
-            object.__setattr__(self, "area_code", self.supply_point_id[:2])
-
-
-def _mixed_times() -> ValidationError:
-    return ValidationError(
-        "cannot compare a timezone-aware and a naive datetime; give every moment of a request "
-        "(at, valid_from, valid_to) with a time zone",
-        field="at",
-        valid="timezone-aware datetimes throughout (or naive throughout)",
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class RelationPeriod:
-    """A relation between the party and the target over ``[valid_from, valid_to)``."""
-
-    relation: str
-    valid_from: datetime
-    valid_to: datetime | None = None
-
-    def __post_init__(self) -> None:
-        if self.valid_to is None:
-            return
-        try:
-            empty = self.valid_to <= self.valid_from
-        except TypeError:
-            raise _mixed_times() from None
-        if empty:
-            raise ValidationError(
-                f"relation {self.relation!r}: valid_to {self.valid_to.isoformat()} is not after "
-                f"valid_from {self.valid_from.isoformat()}",
-                field="valid_to",
-                valid="a moment after valid_from, or None (open-ended)",
-            )
-
-    def holds_at(self, at: datetime) -> bool:
-        return self.valid_from <= at and (self.valid_to is None or at < self.valid_to)
-
-
-@dataclass(frozen=True, slots=True)
-class AccessRequest:
-    """One request to the gate. ``items`` empty = every item the rule allows (see module doc)."""
-
-    party: Party
-    purpose: str | None
-    action: str
-    target: Target
-    at: datetime
-    items: frozenset[str] = frozenset()
-    relations: tuple[RelationPeriod, ...] = ()
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.items, frozenset):
-            object.__setattr__(self, "items", frozenset(self.items))
-        if not isinstance(self.relations, tuple):
-            object.__setattr__(self, "relations", tuple(self.relations))
-
-
-@dataclass(frozen=True, slots=True)
-class RefusedItem:
-    item: str
-    reason: Reason
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The engine's answer; every field is recorded on the access ledger."""
-
-    allowed: bool
-    reason: Reason
-    message: str
-    purpose: str | None
-    action: str
-    party_code: str
-    rule_id: str | None = None
-    relation: str | None = None
-    granted: tuple[str, ...] = ()
-    refused: tuple[RefusedItem, ...] = ()
-    legal_basis_ja: str | None = None
-    legal_basis_en: str | None = None
-    controllers: tuple[ControllerRef, ...] = ()
-    valid_from: datetime | None = None
-    valid_to: datetime | None = None
-
-
-class _MissingText:
-    """The message and refusal records of a ``relation_missing`` denial, built on first read.
-
-    The message names the request's moment and the periods it held, so unlike every other
-    text it cannot be memoised; formatting it (and one refusal record per item) would be most
-    of the cost of such a decision, so :class:`Decision` defers both: its ``message`` and
-    ``refused`` read this object once and keep the result. Everything it reads is immutable,
-    so the text is exactly what eager formatting would have given.
-    """
-
-    __slots__ = ("_grants", "_ordered", "_prefix", "_request", "_span", "_text")
-
-    def __init__(
-        self,
-        prefix: str,
-        grants: dict[str, _Grant],
-        request: AccessRequest,
-        ordered: Items,
-        span: Callable[[RelationPeriod], str],
-    ) -> None:
-        self._prefix, self._grants, self._request, self._ordered = prefix, grants, request, ordered
-        self._span = span  # the text of one held period (memoised by the engine)
-        self._text: str | None = None
-
-    def message(self) -> str:
-        if self._text is None:
-            request = self._request
-            text = self._prefix + request.at.isoformat()
-            held = [self._span(p) for p in request.relations if p.relation in self._grants]
-            if held:
-                text += "; held only " + ", ".join(held)
-            self._text = text
-        return self._text
-
-    def refused(self) -> tuple[RefusedItem, ...]:
-        message = self.message()
-        refused = []
-        for item in self._ordered:
-            record = _RefusedTwin(item, Reason.RELATION_MISSING, message)
-            _relabel(record, "__class__", RefusedItem)
-            refused.append(record)
-        return tuple(refused)
-
-
-def _deferring(slot: Any, build: Callable[[_MissingText], object]) -> property:
-    """A property over the slot ``slot`` of :class:`Decision` that replaces a stored
-    :class:`_MissingText` by ``build(it)`` on first read (writes go straight to the slot)."""
-
-    def read(self: Decision) -> object:
-        value = slot.__get__(self, Decision)
-        if value.__class__ is _MissingText:
-            value = build(value)
-            slot.__set__(self, value)
-        return value
-
-    return property(read, slot.__set__, doc=slot.__doc__)
-
-
-# ``fields(Decision)``, ``asdict``, ``==``, ``hash`` and ``repr`` all read through these.
-for _name, _build in (("message", _MissingText.message), ("refused", _MissingText.refused)):
-    setattr(Decision, _name, _deferring(Decision.__dict__[_name], _build))
-
-
-_relabel = object.__setattr__
-
-
-def _twin(cls: type) -> type:
-    """A mutable twin of the frozen slotted dataclass ``cls`` (same slots, same order).
-
-    A frozen dataclass ``__init__`` sets each field through ``object.__setattr__`` (≈ 4× a plain
-    slot store), and the engine builds one :class:`Decision` per request. Hot paths fill the
-    twin (every field given, positionally) and re-label it: ``_relabel(obj, "__class__", cls)``.
-    The result is an ordinary immutable ``cls`` (``type(x) is cls``, equal to ``cls(...)``).
-    """
-    names = [f.name for f in fields(cls)]
-    twin = make_dataclass(f"_{cls.__name__}Twin", names, slots=True, eq=False, repr=False)
-    try:  # an interpreter that refuses the re-label gets ``cls`` itself (slower, same result)
-        _relabel(twin(*names), "__class__", cls)
-    except TypeError:
-        return cls
-    return twin
-
-
-_DecisionTwin = _twin(Decision)
-_RefusedTwin = _twin(RefusedItem)
-
-
-@dataclass(frozen=True, slots=True)
-class _Grant:
-    """A rule × action precomputed: its items in policy order, categories, legal basis."""
-
-    key: str
-    action: str
-    rule: Rule
-    items: frozenset[str]
-    ordered: tuple[str, ...]
-    categories: tuple[str, ...]
-    basis_ja: str
-    basis_en: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Slot:
-    """The grants of one (purpose, party kind, action) by relation, and its denial texts."""
-
-    grants: dict[str, _Grant]
-    missing_prefix: str  # the relation_missing message up to the moment
-    rule_id: str | None  # the slot's rule when it has exactly one
-
-
-@dataclass(slots=True)  # private and never mutated; not frozen: cheaper to build
-class _Outcome:
-    """Result of one asked item set under one grant through one relation: everything of the
-    decision except the request's own fields (purpose, action, party, window, controllers)."""
-
-    allowed: bool
-    reason: Reason
-    message: str
-    rule_id: str
-    granted: tuple[str, ...]
-    refused: tuple[RefusedItem, ...]
-    categories: tuple[str, ...]
-    basis_ja: str | None
-    basis_en: str | None
 
 
 _CACHE_MAX = 65536
@@ -352,7 +115,7 @@ class Engine:
         }
         self._bases: dict[tuple[str, ...], tuple[str, str]] = {}  # categories → legal basis
         # (purpose, party kind, action) → {relation: grant}; the loader forbids overlaps.
-        grants: dict[tuple[str, str, str], dict[str, _Grant]] = {}
+        grants: dict[tuple[str, str, str], dict[str, Grant]] = {}
         for rule in policy.rules:
             for action in ACTIONS:
                 items = rule.items_for(action)
@@ -362,16 +125,16 @@ class Engine:
                 slot = grants.setdefault((rule.purpose, rule.party_kind, action), {})
                 for relation in sorted(rule.relations):
                     slot[relation] = grant
-        self._index: dict[tuple[str | None, str, str], _Slot] = {}
+        self._index: dict[tuple[str | None, str, str], Slot] = {}
         for (purpose, kind, act), by_relation in grants.items():
             rules = sorted({g.rule.id for g in by_relation.values()})
-            self._index[(purpose, kind, act)] = _Slot(
+            self._index[(purpose, kind, act)] = Slot(
                 by_relation,
                 f"purpose {purpose} lets a {kind} {act} only with relation "
                 f"{' or '.join(sorted(by_relation))} to the target valid at ",
                 rules[0] if len(rules) == 1 else None,
             )
-        self._outcomes: dict[tuple[str, str, frozenset[str]], _Outcome] = {}
+        self._outcomes: dict[tuple[str, str, frozenset[str]], Outcome] = {}
         self._controller_cache: dict[tuple[object, ...], tuple[ControllerRef, ...]] = {}
         # asked items → (policy order, categories)
         self._asked: dict[frozenset[str], tuple[tuple[str, ...], tuple[str, ...]]] = {}
@@ -380,10 +143,10 @@ class Engine:
         self._item_refusals: dict[tuple[str, str], RefusedItem] = {}  # (grant key, item)
         self._spans: dict[int, tuple[RelationPeriod, str]] = {}  # id(period) → (period, text)
 
-    def _grant(self, rule: Rule, action: str, items: frozenset[str]) -> _Grant:
+    def _grant(self, rule: Rule, action: str, items: frozenset[str]) -> Grant:
         ordered = tuple(sorted(items, key=self._order.__getitem__))
         ja, en = self._legal_basis(rule, ordered)
-        return _Grant(
+        return Grant(
             f"{rule.id}:{action}", action, rule, items, ordered, self._categories(ordered), ja, en
         )
 
@@ -450,7 +213,7 @@ class Engine:
         # A slot exists, so purpose, action and party kind are all known to the policy.
         at = request.at
         grants = slot.grants
-        chosen: _Grant | None = None
+        chosen: Grant | None = None
         held: RelationPeriod | None = None
         try:
             for period in request.relations:
@@ -463,7 +226,7 @@ class Engine:
                         return self._choose(request, grants)
                     chosen, held = grant, period
         except TypeError:
-            raise _mixed_times() from None
+            raise mixed_times() from None
         if chosen is None or held is None:
             return self._relation_missing(request, slot)
         # One period holds: it alone is the window of its relation at ``at``.
@@ -532,11 +295,11 @@ class Engine:
             )
         return (Reason.NO_RULE, f"no rule lets a {party.kind} {action} for purpose {purpose}")
 
-    def _choose(self, request: AccessRequest, grants: dict[str, _Grant]) -> Decision:
+    def _choose(self, request: AccessRequest, grants: dict[str, Grant]) -> Decision:
         """Several relations hold: the one whose grant covers most asked items (the first on a
         tie); its window is the union of its periods holding at ``at``."""
         at = request.at
-        chosen: _Grant | None = None
+        chosen: Grant | None = None
         relation = ""
         best = -1
         try:
@@ -548,7 +311,7 @@ class Engine:
                 if score > best:
                     chosen, relation, best = grant, period.relation, score
         except TypeError:
-            raise _mixed_times() from None
+            raise mixed_times() from None
         assert chosen is not None  # only called when at least two periods hold
         valid_from: datetime | None = None
         valid_to: datetime | None = None
@@ -576,12 +339,12 @@ class Engine:
         self,
         request: AccessRequest,
         reason: Reason,
-        message: str | _MissingText,
-        refused: tuple[RefusedItem, ...] | _MissingText,
+        message: str | MissingText,
+        refused: tuple[RefusedItem, ...] | MissingText,
         categories: tuple[str, ...],
         rule_id: str | None,
     ) -> Decision:
-        decision = _DecisionTwin(
+        return new_decision(
             False,  # allowed
             reason,
             message,
@@ -598,8 +361,6 @@ class Engine:
             None,  # valid_from
             None,  # valid_to
         )
-        _relabel(decision, "__class__", Decision)
-        return decision  # type: ignore[no-any-return]
 
     def _span(self, period: RelationPeriod) -> str:
         """``relation from–to`` of a held period (memoised by identity; the entry keeps the
@@ -616,14 +377,14 @@ class Engine:
             found = self._spans[id(period)] = (period, text)
         return found[1]
 
-    def _relation_missing(self, request: AccessRequest, slot: _Slot) -> Decision:
+    def _relation_missing(self, request: AccessRequest, slot: Slot) -> Decision:
         items = request.items
         ordered, cats = self._asked.get(items) or self._asked_info(items)
         # The message names the moment: formatted (with the refusal records) on first read.
-        text = _MissingText(slot.missing_prefix, slot.grants, request, ordered, self._span)
+        text = MissingText(slot.missing_prefix, slot.grants, request, ordered, self._span)
         return self._denial(request, Reason.RELATION_MISSING, text, text, cats, slot.rule_id)
 
-    def _outcome(self, grant: _Grant, relation: str, asked: frozenset[str]) -> _Outcome:
+    def _outcome(self, grant: Grant, relation: str, asked: frozenset[str]) -> Outcome:
         """The result of ``asked`` under ``grant`` through ``relation`` (memoised: it depends on
         nothing else, so repeated requests of the same shape cost one dict lookup)."""
         rule = grant.rule
@@ -646,7 +407,7 @@ class Engine:
         else:
             reason = Reason.ALLOWED
             message = f"allowed by rule {rule.id} through relation {relation}"
-        out = _Outcome(not refused, reason, message, rule.id, granted, refused, cats, ja, en)
+        out = Outcome(not refused, reason, message, rule.id, granted, refused, cats, ja, en)
         if len(self._outcomes) > _CACHE_MAX:
             self._outcomes.clear()
         self._outcomes[(grant.key, relation, asked)] = out
@@ -655,7 +416,7 @@ class Engine:
     def _items(
         self,
         request: AccessRequest,
-        grant: _Grant,
+        grant: Grant,
         relation: str,
         valid_from: datetime | None,
         valid_to: datetime | None,
@@ -665,7 +426,7 @@ class Engine:
         out = self._outcomes.get((grant.key, relation, items)) or self._outcome(
             grant, relation, items
         )
-        decision = _DecisionTwin(
+        return new_decision(
             out.allowed,
             out.reason,
             out.message,
@@ -682,10 +443,8 @@ class Engine:
             valid_from,
             valid_to,
         )
-        _relabel(decision, "__class__", Decision)
-        return decision  # type: ignore[no-any-return]
 
-    def _item_refusal(self, grant: _Grant, item: str) -> RefusedItem:
+    def _item_refusal(self, grant: Grant, item: str) -> RefusedItem:
         """Why ``grant`` refuses ``item`` (memoised per grant and item)."""
         found = self._item_refusals.get((grant.key, item))
         if found is None:

@@ -32,8 +32,9 @@ from sqlalchemy import Engine, func, insert, select, text
 
 from jointuse.core.db import make_engine, upgrade
 from jointuse.ledger.chain import LedgerEntry, RefusedItem, entry_columns, hash_message
-from jointuse.ledger.service import _stream_sql, seal_all, verify
+from jointuse.ledger.service import seal_all, verify
 from jointuse.ledger.tables import access_ledger
+from jointuse.ledger.verifying import stream_sql
 
 
 def fill(engine: Engine, entries: int) -> None:
@@ -71,7 +72,10 @@ def fill(engine: Engine, entries: int) -> None:
 def messages(engine: Engine) -> list[bytes]:
     """The bytes verify hashes, as it reads them (its own query), checked against the spec."""
     with engine.connect() as conn:
-        streamed = [row[-1] for row in conn.exec_driver_sql(_stream_sql(engine.dialect.name))]
+        streamed = [
+            row[-1]
+            for row in conn.exec_driver_sql(stream_sql(engine.dialect.name, ranged=False), (0,))
+        ]
         rows = conn.execute(
             text(
                 "SELECT s.chain_pos, s.seq, s.prev_hash, l.entry FROM access_ledger_seal s"
@@ -101,13 +105,13 @@ def time_stream(msgs: list[bytes]) -> float:
     return time.perf_counter() - t0
 
 
-def time_verify(engine: Engine, entries: int, chunk: int) -> float:
+def time_verify(engine: Engine, entries: int, chunk: int, workers: int | None) -> tuple[float, int]:
     t0 = time.perf_counter()
-    result = verify(engine, chunk=chunk)
+    result = verify(engine, chunk=chunk, workers=workers)
     elapsed = time.perf_counter() - t0
     if not result.ok or result.verified != entries:
         raise SystemExit(f"verify did not pass: {result}")
-    return elapsed
+    return elapsed, result.workers
 
 
 def main() -> None:
@@ -115,6 +119,7 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--chunk", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=None, help="default: verify's own choice")
     parser.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
     args = parser.parse_args()
 
@@ -133,7 +138,8 @@ def main() -> None:
             for _ in range(args.runs):  # interleaved, so machine load hits all alike
                 base.append(time_baseline(msgs))
                 stream.append(time_stream(msgs))
-                ver.append(time_verify(engine, args.entries, args.chunk))
+                elapsed, used = time_verify(engine, args.entries, args.chunk, args.workers)
+                ver.append(elapsed)
         finally:
             engine.dispose()
 
@@ -143,7 +149,9 @@ def main() -> None:
     print(f"hashed bytes: {mb:.1f} MB ({total_bytes / n:.0f} bytes per entry), {args.runs} runs")
     print(f"baseline  hashlib sha256 per entry : {n / b:>11,.0f} entries/s  {mb / b:8.1f} MB/s")
     print(f"context   hashlib one stream       : {n / s:>11,.0f} entries/s  {mb / s:8.1f} MB/s")
-    print(f"verify    (database -> chain)      : {n / v:>11,.0f} entries/s  {mb / v:8.1f} MB/s")
+    print(
+        f"verify    ({used} worker(s), db -> chain): {n / v:>11,.0f} entries/s  {mb / v:8.1f} MB/s"
+    )
     print(f"ratio verify / baseline = {b / v:.2f}  (target >= 0.5)")
     print(f"ratio verify / stream   = {s / v:.2f}")
 

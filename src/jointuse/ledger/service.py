@@ -29,27 +29,16 @@ Sealing (transparency-log style: a short sealing delay)
     ``jointuse ledger seal`` / ``verify`` and the tests call :func:`seal_all` synchronously.
 
 Verifying
-    :func:`verify` streams, in chain order, only what it must check: the stored hash, the stored
-    ``prev_hash`` and the hash message, concatenated by the database (``chain_pos \\n seq \\n
-    prev_hash \\n entry`` as bytes; NULL when the entry is gone), through the driver's own cursor
-    (server-side on PostgreSQL), read ahead by a second thread so the database works while Python
-    hashes. The loop compares ``prev_hash`` with the previous hash and the recomputed hash with
-    the stored one; a chunk must end at the chain position it should (positions are the key, so
-    ascending: no gap). A chunk that fails is read again in full and replayed through
-    :class:`~jointuse.ledger.chain.ChainVerifier` to report the first break precisely.
-    Then the signed checkpoints are checked against the verified chain.
+    :func:`verify` (in :mod:`jointuse.ledger.verifying`, re-exported here) recomputes every hash
+    in Python, in parallel segments, and checks every link and the signed checkpoints.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import hashlib
 import logging
-import queue
 import threading
 import weakref
-from collections.abc import Collection, Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -58,29 +47,17 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.orm import Session
 
-from jointuse.core.db import read_only
-from jointuse.ledger.chain import (
-    ChainBreak,
-    ChainVerifier,
-    LedgerEntry,
-    Row,
-    entry_columns,
-    entry_hash,
-    parse_entry,
-)
-from jointuse.ledger.checkpoint import (
-    CheckpointProblem,
-    check_checkpoints,
-    load_checkpoints,
-    sealed_head,
-)
+from jointuse.ledger.chain import LedgerEntry, entry_columns, entry_hash, parse_entry
+from jointuse.ledger.checkpoint import sealed_head
 from jointuse.ledger.tables import JSON_FIELDS, TEXT_FIELDS, access_ledger, access_ledger_seal
+from jointuse.ledger.verifying import DEFAULT_VERIFY_CHUNK as DEFAULT_VERIFY_CHUNK
+from jointuse.ledger.verifying import VerifyResult as VerifyResult
+from jointuse.ledger.verifying import verify as verify
 
 log = logging.getLogger(__name__)
 
 SEALER_LOCK_KEY = 0x6A75_6C65_6467_6572  # "juledger": the PostgreSQL advisory lock of the sealer
 DEFAULT_SEAL_BATCH = 5000
-DEFAULT_VERIFY_CHUNK = 10_000
 
 _COLUMNS = ("entry", *TEXT_FIELDS, *JSON_FIELDS)
 
@@ -248,220 +225,6 @@ def find_entries(
         query = query.where(t.party == party)
     rows = _connection(target).execute(query.order_by(t.seq.desc()).limit(limit)).all()
     return [LedgerRecord(r[0], parse_entry(r[1]), r[2], r[3], r[4]) for r in rows]
-
-
-# --- verify -------------------------------------------------------------------------------------
-
-_NL = {"postgresql": "E'\\n'", "sqlite": "char(10)"}
-
-
-@functools.cache
-def _stream_sql(dialect: str) -> str:
-    """``(hash, prev_hash, message)`` per seal in chain order; message NULL if the entry is gone."""
-    nl = _NL[dialect]
-    message = f"s.chain_pos || {nl} || s.seq || {nl} || s.prev_hash || {nl} || l.entry"
-    message = (
-        f"convert_to({message}, 'UTF8')" if dialect == "postgresql" else f"CAST({message} AS BLOB)"
-    )
-    return (
-        f"SELECT s.hash, s.prev_hash, {message} FROM access_ledger_seal AS s"
-        " LEFT JOIN access_ledger AS l ON l.seq = s.seq ORDER BY s.chain_pos"
-    )
-
-
-_ROWS_SQL = (
-    "SELECT s.chain_pos, s.seq, s.prev_hash, s.hash, l.entry FROM access_ledger_seal AS s"
-    " LEFT JOIN access_ledger AS l ON l.seq = s.seq WHERE s.chain_pos > :after"
-    " ORDER BY s.chain_pos LIMIT :n"
-)
-
-
-_Chunk = list[tuple[str, str, bytes | None]]
-
-
-def _stream(conn: Connection, chunk: int) -> Generator[_Chunk]:
-    """``(hash, prev_hash, message)`` rows, ``chunk`` at a time, through the driver's cursor."""
-    dbapi: Any = conn.connection.driver_connection
-    dialect = conn.dialect.name
-    sql = _stream_sql(dialect)
-    if dialect == "postgresql":
-        # server-side, binary (bytea arrives as raw bytes, not hex text)
-        cursor = dbapi.cursor(name="jointuse_ledger_verify", binary=True)
-        cursor.itersize = chunk
-    else:
-        cursor = dbapi.cursor()
-        cursor.arraysize = chunk
-    cursor.execute(sql)
-    try:
-        while True:
-            rows = cursor.fetchmany(chunk)
-            if not rows:
-                return
-            yield rows
-    finally:
-        cursor.close()
-
-
-_END = object()
-
-
-def _prefetched(chunks: Generator[_Chunk]) -> Generator[_Chunk]:
-    """``chunks``, read ahead by a thread: the database (and the driver, which releases the GIL
-    while it waits or steps) works on the next chunk while this thread hashes the current one.
-    When the consumer stops early, the reader ends (and closes its cursor) before this returns.
-    """
-    ahead: queue.Queue[object] = queue.Queue(maxsize=2)
-    stop = threading.Event()
-
-    def read() -> None:
-        try:
-            for rows in chunks:
-                while not stop.is_set():
-                    try:
-                        ahead.put(rows, timeout=0.05)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    break
-        except BaseException as exc:  # handed over to the consumer
-            ahead.put(exc)
-        finally:
-            chunks.close()
-            ahead.put(_END)
-
-    reader = threading.Thread(target=read, name="ledger-verify-read", daemon=True)
-    reader.start()
-    try:
-        while True:
-            item = ahead.get()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-        while reader.is_alive():
-            with contextlib.suppress(queue.Empty):
-                ahead.get(timeout=0.05)
-        reader.join()
-
-
-def _chunk_verifies(rows: _Chunk, verified: int, head: str) -> bool:
-    """Each row links to the one before (``head`` first), hashes to its stored hash, and the
-    chunk holds exactly the chain positions after ``verified`` (they ascend: it is the key)."""
-    sha256 = hashlib.sha256
-    last = head
-    try:
-        for stored, prev_hash, message in rows:
-            if prev_hash != last or sha256(message).hexdigest() != stored:  # type: ignore[arg-type]
-                return False
-            last = stored
-    except TypeError:  # NULL message: the entry is gone
-        return False
-    final = rows[-1][2]
-    assert final is not None
-    return int(final[: final.index(b"\n")]) == verified + len(rows)
-
-
-def _replay(conn: Connection, verifier: ChainVerifier, n: int) -> None:
-    """Feed the ``n`` rows after the verified head to ``verifier`` (the slow, exact path)."""
-    rows: list[Row] = [
-        (int(r[0]), int(r[1]), r[2], r[3], r[4])
-        for r in conn.execute(text(_ROWS_SQL), {"after": verifier.verified, "n": n})
-    ]
-    verifier.feed(rows)
-
-
-@dataclass(frozen=True, slots=True)
-class VerifyResult:
-    """What :func:`verify` found. ``ok`` is False on a chain break or any checkpoint problem."""
-
-    verified: int
-    head_pos: int
-    head_hash: str
-    unsealed: int
-    broken: ChainBreak | None
-    checkpoints_checked: int
-    checkpoint_problems: tuple[CheckpointProblem, ...]
-    keys_trusted: bool
-
-    @property
-    def ok(self) -> bool:
-        return self.broken is None and not self.checkpoint_problems
-
-
-def verify(
-    engine: Engine,
-    *,
-    trusted_keys: Collection[str] | None = None,
-    chunk: int = DEFAULT_VERIFY_CHUNK,
-) -> VerifyResult:
-    """Recompute the chain and check every checkpoint (see the module docstring).
-
-    ``trusted_keys``: public keys (64 hex) whose checkpoints are trusted; a checkpoint signed by
-    another key is a problem. ``None`` checks each signature against the key stored with it
-    (detects edits of a checkpoint, not a rewrite re-signed with a new key).
-    """
-    trusted = None if trusted_keys is None else {k.lower() for k in trusted_keys}
-    ro = read_only(engine)
-    if engine.dialect.name == "postgresql":
-        ro = ro.execution_options(isolation_level="REPEATABLE READ")
-    with ro.connect() as conn, conn.begin() as tx:  # one snapshot for every query below
-        checkpoints = load_checkpoints(conn)
-        verifier = ChainVerifier()
-        chunks = _prefetched(_stream(conn, chunk))
-        for rows in chunks:
-            if _chunk_verifies(rows, verifier.verified, verifier.head_hash):
-                verifier.verified += len(rows)
-                verifier.head_hash = rows[-1][0]
-                continue
-            chunks.close()  # the reader is done with `conn`
-            _replay(conn, verifier, len(rows))  # finds the first break, and what is wrong
-            if verifier.broken is not None:
-                break
-        verified = verifier.verified
-        watch = sorted({cp.chain_pos for cp in checkpoints if 0 < cp.chain_pos <= verified})
-        seen = {
-            int(p): str(h)
-            for p, h in conn.execute(
-                select(access_ledger_seal.c.chain_pos, access_ledger_seal.c.hash).where(
-                    access_ledger_seal.c.chain_pos.in_(watch)
-                )
-            )
-        }
-        entries = int(conn.execute(select(func.count()).select_from(access_ledger)).scalar_one())
-        if verifier.broken is None:  # every seal verified, each with its own entry
-            unsealed = entries - verified
-        else:
-            unsealed = int(
-                conn.execute(
-                    text(
-                        "SELECT count(*) FROM access_ledger AS l WHERE NOT EXISTS"
-                        " (SELECT 1 FROM access_ledger_seal AS s WHERE s.seq = l.seq)"
-                    )
-                ).scalar_one()
-            )
-        head_pos, head_hash = sealed_head(conn)
-        tx.rollback()
-    problems = check_checkpoints(
-        checkpoints,
-        seen=seen,
-        verified=verified,
-        chain_broken=verifier.broken is not None,
-        trusted_keys=trusted,
-    )
-    return VerifyResult(
-        verified=verified,
-        head_pos=head_pos,
-        head_hash=head_hash,
-        unsealed=unsealed,
-        broken=verifier.broken,
-        checkpoints_checked=len(checkpoints),
-        checkpoint_problems=tuple(problems),
-        keys_trusted=trusted is not None,
-    )
 
 
 # --- background sealer --------------------------------------------------------------------------

@@ -1,0 +1,492 @@
+"""Verifying the access ledger's hash chain (検証): the fast path and the exact path.
+
+:func:`verify` recomputes **every** hash itself (``hashlib``; the database only concatenates the
+stored fields into the documented hash message, see :mod:`jointuse.ledger.chain`) and checks
+every link, then checks the signed checkpoints.
+
+Fast path: parallel segments
+    One aggregate query first proves the chain positions are exactly ``1 .. H`` (``count = max``,
+    ``min = 1``; ``chain_pos`` is the key). The range is then cut into contiguous segments, each
+    verified by a worker with its own database connection: the first in this process, the others
+    in forked processes (PostgreSQL: they import this transaction's snapshot, so all read the
+    same state; SQLite: the chain is insert-only, so positions ``<= H`` read the same rows). A
+    worker streams ``(hash, prev_hash, message)`` rows of its range in chain order, checks that
+    each row links to the one before and that ``sha256(message)`` is the stored hash, and returns
+    the stored ``prev_hash`` of its first row and the hash of its last. The joins between
+    segments are then checked here: the first ``prev_hash`` of segment *k* must be the last hash
+    of segment *k - 1* (and the genesis hash for the first).
+
+Exact path
+    Anything the fast path does not prove (a gap in the positions, a chunk that fails, a worker
+    that fails) is handed to the sequential path from the last position proven good: it streams
+    the rest of the chain and replays a failing chunk through
+    :class:`~jointuse.ledger.chain.ChainVerifier`, which names the first break and its kind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import multiprocessing
+import os
+import queue
+import threading
+from collections.abc import Collection, Generator, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection as Pipe
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, select, text
+
+from jointuse.core.db import read_only
+from jointuse.ledger.chain import GENESIS_HASH, ChainBreak, ChainVerifier, Row
+from jointuse.ledger.checkpoint import (
+    CheckpointProblem,
+    check_checkpoints,
+    load_checkpoints,
+    sealed_head,
+)
+from jointuse.ledger.tables import access_ledger, access_ledger_seal
+
+DEFAULT_VERIFY_CHUNK = 10_000
+PARALLEL_MIN_ENTRIES = 20_000
+"""Below this many sealed entries :func:`verify` uses one worker (forking costs more)."""
+MAX_WORKERS = 8
+
+_NL = {"postgresql": "E'\\n'", "sqlite": "char(10)"}
+_PARAM = {"postgresql": "%s", "sqlite": "?"}
+
+
+@functools.cache
+def stream_sql(dialect: str, *, ranged: bool) -> str:
+    """``(hash, prev_hash, message)`` per seal in chain order (message NULL: the entry is gone).
+
+    ``ranged``: two parameters, the first and last chain position; otherwise one, the position
+    after which to start.
+    """
+    nl = _NL[dialect]
+    p = _PARAM[dialect]
+    if dialect == "postgresql":
+        # a scalar subquery: one index probe per seal row, never a hash join over the whole
+        # ledger for a range of a few thousand positions
+        entry = "(SELECT l.entry FROM access_ledger AS l WHERE l.seq = s.seq)"
+        message = f"convert_to(s.chain_pos || {nl} || s.seq || {nl} || s.prev_hash || {nl} || {entry}, 'UTF8')"  # noqa: E501
+        source = "access_ledger_seal AS s"
+    else:
+        message = (
+            f"CAST(s.chain_pos || {nl} || s.seq || {nl} || s.prev_hash || {nl} || l.entry AS BLOB)"
+        )
+        source = "access_ledger_seal AS s LEFT JOIN access_ledger AS l ON l.seq = s.seq"
+    where = f"s.chain_pos BETWEEN {p} AND {p}" if ranged else f"s.chain_pos > {p}"
+    return f"SELECT s.hash, s.prev_hash, {message} FROM {source} WHERE {where} ORDER BY s.chain_pos"
+
+
+_ROWS_SQL = (
+    "SELECT s.chain_pos, s.seq, s.prev_hash, s.hash, l.entry FROM access_ledger_seal AS s"
+    " LEFT JOIN access_ledger AS l ON l.seq = s.seq WHERE s.chain_pos > :after"
+    " ORDER BY s.chain_pos LIMIT :n"
+)
+
+_LOWEST = -(1 << 62)
+"""A position below any chain position: ``after`` for the whole chain (a tampered row at
+position 0 or below is then read, and reported as a gap)."""
+
+
+def _after(verified: int) -> int:
+    return verified if verified > 0 else _LOWEST
+
+
+_Chunk = list[tuple[str, str, bytes | None]]
+_cursor_names = iter(range(1, 1 << 62))
+
+
+def _rows(
+    dbapi: Any, dialect: str, sql: str, params: tuple[int, ...], chunk: int
+) -> Generator[_Chunk]:
+    """Rows of ``sql``, ``chunk`` at a time, through the driver's own cursor (server-side on
+    PostgreSQL, binary: bytea arrives as raw bytes)."""
+    if dialect == "postgresql":
+        cursor = dbapi.cursor(name=f"jointuse_ledger_verify_{next(_cursor_names)}", binary=True)
+        cursor.itersize = chunk
+    else:
+        cursor = dbapi.cursor()
+        cursor.arraysize = chunk
+    cursor.execute(sql, params)
+    try:
+        while True:
+            rows = cursor.fetchmany(chunk)
+            if not rows:
+                return
+            yield rows
+    finally:
+        cursor.close()
+
+
+_END = object()
+
+
+def _prefetched(chunks: Generator[_Chunk]) -> Generator[_Chunk]:
+    """``chunks``, read ahead by a thread: the database (and the driver, which releases the GIL
+    while it waits or steps) works on the next chunk while this thread hashes the current one.
+    When the consumer stops early, the reader ends (and closes its cursor) before this returns.
+    """
+    ahead: queue.Queue[object] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            for rows in chunks:
+                while not stop.is_set():
+                    try:
+                        ahead.put(rows, timeout=0.05)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    break
+        except BaseException as exc:  # handed over to the consumer
+            ahead.put(exc)
+        finally:
+            chunks.close()
+            ahead.put(_END)
+
+    reader = threading.Thread(target=read, name="ledger-verify-read", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = ahead.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        while reader.is_alive():
+            with contextlib.suppress(queue.Empty):
+                ahead.get(timeout=0.05)
+        reader.join()
+
+
+def _chunk_verifies(rows: _Chunk, verified: int, head: str) -> bool:
+    """Each row links to the one before (``head`` first), hashes to its stored hash, and the
+    chunk holds exactly the chain positions after ``verified`` (they ascend: it is the key)."""
+    sha256 = hashlib.sha256
+    last = head
+    try:
+        for stored, prev_hash, message in rows:
+            if prev_hash != last or sha256(message).hexdigest() != stored:  # type: ignore[arg-type]
+                return False
+            last = stored
+    except TypeError:  # NULL message: the entry is gone
+        return False
+    final = rows[-1][2]
+    assert final is not None
+    return int(final[: final.index(b"\n")]) == verified + len(rows)
+
+
+# --- segments -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentResult:
+    """What one worker proved about chain positions ``lo .. hi``.
+
+    ``verified`` rows from ``lo`` on link to each other and hash to their stored hashes (the first
+    row's link is ``first_prev``, checked by the caller against the previous segment);
+    ``last_hash`` is the hash of the last of them (``first_prev`` when none verified).
+    """
+
+    lo: int
+    hi: int
+    verified: int
+    first_prev: str | None
+    last_hash: str | None
+
+    @property
+    def complete(self) -> bool:
+        return self.verified == self.hi - self.lo + 1
+
+
+def verify_segment(
+    dbapi: Any, dialect: str, lo: int, hi: int, chunk: int, *, prefetch: bool = True
+) -> SegmentResult:
+    """Verify chain positions ``lo .. hi`` on the driver connection ``dbapi`` (stops at the
+    first chunk that does not verify)."""
+    chunks = _rows(dbapi, dialect, stream_sql(dialect, ranged=True), (lo, hi), chunk)
+    if prefetch:
+        chunks = _prefetched(chunks)
+    done = lo - 1
+    first_prev: str | None = None
+    last: str | None = None
+    try:
+        for rows in chunks:
+            if first_prev is None:
+                first_prev = last = rows[0][1]
+            assert last is not None
+            if not _chunk_verifies(rows, done, last):
+                break
+            done += len(rows)
+            last = rows[-1][0]
+    finally:
+        chunks.close()
+    return SegmentResult(lo, hi, done - lo + 1, first_prev, last)
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """How a forked worker reaches the database, and its range."""
+
+    dialect: str
+    connect: tuple[tuple[Any, ...], dict[str, Any]]  # driver connect(*args, **kwargs)
+    snapshot: str | None  # PostgreSQL: the exported snapshot to read
+    lo: int
+    hi: int
+    chunk: int
+
+
+def _open(job: _Job) -> Any:
+    args, kwargs = job.connect
+    if job.dialect == "sqlite":
+        import sqlite3
+
+        dbapi = sqlite3.connect(*args, **kwargs)
+        dbapi.isolation_level = None
+        dbapi.execute("BEGIN")  # one read snapshot for the segment
+        return dbapi
+    import psycopg
+    from psycopg import sql as pgsql
+
+    dbapi = psycopg.connect(*args, **kwargs)
+    dbapi.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    dbapi.read_only = True
+    if job.snapshot is not None:  # must be the transaction's first statement
+        dbapi.execute(pgsql.SQL("SET TRANSACTION SNAPSHOT {}").format(job.snapshot))
+    return dbapi
+
+
+def _work(job: _Job, out: Pipe) -> None:
+    """Entry point of a forked worker: verify one segment, send the :class:`SegmentResult`."""
+    result: SegmentResult | str
+    try:
+        dbapi = _open(job)
+        try:
+            result = verify_segment(dbapi, job.dialect, job.lo, job.hi, job.chunk)
+        finally:
+            dbapi.close()
+    except BaseException as exc:  # reported, and the caller verifies this range itself
+        result = f"{type(exc).__name__}: {exc}"
+    out.send(result)
+    out.close()
+
+
+def split(head: int, workers: int) -> list[tuple[int, int]]:
+    """Positions ``1 .. head`` as ``workers`` contiguous ranges of (nearly) equal length."""
+    return [(1 + head * k // workers, head * (k + 1) // workers) for k in range(workers)]
+
+
+def choose_workers(requested: int | None, head: int) -> int:
+    if requested is not None:
+        if not 1 <= requested <= MAX_WORKERS:
+            raise ValueError(f"workers must be between 1 and {MAX_WORKERS}, got {requested}")
+        return min(requested, max(1, head))
+    if head < PARALLEL_MIN_ENTRIES or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def _connect_args(conn: Connection) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
+    """Arguments for a new driver connection to the same database (None: cannot share it)."""
+    if conn.dialect.name == "sqlite":
+        files = [r[2] for r in conn.exec_driver_sql("PRAGMA database_list") if r[1] == "main"]
+        if not files or not files[0]:
+            return None  # in-memory
+        return (files[0],), {"timeout": 30.0}
+    args, kwargs = conn.dialect.create_connect_args(conn.engine.url)
+    return tuple(args), dict(kwargs)
+
+
+def run_segments(conn: Connection, head: int, workers: int, chunk: int) -> list[SegmentResult]:
+    """Verify ``1 .. head`` in ``workers`` segments (the first on ``conn``, in this process)."""
+    dialect = conn.dialect.name
+    ranges = split(head, workers)
+    connect = _connect_args(conn) if workers > 1 else None
+    if connect is None:
+        ranges = [(1, head)]
+    snapshot = None
+    if len(ranges) > 1 and dialect == "postgresql":
+        snapshot = str(conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one())
+    ctx = multiprocessing.get_context("fork") if len(ranges) > 1 else None
+    started: list[tuple[Any, Pipe, tuple[int, int]]] = []
+    try:
+        for lo, hi in ranges[1:]:
+            assert ctx is not None and connect is not None
+            receive, send = ctx.Pipe(duplex=False)
+            job = _Job(dialect, connect, snapshot, lo, hi, chunk)
+            process = ctx.Process(target=_work, args=(job, send), name="ledger-verify", daemon=True)
+            process.start()
+            send.close()
+            started.append((process, receive, (lo, hi)))
+        dbapi = conn.connection.driver_connection
+        lo, hi = ranges[0]
+        results = [verify_segment(dbapi, dialect, lo, hi, chunk, prefetch=len(ranges) == 1)]
+        for _process, receive, (lo, hi) in started:
+            try:
+                got = receive.recv()
+            except EOFError:  # the worker died
+                got = None
+            results.append(
+                got if isinstance(got, SegmentResult) else SegmentResult(lo, hi, 0, None, None)
+            )
+    finally:
+        for process, receive, _ in started:
+            receive.close()
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+                process.join()
+    return results
+
+
+def proven_prefix(results: Sequence[SegmentResult]) -> tuple[int, str]:
+    """``(position, hash)`` up to which the segments prove the chain, joins included."""
+    pos, head = 0, GENESIS_HASH
+    for seg in results:
+        if seg.lo != pos + 1 or seg.first_prev != head or seg.last_hash is None:
+            break
+        pos, head = seg.lo - 1 + seg.verified, seg.last_hash
+        if not seg.complete:
+            break
+    return pos, head
+
+
+# --- verify -------------------------------------------------------------------------------------
+
+
+def _replay(conn: Connection, verifier: ChainVerifier, n: int) -> None:
+    """Feed the ``n`` rows after the verified head to ``verifier`` (the slow, exact path)."""
+    rows: list[Row] = [
+        (int(r[0]), int(r[1]), r[2], r[3], r[4])
+        for r in conn.execute(text(_ROWS_SQL), {"after": _after(verifier.verified), "n": n})
+    ]
+    verifier.feed(rows)
+
+
+def _sequential(conn: Connection, verifier: ChainVerifier, chunk: int) -> None:
+    """Verify every seal after ``verifier.verified`` in chain order; stop at the first break."""
+    dialect = conn.dialect.name
+    dbapi = conn.connection.driver_connection
+    sql = stream_sql(dialect, ranged=False)
+    chunks = _prefetched(_rows(dbapi, dialect, sql, (_after(verifier.verified),), chunk))
+    try:
+        for rows in chunks:
+            if _chunk_verifies(rows, verifier.verified, verifier.head_hash):
+                verifier.verified += len(rows)
+                verifier.head_hash = rows[-1][0]
+                continue
+            chunks.close()  # the reader is done with `conn`
+            _replay(conn, verifier, len(rows))  # finds the first break, and what is wrong
+            if verifier.broken is not None:
+                return
+            chunks = _prefetched(_rows(dbapi, dialect, sql, (_after(verifier.verified),), chunk))
+    finally:
+        chunks.close()
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    """What :func:`verify` found. ``ok`` is False on a chain break or any checkpoint problem.
+
+    ``workers``: how many workers verified segments of the chain in parallel (1: sequential).
+    """
+
+    verified: int
+    head_pos: int
+    head_hash: str
+    unsealed: int
+    broken: ChainBreak | None
+    checkpoints_checked: int
+    checkpoint_problems: tuple[CheckpointProblem, ...]
+    keys_trusted: bool
+    workers: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return self.broken is None and not self.checkpoint_problems
+
+
+def verify(
+    engine: Engine,
+    *,
+    trusted_keys: Collection[str] | None = None,
+    chunk: int = DEFAULT_VERIFY_CHUNK,
+    workers: int | None = None,
+) -> VerifyResult:
+    """Recompute the chain and check every checkpoint (see the module docstring).
+
+    ``trusted_keys``: public keys (64 hex) whose checkpoints are trusted; a checkpoint signed by
+    another key is a problem. ``None`` checks each signature against the key stored with it
+    (detects edits of a checkpoint, not a rewrite re-signed with a new key). ``workers``: how
+    many segments to verify in parallel (default: 2 on a machine with 2+ cores once the chain
+    holds :data:`PARALLEL_MIN_ENTRIES`, else 1).
+    """
+    if chunk < 1:
+        raise ValueError(f"chunk must be at least 1, got {chunk}")
+    trusted = None if trusted_keys is None else {k.lower() for k in trusted_keys}
+    ro = read_only(engine)
+    if engine.dialect.name == "postgresql":
+        ro = ro.execution_options(isolation_level="REPEATABLE READ")
+    with ro.connect() as conn, conn.begin() as tx:  # one snapshot for every query below
+        checkpoints = load_checkpoints(conn)
+        s = access_ledger_seal.c
+        count, low, high = conn.execute(
+            select(func.count(), func.min(s.chain_pos), func.max(s.chain_pos))
+        ).one()
+        verifier = ChainVerifier()
+        used = 1
+        if count and count == high and low == 1:  # positions exactly 1 .. high
+            used = choose_workers(workers, int(high))
+            results = run_segments(conn, int(high), used, chunk)
+            used = len(results)
+            verifier.verified, verifier.head_hash = proven_prefix(results)
+        if verifier.verified < int(high or 0) or count != high:
+            _sequential(conn, verifier, chunk)
+        verified = verifier.verified
+        watch = sorted({cp.chain_pos for cp in checkpoints if 0 < cp.chain_pos <= verified})
+        seen = {
+            int(p): str(h)
+            for p, h in conn.execute(select(s.chain_pos, s.hash).where(s.chain_pos.in_(watch)))
+        }
+        entries = int(conn.execute(select(func.count()).select_from(access_ledger)).scalar_one())
+        if verifier.broken is None:  # every seal verified, each with its own entry
+            unsealed = entries - verified
+        else:
+            unsealed = int(
+                conn.execute(
+                    text(
+                        "SELECT count(*) FROM access_ledger AS l WHERE NOT EXISTS"
+                        " (SELECT 1 FROM access_ledger_seal AS s WHERE s.seq = l.seq)"
+                    )
+                ).scalar_one()
+            )
+        head_pos, head_hash = sealed_head(conn)
+        tx.rollback()
+    problems = check_checkpoints(
+        checkpoints,
+        seen=seen,
+        verified=verified,
+        chain_broken=verifier.broken is not None,
+        trusted_keys=trusted,
+    )
+    return VerifyResult(
+        verified=verified,
+        head_pos=head_pos,
+        head_hash=head_hash,
+        unsealed=unsealed,
+        broken=verifier.broken,
+        checkpoints_checked=len(checkpoints),
+        checkpoint_problems=tuple(problems),
+        keys_trusted=trusted is not None,
+        workers=used,
+    )

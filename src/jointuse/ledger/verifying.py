@@ -56,6 +56,9 @@ MAX_WORKERS = 8
 
 _NL = {"postgresql": "E'\\n'", "sqlite": "char(10)"}
 _PARAM = {"postgresql": "%s", "sqlite": "?"}
+_PG_PLAN = ("SET LOCAL enable_sort = off", "SET LOCAL enable_bitmapscan = off")
+"""Read a range in key order from the primary key index: with stale statistics the planner may
+otherwise pick a bitmap scan and then sort the whole range (on disk)."""
 
 
 @functools.cache
@@ -263,6 +266,8 @@ def _open(job: _Job) -> Any:
     dbapi.read_only = True
     if job.snapshot is not None:  # must be the transaction's first statement
         dbapi.execute(pgsql.SQL("SET TRANSACTION SNAPSHOT {}").format(job.snapshot))
+    for statement in _PG_PLAN:
+        dbapi.execute(statement)
     return dbapi
 
 
@@ -438,6 +443,9 @@ def verify(
     if engine.dialect.name == "postgresql":
         ro = ro.execution_options(isolation_level="REPEATABLE READ")
     with ro.connect() as conn, conn.begin() as tx:  # one snapshot for every query below
+        if conn.dialect.name == "postgresql":
+            for statement in _PG_PLAN:
+                conn.exec_driver_sql(statement)
         checkpoints = load_checkpoints(conn)
         s = access_ledger_seal.c
         count, low, high = conn.execute(

@@ -20,7 +20,7 @@ from jointuse.customers.model import JST, ContractKind, Customer, RetailContract
 from jointuse.customers.relations import RelationContext, TargetRef, relations_at
 from jointuse.customers.tables import customer as customer_table
 from jointuse.ledger.service import LedgerRecord, find_entries
-from jointuse.policy.engine import Party, RelationPeriod
+from jointuse.policy.engine import AccessRequest, Party, PartyStatus, RelationPeriod
 
 UowFactory = Callable[..., UnitOfWork]
 
@@ -281,3 +281,111 @@ def test_one_gate_read_costs_a_few_indexed_statements(seeded: UowFactory, engine
     assert len(tso) == 3 and sum(s.startswith("INSERT") for s in tso) == 1
     # Retailer: contracts, applications, supply point, customer, the ledger insert.
     assert len(retailer) == 5 and "access_ledger" in retailer[-1]
+
+
+def _counting(engine: Engine) -> tuple[list[str], Callable[..., None]]:
+    statements: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA")):
+            statements.append(statement)
+
+    return statements, record
+
+
+def test_p3_inquiry_queries_only_what_the_decision_can_use(
+    seeded: UowFactory, engine: Engine
+) -> None:
+    """A retailer's P3 inquiry: its applications (the one relation P3 lets a retailer use), the
+    point, the ledger insert — no contracts (neither a P3 relation nor a fact the supply-point
+    controller needs). OCCTO's needs no relation query at all."""
+    applicant = Party("r-two", "retailer")
+    with seeded() as u:
+        service.record_application(
+            u,
+            actor=applicant,
+            customer=_customer("c-9"),
+            supply_point_id=A,
+            request_id="app",
+            at=AT,
+        )
+    statements, record = _counting(engine)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with seeded() as u:
+            got = service.supply_point_inquiry(
+                u, actor=applicant, supply_point_id=A, request_id="p3", at=AT
+            )
+        retailer = list(statements)
+        statements.clear()
+        with seeded() as u:
+            service.supply_point_inquiry(
+                u, actor=Party("occto", "occto"), supply_point_id=A, request_id="p3o", at=AT
+            )
+        occto = list(statements)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert got.decision.relation == "applicant" and got.data["supply_point_id"] == A
+    assert len(retailer) == 3, retailer
+    assert "supply_application" in retailer[0] and "supply_point" in retailer[1]
+    assert "access_ledger" in retailer[2]
+    assert not any("retail_contract" in s for s in retailer)
+    assert len(occto) == 2 and "access_ledger" in occto[1], occto
+
+
+PURPOSES = (
+    None,
+    "P1_wheeling",
+    "P2_cancellation_forwarding",
+    "P3_supply_point_confirmation",
+    "P4_tso_operations",
+    "P5_negawatt",
+    "P9_marketing",
+)
+
+
+@pytest.mark.parametrize("purpose", PURPOSES)
+def test_gate_decides_as_the_engine_given_every_relation_and_fact(
+    seeded: UowFactory, purpose: str | None
+) -> None:
+    """Computing only the relations the slot's rules accept, and the contract facts only when a
+    controller needs them, changes no decision: each equals the engine's decision on every
+    relation and the full target facts (controllers, messages, refusals, windows included)."""
+    with seeded() as u:
+        service.record_application(
+            u, actor=Party("r-two", "retailer"), customer=_customer("c-9"), supply_point_id=A,
+            request_id="app", at=AT,
+        )  # fmt: skip
+    gate = service.default_gate()
+    actors = (
+        TSO03,
+        Party("tso-04", "tso"),
+        RETAILER,
+        Party("r-two", "retailer"),
+        Party("occto", "occto"),
+        DR,
+        Party("r-one", "retailer", PartyStatus.SUSPENDED),
+    )
+    targets = (TargetRef(A), TargetRef(A, "c-1"), TargetRef(customer_id="c-1"))
+    asked = (None, frozenset({"name"}), frozenset({"supply_area", "meter_info"}))
+    compared = 0
+    with seeded() as u:
+        for actor in actors:
+            for target in targets:
+                for items in asked:
+                    for action in ("read", "write"):
+                        _, got = gate._decide(u, actor, purpose, action, target, items, AT, ())
+                        ctx = RelationContext(u.connection, actor, target, AT)
+                        full = AccessRequest(
+                            party=actor,
+                            purpose=purpose,
+                            action=action,
+                            target=ctx.engine_target(),
+                            at=AT,
+                            items=items or frozenset(),
+                            relations=relations_at(u.connection, actor, target, AT),
+                        )
+                        expected = gate.engine.decide(full)
+                        assert got == expected, (actor, target, items, action)
+                        compared += 1
+    assert compared == len(actors) * len(targets) * len(asked) * 2

@@ -13,6 +13,7 @@ import hashlib
 import pytest
 from api_helpers import POINT, World, assert_problem, customer_body, supply_point_body
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from jointuse.app import create_app
 from jointuse.parties import service as parties
@@ -47,6 +48,47 @@ def test_no_bad_and_revoked_credentials_are_401_and_record_nothing(registered: W
     r = w.client.get(url, headers=w.headers("tso-03", "P4_tso_operations"))
     assert assert_problem(r, 401, "unauthenticated")["reason"] == "credentials_invalid"
     assert w.counts() == before
+
+
+def test_authentication_shares_the_routes_one_transaction(registered: World) -> None:
+    """A gate request checks out one connection and runs one transaction: authentication, the
+    policy's relations, the read and the ledger append; a bad token's rolls back, recording
+    nothing."""
+    w = registered
+    r = w.client.post(
+        "/v1/applications",
+        json={"customer": customer_body(customer_id="C0001"), "supply_point_id": POINT},
+        headers=w.headers("coop-mirai"),
+    )
+    assert r.status_code == 201, r.text
+    begins: list[object] = []
+    checkouts: list[object] = []
+
+    def on_begin(conn: object) -> None:
+        begins.append(conn)
+
+    def on_checkout(*args: object) -> None:
+        checkouts.append(args)
+
+    before = w.counts()
+    event.listen(w.engine, "begin", on_begin)
+    event.listen(w.engine, "checkout", on_checkout)
+    try:
+        r = w.client.get(f"/v1/supply-points/{POINT}", headers=w.headers("coop-mirai"))
+        assert r.status_code == 200, r.text
+        assert (len(begins), len(checkouts)) == (1, 1)
+        begins.clear()
+        checkouts.clear()
+        forged = w.tokens["coop-mirai"][:-4] + "AAAA"
+        r = w.client.get(
+            f"/v1/supply-points/{POINT}", headers={"Authorization": f"Bearer {forged}"}
+        )
+        assert assert_problem(r, 401, "unauthenticated")["reason"] == "credentials_invalid"
+        assert (len(begins), len(checkouts)) == (1, 1)
+    finally:
+        event.remove(w.engine, "begin", on_begin)
+        event.remove(w.engine, "checkout", on_checkout)
+    assert w.counts()["access_ledger"] == before["access_ledger"] + 1
 
 
 def test_suspended_party_is_refused_by_the_gate_and_recorded(registered: World) -> None:

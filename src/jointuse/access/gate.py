@@ -3,8 +3,14 @@
 Every read or write of personal data — API, pages, CLI, batch — goes through :class:`Gate`:
 
 1. compute the relations between the acting party and the target at ``at``
-   (:mod:`jointuse.customers.relations`; one indexed query per relation kind at most);
-2. ask the policy engine (:meth:`jointuse.policy.engine.Engine.decide`);
+   (:mod:`jointuse.customers.relations`; one indexed query per relation kind at most) — only
+   those a rule for the request's (purpose, party kind, action) accepts: no other could allow it
+   (a retailer's P3 inquiry computes ``applicant`` alone; a TSO's P4 read ``area_tso``, no query);
+2. ask the policy engine (:meth:`jointuse.policy.engine.Engine.decide`). The target's contract
+   facts (kind and retailer of the contract in force) serve only controller resolution; for a
+   target with a supply point they are loaded (one query) only when the decision names a
+   controller that depends on them (:func:`contract_categories`), and the engine decides again
+   with them — the decision is the one the full facts give;
 3. on allow: **read** — load the data of the granted items' categories through the registered
    loaders and project it down to the granted items (and, for the contract-bound basic items,
    to the contract in force within the allowing relation's period); **write** — run the use
@@ -63,10 +69,12 @@ from jointuse.ledger.chain import LedgerEntry
 from jointuse.ledger.chain import RefusedItem as LedgerRefused
 from jointuse.ledger.service import append
 from jointuse.policy.engine import (
+    ACTIONS,
     AccessRequest,
     Decision,
     Engine,
     Party,
+    PartyStatus,
     Reason,
     RelationPeriod,
     engine_for,
@@ -77,6 +85,7 @@ from jointuse.policy.model import Policy
 _READS_KEY = "jointuse.gate.allowed_reads"
 NO_PURPOSE = "(none)"
 WHOLE_REQUEST = "*"
+_NONE: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +177,28 @@ def ledger_entry(
     )
 
 
+def wanted_relations(policy: Policy) -> dict[tuple[str | None, str, str], frozenset[str]]:
+    """(purpose, party kind, action) → the relations the policy's rules for it accept.
+
+    No other relation can allow such a request, so the gate computes only these (and none for a
+    combination no rule covers: the engine refuses it before looking at relations)."""
+    out: dict[tuple[str | None, str, str], frozenset[str]] = {}
+    for rule in policy.rules:
+        for action in ACTIONS:
+            if rule.items_for(action):
+                key = (rule.purpose, rule.party_kind, action)
+                out[key] = out.get(key, _NONE) | rule.relations
+    return out
+
+
+def contract_categories(policy: Policy) -> frozenset[str]:
+    """Categories whose controller depends on the contract in force: through
+    ``contract_holder`` (its retailer) or with contract-kind exceptions (its kind)."""
+    return frozenset(
+        c.category for c in policy.controllers if c.relation == "contract_holder" or c.exceptions
+    )
+
+
 class Gate:
     """Policy decision + data access + ledger record, in one transaction (module docstring)."""
 
@@ -188,6 +219,8 @@ class Gate:
         self.loaders: Mapping[str, Loader] = MappingProxyType(dict(loaders))
         self._category = {it.key: it.category for it in self.policy.items}
         self._purposes = [p.key for p in self.policy.purposes]
+        self._wanted = wanted_relations(self.policy)
+        self._contract_categories = contract_categories(self.policy)
 
     def with_loader(self, category: str, loader: Loader) -> Gate:
         """A gate like this one with ``loader`` for ``category``."""
@@ -284,17 +317,38 @@ class Gate:
                 "the gate records every access on the ledger: use a read-write UnitOfWork"
             )
         ctx = RelationContext(uow.connection, actor, target, at)
-        relations = self.relations.relations(ctx) + tuple(establishes)
+        # Only relations a rule of (purpose, party kind, action) accepts can allow the request;
+        # an inactive party is refused before relations are looked at.
+        wanted = (
+            self._wanted.get((purpose, actor.kind, action), _NONE)
+            if actor.status is PartyStatus.ACTIVE
+            else _NONE
+        )
+        relations = self.relations.relations(ctx, wanted) + tuple(establishes)
+        light = target.supply_point_id is not None
         request = AccessRequest(
             party=actor,
             purpose=purpose,
             action=action,
-            target=ctx.engine_target(),
+            target=ctx.engine_target(contract_facts=not light),
             at=at,
             items=items or frozenset(),
             relations=relations,
         )
-        return ctx, self.engine.decide(request)
+        decision = self.engine.decide(request)
+        if light and any(c.category in self._contract_categories for c in decision.controllers):
+            # A controller of the decision depends on the contract in force: decide with it.
+            request = AccessRequest(
+                party=actor,
+                purpose=purpose,
+                action=action,
+                target=ctx.engine_target(),
+                at=at,
+                items=request.items,
+                relations=relations,
+            )
+            decision = self.engine.decide(request)
+        return ctx, decision
 
     def _deny(
         self,

@@ -19,7 +19,12 @@ Acting party
     TLS-terminating proxy — the client certificate's SHA-256 fingerprint in
     ``X-Client-Cert-Fingerprint``. Without credentials, or with bad ones: 401 with
     ``WWW-Authenticate: Bearer``. A suspended party *is* authenticated: its requests reach the
-    gate, are refused there (403, ``party_suspended``) and recorded.
+    gate, are refused there (403, ``party_suspended``) and recorded. Routes take the unchecked
+    :class:`Credentials` (dependency :func:`request_credentials`) and authenticate first thing
+    inside their unit of work, on its connection: one transaction per request. (FastAPI validates
+    the request's parameters and body before the route runs, so a request both unauthenticated
+    and malformed is answered 422.) :func:`acting_party` authenticates on a connection of its
+    own, for routes without a unit of work.
 
 Request ID
     ``X-Request-ID`` is taken from the request when it is a short token (letters, digits,
@@ -78,6 +83,7 @@ __all__ = [
     "Authenticator",
     "BodySizeLimitMiddleware",
     "Caller",
+    "Credentials",
     "RequestContextMiddleware",
     "StrictModel",
     "acting_party",
@@ -87,6 +93,7 @@ __all__ = [
     "install_problem_handlers",
     "jsonable",
     "problem_response",
+    "request_credentials",
     "request_id_of",
     "valid_purposes",
     "validation_problem",
@@ -271,11 +278,17 @@ class ApiContext:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
-def api_context(request: Request) -> ApiContext:
+def _context_of(request: Request) -> ApiContext:
     ctx = getattr(request.app.state, "jointuse", None)
     if not isinstance(ctx, ApiContext):
         raise RuntimeError("app.state.jointuse is not set: build the app with create_app()")
     return ctx
+
+
+async def api_context(request: Request) -> ApiContext:
+    """FastAPI dependency: the app's :class:`ApiContext` (``async``: no I/O, so FastAPI calls it
+    on the event loop instead of handing it to the thread pool)."""
+    return _context_of(request)
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,20 +302,64 @@ class Caller:
     at: datetime
 
 
-def acting_party(request: Request) -> Caller:
-    """FastAPI dependency: authenticate the request (401 problem if it cannot be)."""
-    ctx = api_context(request)
-    at = ctx.clock()
-    bearer = request.headers.get("authorization") or None
-    fingerprint = (
-        request.headers.get(CLIENT_CERT_HEADER) or None if ctx.trust_client_cert_header else None
-    )
-    with connect_read_only(ctx.engine) as conn:
-        party = ctx.authenticate(conn, bearer=bearer, client_cert_fingerprint=fingerprint, at=at)
-    purpose = request.headers.get(PURPOSE_HEADER)
-    return Caller(
-        party=party,
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What one request presents, read from its headers (no I/O) and **not yet checked**:
+    the bearer token and (when trusted) the client-certificate fingerprint, the purpose header,
+    the request ID and the moment of the request.
+
+    A route authenticates with :meth:`authenticate` on the connection of its own unit of work,
+    first thing inside it, so authentication and the use case (policy decision, read, ledger
+    append) are one transaction: no separate connection checkout and transaction per request.
+    A refusal (:class:`~jointuse.parties.tokens.AuthenticationFailed`, 401) raised there rolls
+    the unit of work back: nothing is recorded. A suspended party *is* authenticated (with its
+    status) and refused by the gate, on the ledger.
+    """
+
+    bearer: str | None
+    client_cert_fingerprint: str | None
+    purpose: str | None
+    request_id: str
+    at: datetime
+    authenticator: Authenticator
+
+    def authenticate(self, conn: Connection) -> Caller:
+        """The :class:`Caller` these credentials identify, looked up on ``conn`` (401 if none)."""
+        party = self.authenticator(
+            conn,
+            bearer=self.bearer,
+            client_cert_fingerprint=self.client_cert_fingerprint,
+            at=self.at,
+        )
+        return Caller(party=party, purpose=self.purpose, request_id=self.request_id, at=self.at)
+
+
+def _credentials(request: Request) -> Credentials:
+    ctx = _context_of(request)
+    headers = request.headers
+    purpose = headers.get(PURPOSE_HEADER)
+    return Credentials(
+        bearer=headers.get("authorization") or None,
+        client_cert_fingerprint=(
+            headers.get(CLIENT_CERT_HEADER) or None if ctx.trust_client_cert_header else None
+        ),
         purpose=purpose.strip() or None if purpose is not None else None,
         request_id=request_id_of(request.scope) or uuid.uuid4().hex,
-        at=at,
+        at=ctx.clock(),
+        authenticator=ctx.authenticate,
     )
+
+
+async def request_credentials(request: Request) -> Credentials:
+    """FastAPI dependency: the request's :class:`Credentials`, unchecked (``async``, no I/O:
+    no thread-pool hop). The route calls ``credentials.authenticate(uow.connection)``."""
+    return _credentials(request)
+
+
+def acting_party(request: Request) -> Caller:
+    """FastAPI dependency: authenticate the request on a read-only connection of its own (401
+    problem if it cannot be). Routes that open a unit of work anyway use
+    :func:`request_credentials` and authenticate inside it instead (one transaction)."""
+    credentials = _credentials(request)
+    with connect_read_only(_context_of(request).engine) as conn:
+        return credentials.authenticate(conn)

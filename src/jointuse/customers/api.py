@@ -1,8 +1,10 @@
 """HTTP routes of the customer / supply-point registry — thin: parse, call the use case, shape.
 
-Every route authenticates the caller and runs one use case of :mod:`jointuse.customers.service`
-in one :class:`~jointuse.core.db.UnitOfWork`; the use case passes the access gate, which decides,
-projects to the granted items and records the decision on the access ledger.
+Every route opens one :class:`~jointuse.core.db.UnitOfWork`, authenticates the caller on its
+connection first (:meth:`~jointuse.core.http.Credentials.authenticate`: 401, nothing recorded,
+if that fails) and runs one use case of :mod:`jointuse.customers.service` in it; the use case
+passes the access gate, which decides, projects to the granted items and records the decision on
+the access ledger — one transaction per request.
 
 Purpose header (``Jointuse-Purpose``) per route
     ==========================================  ===============================================
@@ -39,7 +41,14 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from jointuse.access.gate import GateResult
 from jointuse.core.db import UnitOfWork, connect_read_only
 from jointuse.core.errors import NotFound, ValidationError
-from jointuse.core.http import PURPOSE_HEADER, ApiContext, Caller, acting_party, api_context
+from jointuse.core.http import (
+    PURPOSE_HEADER,
+    ApiContext,
+    Caller,
+    Credentials,
+    api_context,
+    request_credentials,
+)
 from jointuse.core.ids import SupplyPointId
 from jointuse.customers import service
 from jointuse.customers.model import (
@@ -70,7 +79,7 @@ bench_router = APIRouter(
 )
 
 Context = Annotated[ApiContext, Depends(api_context)]
-CallerDep = Annotated[Caller, Depends(acting_party)]
+CredentialsDep = Annotated[Credentials, Depends(request_credentials)]
 ItemsQuery = Annotated[
     str | None,
     Query(
@@ -167,11 +176,12 @@ def _only_route_purpose(
     summary="Supply point inquiry (設備情報照会, P3): only the granted items",
 )
 def supply_point_inquiry(
-    supply_point_id: str, caller: CallerDep, ctx: Context, items: ItemsQuery = None
+    supply_point_id: str, credentials: CredentialsDep, ctx: Context, items: ItemsQuery = None
 ) -> ItemsOut:
-    point = _point(supply_point_id)
-    asked = _items(items)
     with UnitOfWork(ctx.engine) as uow:
+        caller = credentials.authenticate(uow.connection)
+        point = _point(supply_point_id)
+        asked = _items(items)
         if caller.purpose in (None, service.P3):
             result = service.supply_point_inquiry(
                 uow,
@@ -200,11 +210,12 @@ def supply_point_inquiry(
     summary="The customer at a supply point: name, address, phone (P4, the area's TSO)",
 )
 def supply_point_customer(
-    supply_point_id: str, caller: CallerDep, ctx: Context, items: ItemsQuery = None
+    supply_point_id: str, credentials: CredentialsDep, ctx: Context, items: ItemsQuery = None
 ) -> ItemsOut:
-    point = _point(supply_point_id)
-    asked = _items(items) or service.TSO_LOOKUP_ITEMS
     with UnitOfWork(ctx.engine) as uow:
+        caller = credentials.authenticate(uow.connection)
+        point = _point(supply_point_id)
+        asked = _items(items) or service.TSO_LOOKUP_ITEMS
         result = service.read_basic(
             uow,
             actor=caller.party,
@@ -223,10 +234,11 @@ def supply_point_customer(
     summary="A customer's data under the stated purpose: only the granted items",
 )
 def get_customer(
-    customer_id: str, caller: CallerDep, ctx: Context, items: ItemsQuery = None
+    customer_id: str, credentials: CredentialsDep, ctx: Context, items: ItemsQuery = None
 ) -> ItemsOut:
-    cid = _customer_id(customer_id)
     with UnitOfWork(ctx.engine) as uow:
+        caller = credentials.authenticate(uow.connection)
+        cid = _customer_id(customer_id)
         result = service.read_basic(
             uow,
             actor=caller.party,
@@ -248,19 +260,22 @@ def get_customer(
     status_code=status.HTTP_201_CREATED,
     summary="A retailer registers its customer and retail contract (P1)",
 )
-def register_customer(body: CustomerRegistration, caller: CallerDep, ctx: Context) -> WriteOut:
-    customer = _customer(body)
-    c = body.contract
-    contract = RetailContract(
-        contract_number=normalise_contract_number(c.number),
-        kind=c.kind,  # type: ignore[arg-type]  # checked (and refused) by the model
-        retailer_code=caller.party.code,
-        customer_id=customer.customer_id,
-        supply_point_id=SupplyPointId.parse(c.supply_point_id),
-        valid_from=c.valid_from,
-        valid_to=c.valid_to,
-    )
+def register_customer(
+    body: CustomerRegistration, credentials: CredentialsDep, ctx: Context
+) -> WriteOut:
     with UnitOfWork(ctx.engine) as uow:
+        caller = credentials.authenticate(uow.connection)
+        customer = _customer(body)
+        c = body.contract
+        contract = RetailContract(
+            contract_number=normalise_contract_number(c.number),
+            kind=c.kind,  # type: ignore[arg-type]  # checked (and refused) by the model
+            retailer_code=caller.party.code,
+            customer_id=customer.customer_id,
+            supply_point_id=SupplyPointId.parse(c.supply_point_id),
+            valid_from=c.valid_from,
+            valid_to=c.valid_to,
+        )
         if caller.purpose not in (None, service.P1):
             target = TargetRef(contract.supply_point_id.value, customer.customer_id)
             _only_route_purpose(uow, caller, target, frozenset(BASIC_ITEM_KEYS), service.P1)
@@ -286,10 +301,11 @@ def register_customer(body: CustomerRegistration, caller: CallerDep, ctx: Contex
     status_code=status.HTTP_201_CREATED,
     summary="A customer's application to the calling retailer for a supply point (opens P3)",
 )
-def record_application(body: ApplicationIn, caller: CallerDep, ctx: Context) -> WriteOut:
-    customer = _customer(body.customer)
-    point = _point(body.supply_point_id)
+def record_application(body: ApplicationIn, credentials: CredentialsDep, ctx: Context) -> WriteOut:
     with UnitOfWork(ctx.engine) as uow:
+        caller = credentials.authenticate(uow.connection)
+        customer = _customer(body.customer)
+        point = _point(body.supply_point_id)
         if caller.purpose not in (None, service.P1):
             target = TargetRef(point, customer.customer_id)
             _only_route_purpose(uow, caller, target, service.TSO_LOOKUP_ITEMS, service.P1)
@@ -317,12 +333,35 @@ def record_application(body: ApplicationIn, caller: CallerDep, ctx: Context) -> 
     responses={201: {"model": WriteOut, "description": "Registered (new supply point)"}},
 )
 def save_supply_point(
-    supply_point_id: str, body: SupplyPointIn, caller: CallerDep, ctx: Context, response: Response
+    supply_point_id: str,
+    body: SupplyPointIn,
+    credentials: CredentialsDep,
+    ctx: Context,
+    response: Response,
 ) -> WriteOut:
+    with UnitOfWork(ctx.engine) as uow:
+        caller = credentials.authenticate(uow.connection)
+        point = _supply_point(supply_point_id, body)
+        result = service.save_supply_point(
+            uow,
+            actor=caller.party,
+            point=point,
+            request_id=caller.request_id,
+            at=caller.at,
+            purpose=caller.purpose or service.P4,
+        )
+    if result.data.get("created"):
+        response.status_code = status.HTTP_201_CREATED
+    return WriteOut(
+        supply_point_id=point.supply_point_id.value, access=_access(result), result=result.data
+    )
+
+
+def _supply_point(supply_point_id: str, body: SupplyPointIn) -> SupplyPoint:
     point_id = SupplyPointId.parse(supply_point_id)
     capacity = body.contract_capacity
     meter = body.meter_info
-    point = SupplyPoint(
+    return SupplyPoint(
         supply_point_id=point_id,
         supply_area=body.supply_area or point_id.area_code,
         service_menu=body.service_menu,
@@ -344,18 +383,6 @@ def save_supply_point(
         meter_reading_day=body.meter_reading_day,
         disconnection_method=body.disconnection_method,
     )
-    with UnitOfWork(ctx.engine) as uow:
-        result = service.save_supply_point(
-            uow,
-            actor=caller.party,
-            point=point,
-            request_id=caller.request_id,
-            at=caller.at,
-            purpose=caller.purpose or service.P4,
-        )
-    if result.data.get("created"):
-        response.status_code = status.HTTP_201_CREATED
-    return WriteOut(supply_point_id=point_id.value, access=_access(result), result=result.data)
 
 
 # --- benchmark only -------------------------------------------------------------------------

@@ -36,7 +36,7 @@ gate's loaders.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from types import MappingProxyType
@@ -126,9 +126,19 @@ class RelationContext:
             if c.covers(self.at) and (retailer_code is None or c.retailer_code == retailer_code)
         ]
 
-    def engine_target(self) -> Target:
+    def engine_target(self, *, contract_facts: bool = True) -> Target:
         """The engine's :class:`Target`, with the facts controllers need (the contract in
-        force: its kind and retailer)."""
+        force: its kind and retailer).
+
+        ``contract_facts=False`` leaves those two out when the target names a supply point (its
+        area comes from the ID), so the contracts are not loaded for them; the gate asks for
+        them again when the decision names a controller that depends on them."""
+        if not contract_facts and self.target.supply_point_id is not None:
+            return Target(
+                supply_point_id=self.target.supply_point_id,
+                customer_id=self.target.customer_id,
+                area_code=self.target.area_code,
+            )
         in_force = self.contracts_in_force()
         contract = in_force[0] if in_force else None
         area = self.target.area_code
@@ -218,11 +228,17 @@ class RelationRegistry:
         from the negawatt area)."""
         return RelationRegistry(MappingProxyType({**self.providers, relation: provider}))
 
-    def relations(self, ctx: RelationContext) -> tuple[RelationPeriod, ...]:
-        """Every period of every provided relation between ``ctx.party`` and ``ctx.target``."""
+    def relations(
+        self, ctx: RelationContext, only: Container[str] | None = None
+    ) -> tuple[RelationPeriod, ...]:
+        """Every period of every provided relation between ``ctx.party`` and ``ctx.target`` —
+        or, with ``only``, of those relations alone (the gate passes the relations a rule for the
+        request's purpose, party kind and action accepts: no other can allow it, so the others
+        are neither queried nor computed)."""
         out: list[RelationPeriod] = []
-        for provider in self.providers.values():
-            out.extend(provider(ctx))
+        for relation, provider in self.providers.items():
+            if only is None or relation in only:
+                out.extend(provider(ctx))
         return tuple(out)
 
 

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Row, insert, or_, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, or_, select, update
 
 from jointuse.core.errors import ValidationError
 from jointuse.core.ids import SupplyPointId
@@ -117,8 +117,11 @@ def update_customer(conn: Connection, c: Customer) -> None:
     conn.execute(update(customer).where(customer.c.id == c.customer_id).values(_basic_values(c)))
 
 
+_CUSTOMER_BY_ID = select(customer).where(customer.c.id == bindparam("customer_id"))
+
+
 def get_customer(conn: Connection, customer_id: str) -> Customer | None:
-    row = conn.execute(select(customer).where(customer.c.id == customer_id)).first()
+    row = conn.execute(_CUSTOMER_BY_ID, {"customer_id": customer_id}).first()
     return _customer(row) if row is not None else None
 
 
@@ -161,20 +164,46 @@ def insert_contract(conn: Connection, c: RetailContract) -> None:
     conn.execute(insert(retail_contract).values(_contract_values(c)))
 
 
+# The hot-path statements are built once (module level, bound parameters): building and
+# cache-keying a statement per call costs more than SQLite takes to run it.
+_rc = retail_contract.c
+_CONTRACTS_BY_POINT = (
+    select(retail_contract)
+    .where(_rc.supply_point_id == bindparam("supply_point_id"))
+    .order_by(_rc.valid_from)
+)
+_CONTRACTS_BY_CUSTOMER = (
+    select(retail_contract)
+    .where(_rc.customer_id == bindparam("customer_id"))
+    .order_by(_rc.valid_from)
+)
+_CONTRACTS_BY_POINT_OR_CUSTOMER = (
+    select(retail_contract)
+    .where(
+        or_(
+            _rc.supply_point_id == bindparam("supply_point_id"),
+            _rc.customer_id == bindparam("customer_id"),
+        )
+    )
+    .order_by(_rc.valid_from)
+)
+
+
 def contracts_for(
     conn: Connection, *, supply_point_id: str | None = None, customer_id: str | None = None
 ) -> list[RetailContract]:
     """Contracts of a supply point and/or a customer (one indexed query), oldest first."""
-    conditions = []
-    if supply_point_id is not None:
-        conditions.append(retail_contract.c.supply_point_id == supply_point_id)
-    if customer_id is not None:
-        conditions.append(retail_contract.c.customer_id == customer_id)
-    if not conditions:
+    if supply_point_id is not None and customer_id is not None:
+        rows = conn.execute(
+            _CONTRACTS_BY_POINT_OR_CUSTOMER,
+            {"supply_point_id": supply_point_id, "customer_id": customer_id},
+        ).all()
+    elif supply_point_id is not None:
+        rows = conn.execute(_CONTRACTS_BY_POINT, {"supply_point_id": supply_point_id}).all()
+    elif customer_id is not None:
+        rows = conn.execute(_CONTRACTS_BY_CUSTOMER, {"customer_id": customer_id}).all()
+    else:
         return []
-    rows = conn.execute(
-        select(retail_contract).where(or_(*conditions)).order_by(retail_contract.c.valid_from)
-    ).all()
     return [_contract(r) for r in rows]
 
 
@@ -251,8 +280,11 @@ def _point(row: Row[Any]) -> SupplyPoint:
     )
 
 
+_POINT_BY_ID = select(supply_point).where(supply_point.c.id == bindparam("supply_point_id"))
+
+
 def get_supply_point(conn: Connection, supply_point_id: str) -> SupplyPoint | None:
-    row = conn.execute(select(supply_point).where(supply_point.c.id == supply_point_id)).first()
+    row = conn.execute(_POINT_BY_ID, {"supply_point_id": supply_point_id}).first()
     return _point(row) if row is not None else None
 
 
@@ -299,6 +331,25 @@ def _application_values(a: SupplyApplication) -> dict[str, Any]:
     }
 
 
+_sa = supply_application.c
+_APPLICATIONS_BY_POINT = (
+    select(supply_application)
+    .where(
+        _sa.retailer_code == bindparam("retailer_code"),
+        _sa.supply_point_id == bindparam("supply_point_id"),
+    )
+    .order_by(_sa.applied_at)
+)
+_APPLICATIONS_BY_CUSTOMER = (
+    select(supply_application)
+    .where(
+        _sa.retailer_code == bindparam("retailer_code"),
+        _sa.customer_id == bindparam("customer_id"),
+    )
+    .order_by(_sa.applied_at)
+)
+
+
 def insert_application(conn: Connection, a: SupplyApplication) -> None:
     conn.execute(insert(supply_application).values(_application_values(a)))
 
@@ -311,15 +362,18 @@ def applications_for(
     customer_id: str | None = None,
 ) -> list[SupplyApplication]:
     """Applications to ``retailer_code`` for a point (index (point, retailer)) or a customer."""
-    t = supply_application.c
-    query = select(supply_application).where(t.retailer_code == retailer_code)
     if supply_point_id is not None:
-        query = query.where(t.supply_point_id == supply_point_id)
+        rows = conn.execute(
+            _APPLICATIONS_BY_POINT,
+            {"retailer_code": retailer_code, "supply_point_id": supply_point_id},
+        ).all()
     elif customer_id is not None:
-        query = query.where(t.customer_id == customer_id)
+        rows = conn.execute(
+            _APPLICATIONS_BY_CUSTOMER, {"retailer_code": retailer_code, "customer_id": customer_id}
+        ).all()
     else:
         return []
-    return [_application(r) for r in conn.execute(query.order_by(t.applied_at)).all()]
+    return [_application(r) for r in rows]
 
 
 def close_application(

@@ -41,6 +41,8 @@ Migrations (Alembic, shipped inside the package: ``jointuse/migrations``)
 from __future__ import annotations
 
 import sqlite3
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -159,6 +161,19 @@ def read_only(engine: Engine) -> Engine:
     return engine
 
 
+_WRITERS: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyDictionary()
+_WRITERS_LOCK = threading.Lock()
+
+
+def writer_queue(engine: Engine) -> threading.RLock:
+    """The in-process queue of one SQLite database's writing units of work (per pool)."""
+    with _WRITERS_LOCK:
+        lock = _WRITERS.get(engine.pool)
+        if lock is None:
+            lock = _WRITERS[engine.pool] = threading.RLock()
+        return lock
+
+
 class UnitOfWork:
     """One transaction per use case: commit on success, roll back on exception.
 
@@ -170,12 +185,21 @@ class UnitOfWork:
 
     ``read_only=True`` begins SQLite transactions DEFERRED (several readers at once) and
     rolls back at the end instead of committing.
+
+    SQLite admits one writer at a time, and a ``BEGIN IMMEDIATE`` that finds the write lock taken
+    waits in SQLite's busy handler, which *sleeps* and polls (1, 2, 5, 10 … 100 ms): a unit of
+    work queued behind another often sleeps well past the moment the lock was freed. So the
+    writing units of work of one process queue on an in-process lock first (per engine pool,
+    re-entrant) and are woken as soon as the one before them ends; SQLite's own locking still
+    guards against other processes and other connections (after ``busy_timeout`` of waiting
+    here, the unit of work goes on to SQLite's busy handling as before).
     """
 
     def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
         self.engine = engine
         self.read_only = read_only
         self._session: Session | None = None
+        self._queued: threading.RLock | None = None
 
     @property
     def session(self) -> Session:
@@ -189,10 +213,23 @@ class UnitOfWork:
         return self.session.connection()
 
     def __enter__(self) -> UnitOfWork:
-        bind = read_only(self.engine) if self.read_only else self.engine
-        self._session = Session(bind=bind, expire_on_commit=False)
-        self._session.begin()
+        if not self.read_only and self.engine.dialect.name == "sqlite":
+            lock = writer_queue(self.engine)
+            if lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+                self._queued = lock
+        try:
+            bind = read_only(self.engine) if self.read_only else self.engine
+            self._session = Session(bind=bind, expire_on_commit=False)
+            self._session.begin()
+        except BaseException:
+            self._dequeue()
+            raise
         return self
+
+    def _dequeue(self) -> None:
+        if self._queued is not None:
+            self._queued.release()
+            self._queued = None
 
     def __exit__(
         self,
@@ -209,6 +246,7 @@ class UnitOfWork:
         finally:
             session.close()
             self._session = None
+            self._dequeue()
 
 
 # --- JSON fields for generated columns ----------------------------------------------------------

@@ -1,5 +1,6 @@
-"""SQLite writers of one process queue on an in-process lock (``core.db.UnitOfWork``) instead of
-sleeping in SQLite's busy handler; gate requests from many threads all commit their entries."""
+"""The unit of work on the gate's hot path: SQLite writers of one process queue on an in-process
+lock instead of sleeping in SQLite's busy handler (gate requests from many threads all commit their
+entries), and its connection is kept per transaction."""
 
 from __future__ import annotations
 
@@ -71,3 +72,16 @@ def test_concurrent_writers_all_commit(engine: Engine) -> None:
     with engine.connect() as conn:
         after = conn.execute(select(func.count()).select_from(access_ledger)).scalar_one()
     assert after == before + 40
+
+
+def test_connection_is_kept_per_transaction_of_the_unit_of_work(engine: Engine) -> None:
+    count = select(func.count()).select_from(access_ledger)
+    with UnitOfWork(engine) as uow:
+        first = uow.connection
+        assert uow.connection is first and first.in_transaction()
+        uow.session.rollback()  # as the gate does before committing a denial alone
+        again = uow.connection  # a live connection of the session's new transaction
+        assert not again.closed and again.in_transaction()
+        assert again.execute(count).scalar_one() >= 0
+        uow.session.commit()
+        assert uow.connection.execute(count).scalar_one() >= 0

@@ -257,7 +257,7 @@ class Gate:
             decision=decision,
             request_id=request_id,
         )
-        append(uow.session, entry)
+        append(uow.connection, entry)
         uow.session.info.setdefault(_READS_KEY, []).append(entry)
         return GateResult(decision, data)
 
@@ -287,7 +287,7 @@ class Gate:
             self._deny(uow, ctx, decision, purpose, "write", request_id)
         data = change(ctx) or {}
         append(
-            uow.session,
+            uow.connection,
             ledger_entry(
                 actor=actor,
                 purpose=purpose,

@@ -52,7 +52,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.types import Text
@@ -200,6 +200,8 @@ class UnitOfWork:
         self.read_only = read_only
         self._session: Session | None = None
         self._queued: threading.RLock | None = None
+        self._tx: SessionTransaction | None = None
+        self._conn: Connection | None = None
 
     @property
     def session(self) -> Session:
@@ -209,8 +211,18 @@ class UnitOfWork:
 
     @property
     def connection(self) -> Connection:
-        """The connection of this unit of work's transaction (for SQLAlchemy Core statements)."""
-        return self.session.connection()
+        """The connection of this unit of work's transaction (for SQLAlchemy Core statements).
+
+        Kept while the session's transaction is the same one (asking the session costs more
+        than a SQLite statement); a commit or rollback inside the unit of work starts a new
+        transaction, whose connection is asked for afresh."""
+        session = self.session
+        tx = session.get_transaction()
+        conn = self._conn
+        if tx is None or tx is not self._tx or conn is None or conn.closed:
+            conn = self._conn = session.connection()
+            self._tx = session.get_transaction()
+        return conn
 
     def __enter__(self) -> UnitOfWork:
         if not self.read_only and self.engine.dialect.name == "sqlite":
@@ -246,6 +258,7 @@ class UnitOfWork:
         finally:
             session.close()
             self._session = None
+            self._tx = self._conn = None
             self._dequeue()
 
 

@@ -114,6 +114,9 @@ def test_denial_commits_alone_undoing_changes_but_keeping_allowed_reads(
         ("r-2", "denied"),
     ]
     assert after[1].entry.items_refused[0].reason == "no_rule"
+    # Each entry carries the moment the gate recorded it: the read's keeps the time of the read.
+    read_at, denied_at = after[0].entry.recorded_at, after[1].entry.recorded_at
+    assert read_at is not None and denied_at is not None and read_at <= denied_at
     with engine.connect() as conn:
         ghosts = select(func.count()).where(customer_table.c.id == "c-ghost")
         assert conn.execute(ghosts).scalar_one() == 0

@@ -36,7 +36,9 @@ Denials (the design)
 Ledger fields
     party, purpose (``"(none)"`` when missing; unprintable text made printable), action, decision,
     supply point and customer of the target, items granted (allowed) or refused with their reason
-    codes, rule id, request id, and the append time. A denial of a request that named no items
+    codes, rule id, request id, and the time the gate records it (set when the entry is built,
+    just before its append; a read's entry appended again with a later denial keeps the time of
+    the read). A denial of a request that named no items
     (``items=None``: "every item the rule allows") records one refused item ``"*"`` with the
     decision's reason, so every denial's reason is on the ledger.
 
@@ -51,7 +53,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -174,6 +176,8 @@ def ledger_entry(
         items_refused=refused,
         rule_id=decision.rule_id,
         request_id=_printable(request_id),
+        # Stamped here, so the ledger's append takes the entry as it is (no second build).
+        recorded_at=datetime.now(UTC),
     )
 
 

@@ -392,3 +392,22 @@ def test_gate_decides_as_the_engine_given_every_relation_and_fact(
                         assert got == expected, (actor, target, items, action)
                         compared += 1
     assert compared == len(actors) * len(targets) * len(asked) * 2
+
+
+def test_applicant_periods_are_those_of_the_applications(seeded: UowFactory) -> None:
+    with seeded() as u:
+        service.record_application(
+            u, actor=Party("r-two", "retailer"), customer=_customer("c-9"), supply_point_id=A,
+            request_id="app", at=AT,
+        )  # fmt: skip
+    with seeded() as u:
+        conn = u.connection
+        for where in ({"supply_point_id": A}, {"customer_id": "c-9"}, {}):
+            full = repository.applications_for(conn, retailer_code="r-two", **where)
+            lean = repository.application_periods(conn, retailer_code="r-two", **where)
+            assert lean == [(a.customer_id, a.applied_at, a.valid_to) for a in full]
+            assert len(lean) == (1 if where else 0)
+        assert (
+            lean == []
+            and repository.application_periods(conn, retailer_code="r-one", supply_point_id=A) == []
+        )

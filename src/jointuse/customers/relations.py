@@ -178,17 +178,17 @@ def applicant(ctx: RelationContext) -> Iterable[RelationPeriod]:
     if ctx.party.kind != "retailer":
         return ()
     t = ctx.target
-    found = repository.applications_for(
+    found = repository.application_periods(
         ctx.conn,
         retailer_code=ctx.party.code,
         supply_point_id=t.supply_point_id,
         customer_id=t.customer_id,
     )
     out = []
-    for a in found:
-        if t.customer_id is not None and a.customer_id != t.customer_id:
+    for customer_id, applied_at, valid_to in found:
+        if t.customer_id is not None and customer_id != t.customer_id:
             continue
-        period = _period("applicant", a.applied_at, a.valid_to)
+        period = _period("applicant", applied_at, valid_to)
         if period is not None:
             out.append(period)
     return out

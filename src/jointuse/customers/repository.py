@@ -376,6 +376,44 @@ def applications_for(
     return [_application(r) for r in rows]
 
 
+_PERIOD_COLUMNS = (_sa.customer_id, _sa.applied_at, _sa.valid_to)
+_PERIODS_BY_POINT = (
+    select(*_PERIOD_COLUMNS)
+    .where(
+        _sa.retailer_code == bindparam("retailer_code"),
+        _sa.supply_point_id == bindparam("supply_point_id"),
+    )
+    .order_by(_sa.applied_at)
+)
+_PERIODS_BY_CUSTOMER = (
+    select(*_PERIOD_COLUMNS)
+    .where(
+        _sa.retailer_code == bindparam("retailer_code"),
+        _sa.customer_id == bindparam("customer_id"),
+    )
+    .order_by(_sa.applied_at)
+)
+
+
+def application_periods(
+    conn: Connection,
+    *,
+    retailer_code: str,
+    supply_point_id: str | None = None,
+    customer_id: str | None = None,
+) -> list[tuple[str, datetime, datetime | None]]:
+    """``(customer_id, applied_at, valid_to)`` of the applications :func:`applications_for`
+    finds — only what the ``applicant`` relation needs (no application objects built)."""
+    if supply_point_id is not None:
+        query, params = _PERIODS_BY_POINT, {"supply_point_id": supply_point_id}
+    elif customer_id is not None:
+        query, params = _PERIODS_BY_CUSTOMER, {"customer_id": customer_id}
+    else:
+        return []
+    rows = conn.execute(query, {"retailer_code": retailer_code, **params}).all()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
 def close_application(
     conn: Connection, application_id: str, status: ApplicationStatus, at: datetime
 ) -> bool:

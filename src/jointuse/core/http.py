@@ -322,6 +322,7 @@ class Credentials:
     request_id: str
     at: datetime
     authenticator: Authenticator
+    engine: Engine  # the app's database (the route opens its unit of work on it)
 
     def authenticate(self, conn: Connection) -> Caller:
         """The :class:`Caller` these credentials identify, looked up on ``conn`` (401 if none)."""
@@ -347,12 +348,14 @@ def _credentials(request: Request) -> Credentials:
         request_id=request_id_of(request.scope) or uuid.uuid4().hex,
         at=ctx.clock(),
         authenticator=ctx.authenticate,
+        engine=ctx.engine,
     )
 
 
 async def request_credentials(request: Request) -> Credentials:
     """FastAPI dependency: the request's :class:`Credentials`, unchecked (``async``, no I/O:
-    no thread-pool hop). The route calls ``credentials.authenticate(uow.connection)``."""
+    no thread-pool hop), with the app's engine (one dependency for both). The route opens
+    ``UnitOfWork(credentials.engine)`` and calls ``credentials.authenticate(uow.connection)``."""
     return _credentials(request)
 
 
@@ -361,5 +364,5 @@ def acting_party(request: Request) -> Caller:
     problem if it cannot be). Routes that open a unit of work anyway use
     :func:`request_credentials` and authenticate inside it instead (one transaction)."""
     credentials = _credentials(request)
-    with connect_read_only(_context_of(request).engine) as conn:
+    with connect_read_only(credentials.engine) as conn:
         return credentials.authenticate(conn)

@@ -176,9 +176,9 @@ def _only_route_purpose(
     summary="Supply point inquiry (設備情報照会, P3): only the granted items",
 )
 def supply_point_inquiry(
-    supply_point_id: str, credentials: CredentialsDep, ctx: Context, items: ItemsQuery = None
+    supply_point_id: str, credentials: CredentialsDep, items: ItemsQuery = None
 ) -> ItemsOut:
-    with UnitOfWork(ctx.engine) as uow:
+    with UnitOfWork(credentials.engine) as uow:
         caller = credentials.authenticate(uow.connection)
         point = _point(supply_point_id)
         asked = _items(items)
@@ -210,9 +210,9 @@ def supply_point_inquiry(
     summary="The customer at a supply point: name, address, phone (P4, the area's TSO)",
 )
 def supply_point_customer(
-    supply_point_id: str, credentials: CredentialsDep, ctx: Context, items: ItemsQuery = None
+    supply_point_id: str, credentials: CredentialsDep, items: ItemsQuery = None
 ) -> ItemsOut:
-    with UnitOfWork(ctx.engine) as uow:
+    with UnitOfWork(credentials.engine) as uow:
         caller = credentials.authenticate(uow.connection)
         point = _point(supply_point_id)
         asked = _items(items) or service.TSO_LOOKUP_ITEMS
@@ -234,9 +234,9 @@ def supply_point_customer(
     summary="A customer's data under the stated purpose: only the granted items",
 )
 def get_customer(
-    customer_id: str, credentials: CredentialsDep, ctx: Context, items: ItemsQuery = None
+    customer_id: str, credentials: CredentialsDep, items: ItemsQuery = None
 ) -> ItemsOut:
-    with UnitOfWork(ctx.engine) as uow:
+    with UnitOfWork(credentials.engine) as uow:
         caller = credentials.authenticate(uow.connection)
         cid = _customer_id(customer_id)
         result = service.read_basic(
@@ -260,10 +260,8 @@ def get_customer(
     status_code=status.HTTP_201_CREATED,
     summary="A retailer registers its customer and retail contract (P1)",
 )
-def register_customer(
-    body: CustomerRegistration, credentials: CredentialsDep, ctx: Context
-) -> WriteOut:
-    with UnitOfWork(ctx.engine) as uow:
+def register_customer(body: CustomerRegistration, credentials: CredentialsDep) -> WriteOut:
+    with UnitOfWork(credentials.engine) as uow:
         caller = credentials.authenticate(uow.connection)
         customer = _customer(body)
         c = body.contract
@@ -301,8 +299,8 @@ def register_customer(
     status_code=status.HTTP_201_CREATED,
     summary="A customer's application to the calling retailer for a supply point (opens P3)",
 )
-def record_application(body: ApplicationIn, credentials: CredentialsDep, ctx: Context) -> WriteOut:
-    with UnitOfWork(ctx.engine) as uow:
+def record_application(body: ApplicationIn, credentials: CredentialsDep) -> WriteOut:
+    with UnitOfWork(credentials.engine) as uow:
         caller = credentials.authenticate(uow.connection)
         customer = _customer(body.customer)
         point = _point(body.supply_point_id)
@@ -336,10 +334,9 @@ def save_supply_point(
     supply_point_id: str,
     body: SupplyPointIn,
     credentials: CredentialsDep,
-    ctx: Context,
     response: Response,
 ) -> WriteOut:
-    with UnitOfWork(ctx.engine) as uow:
+    with UnitOfWork(credentials.engine) as uow:
         caller = credentials.authenticate(uow.connection)
         point = _supply_point(supply_point_id, body)
         result = service.save_supply_point(

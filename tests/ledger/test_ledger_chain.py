@@ -79,6 +79,8 @@ def test_hash_follows_the_documented_formula() -> None:
         ({"decision": "denied"}, "items_granted"),
         ({"items_granted": "name"}, "items_granted"),
         ({"request_id": "a\x00b"}, "request_id"),
+        ({"party": "coop\x9fmirai"}, "party"),
+        ({"rule_id": "P3\ud800"}, "rule_id"),
         ({"customer_id": "x" * 501}, "customer_id"),
     ],
 )
@@ -87,6 +89,11 @@ def test_invalid_entries_name_the_field(changes: dict[str, object], field: str) 
         _entry(**changes)
     assert info.value.field == field
     assert info.value.valid is not None
+
+
+def test_printable_unicode_is_accepted() -> None:
+    entry = _entry(request_id="要求-１２３　ｶﾅ")
+    assert entry.request_id == "要求-１２３　ｶﾅ"
 
 
 def test_refused_item_needs_a_reason() -> None:

@@ -170,6 +170,27 @@ def _only_route_purpose(
 # --- reads ----------------------------------------------------------------------------------
 
 
+def _read(
+    uow: UnitOfWork,
+    caller: Caller,
+    *,
+    supply_point_id: str | None = None,
+    customer_id: str | None = None,
+    items: frozenset[str] | None,
+) -> GateResult:
+    """Read through the gate under the purpose the caller stated."""
+    return service.read_basic(
+        uow,
+        actor=caller.party,
+        purpose=caller.purpose,
+        supply_point_id=supply_point_id,
+        customer_id=customer_id,
+        items=items,
+        request_id=caller.request_id,
+        at=caller.at,
+    )
+
+
 @router.get(
     "/supply-points/{supply_point_id}",
     response_model=ItemsOut,
@@ -192,14 +213,8 @@ def supply_point_inquiry(
                 items=asked,
             )
         else:
-            result = service.read_basic(
-                uow,
-                actor=caller.party,
-                purpose=caller.purpose,
-                supply_point_id=point,
-                items=asked or frozenset(SUPPLY_POINT_ITEM_KEYS),
-                request_id=caller.request_id,
-                at=caller.at,
+            result = _read(
+                uow, caller, supply_point_id=point, items=asked or frozenset(SUPPLY_POINT_ITEM_KEYS)
             )
     return ItemsOut(supply_point_id=point, access=_access(result), items=result.data)
 
@@ -215,15 +230,8 @@ def supply_point_customer(
     with UnitOfWork(credentials.engine) as uow:
         caller = credentials.authenticate(uow.connection)
         point = _point(supply_point_id)
-        asked = _items(items) or service.TSO_LOOKUP_ITEMS
-        result = service.read_basic(
-            uow,
-            actor=caller.party,
-            purpose=caller.purpose,
-            supply_point_id=point,
-            items=asked,
-            request_id=caller.request_id,
-            at=caller.at,
+        result = _read(
+            uow, caller, supply_point_id=point, items=_items(items) or service.TSO_LOOKUP_ITEMS
         )
     return ItemsOut(supply_point_id=point, access=_access(result), items=result.data)
 
@@ -239,15 +247,7 @@ def get_customer(
     with UnitOfWork(credentials.engine) as uow:
         caller = credentials.authenticate(uow.connection)
         cid = _customer_id(customer_id)
-        result = service.read_basic(
-            uow,
-            actor=caller.party,
-            purpose=caller.purpose,
-            customer_id=cid,
-            items=_items(items),
-            request_id=caller.request_id,
-            at=caller.at,
-        )
+        result = _read(uow, caller, customer_id=cid, items=_items(items))
     return ItemsOut(customer_id=cid, access=_access(result), items=result.data)
 
 

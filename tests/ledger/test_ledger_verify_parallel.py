@@ -10,7 +10,13 @@ from sqlalchemy import Engine
 
 from jointuse.core.db import UnitOfWork
 from jointuse.ledger import GENESIS_HASH, LedgerEntry, append, seal_all, verify
-from jointuse.ledger.verifying import SegmentResult, choose_workers, proven_prefix, split
+from jointuse.ledger.verifying import (
+    SegmentResult,
+    choose_workers,
+    proven_prefix,
+    run_segments,
+    split,
+)
 
 
 @pytest.fixture
@@ -115,3 +121,11 @@ def test_proven_prefix_stops_at_a_bad_join() -> None:
     assert proven_prefix([partial, b]) == (4, "d" * 64)
     died = SegmentResult(11, 20, 0, None, None)
     assert proven_prefix([a, died]) == (10, "a" * 64)
+
+
+def test_forked_workers_prove_their_segments(chain: Engine) -> None:
+    """Each worker proves its whole segment itself (none hands its range back)."""
+    with chain.connect() as conn, conn.begin():
+        results = run_segments(conn, 250, 2, 40)
+    assert [(r.lo, r.hi, r.complete) for r in results] == [(1, 125, True), (126, 250, True)]
+    assert proven_prefix(results)[0] == 250

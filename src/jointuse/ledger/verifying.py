@@ -4,10 +4,10 @@
 see :mod:`jointuse.ledger.chain`) and checks every link, then checks the signed checkpoints.
 
 Fast path: parallel segments of aggregated chunks
-    One aggregate query first proves the chain positions are exactly ``1 .. H`` (``count = max``,
-    ``min = 1``; ``chain_pos`` is the key). The range is then cut into contiguous segments, each
-    verified by a worker with its own database connection: the first in this process, the others
-    in forked processes (PostgreSQL: they import this transaction's snapshot, so all read the
+    Two key lookups find the lowest and the highest chain position ``H``; when the lowest is 1,
+    the range ``1 .. H`` is cut into contiguous segments, each verified by a worker with its own
+    database connection (each chunk proves that all of its positions are there): the first in
+    this process, the others in forked processes (PostgreSQL: they import this transaction's snapshot, so all read the
     same state; SQLite: the chain is insert-only, so positions ``<= H`` read the same rows).
     Within a worker a reader thread fetches the next chunk while the current one is hashed.
 
@@ -43,8 +43,9 @@ import hashlib
 import multiprocessing
 import os
 import queue
+import struct
 import threading
-from collections.abc import Collection, Generator, Sequence
+from collections.abc import Collection, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection as Pipe
 from typing import Any, TypeVar
@@ -293,16 +294,29 @@ def read_chunk(dbapi: Any, dialect: str, lo: int, hi: int) -> AggregatedChunk:
                     texts = found
         elif count:
             cursor.execute(entries_chunk_sql(dialect), (lo, hi))
-            texts = [text for (text,) in cursor.fetchall()]
+            rows = cursor.fetchall()
+            texts = [text for (text,) in rows]
     finally:
         cursor.close()
     return AggregatedChunk(lo, hi, count, seqs, hashes, prevs, texts)
 
 
-def chunk_messages(chunk: AggregatedChunk) -> list[bytes] | None:
-    """The hash message of every position of ``chunk``, in chain order, built from the position,
-    the stored ``seq``, ``prev_hash`` and entry; None when the chunk is not in the shape this path
-    handles (a missing position or entry, entries not lined up: see :class:`AggregatedChunk`)."""
+_MESSAGE = b"%d\n%b\n%b\n%b"
+"""The hash message (:func:`jointuse.ledger.chain.hash_message`) of (position, seq, prev_hash,
+entry), as bytes."""
+
+
+@functools.lru_cache(maxsize=8)
+def _hex64(count: int) -> struct.Struct:
+    """Splits ``count`` 64-character hashes run together (one C call per chunk)."""
+    return struct.Struct("64s" * count)
+
+
+def _message_parts(chunk: AggregatedChunk) -> Iterator[tuple[int, bytes, bytes, Any]] | None:
+    """``(position, seq, prev_hash, entry)`` of every position of ``chunk`` in chain order, or
+    None when the chunk is not in the shape this path handles (a missing position, entries not
+    lined up: see :class:`AggregatedChunk`). An entry that is gone is None: formatting it into a
+    message raises ``TypeError``."""
     count, seqs, hashes, prevs, texts = (
         chunk.count,
         chunk.seqs,
@@ -314,21 +328,26 @@ def chunk_messages(chunk: AggregatedChunk) -> list[bytes] | None:
     # chain_pos is the key: `count` positions in lo .. hi are all of them
     if count != hi - lo + 1 or texts is None or seqs is None or hashes is None or prevs is None:
         return None
-    if len(hashes) != 64 * count or len(prevs) != 64 * count:
+    if len(hashes) != 64 * count or len(prevs) != 64 * count or len(texts) != count:
         return None
-    prev = prevs.encode()
+    seq_texts = seqs.encode().split(b",")
+    if len(seq_texts) != count:
+        return None
+    return zip(
+        range(lo, hi + 1), seq_texts, _hex64(count).unpack(prevs.encode()), texts, strict=True
+    )
+
+
+def chunk_messages(chunk: AggregatedChunk) -> list[bytes] | None:
+    """The hash message of every position of ``chunk``, in chain order, built from the position,
+    the stored ``seq``, ``prev_hash`` and entry; None when the chunk is not in the shape this path
+    handles or an entry is gone."""
+    parts = _message_parts(chunk)
+    if parts is None:
+        return None
     try:
-        return [
-            b"%d\n%b\n%b\n%b" % message  # type: ignore[str-format]  # None: TypeError
-            for message in zip(
-                range(lo, hi + 1),
-                seqs.encode().split(b","),
-                [prev[i : i + 64] for i in range(0, 64 * count, 64)],
-                texts,
-                strict=True,
-            )
-        ]
-    except (TypeError, ValueError):  # an entry is gone (None); as many seqs as positions
+        return [_MESSAGE % part for part in parts]
+    except TypeError:  # an entry is gone (None)
         return None
 
 
@@ -340,15 +359,18 @@ def aggregated_chunk_verifies(chunk: AggregatedChunk, head: str) -> str | None:
     position, the stored ``seq`` and ``prev_hash`` and the stored entry text; the comparisons
     (links, hashes) are of whole strings at once.
     """
-    messages = chunk_messages(chunk)
-    if messages is None:
-        return None
+    parts = _message_parts(chunk)
     hashes, prevs = chunk.hashes, chunk.prevs
-    assert hashes is not None and prevs is not None  # chunk_messages checked
+    if parts is None or hashes is None or prevs is None:
+        return None
     if prevs[:64] != head or prevs[64:] != hashes[:-64]:
         return None
-    sha256 = hashlib.sha256
-    if b"".join([sha256(m).digest() for m in messages]).hex() != hashes:
+    sha256, message = hashlib.sha256, _MESSAGE
+    try:
+        digests = b"".join([sha256(message % part).digest() for part in parts])
+    except TypeError:  # an entry is gone (None)
+        return None
+    if digests.hex() != hashes:
         return None
     return str(hashes[-64:])
 
@@ -639,17 +661,16 @@ def verify(
                 conn.exec_driver_sql(statement)
         checkpoints = load_checkpoints(conn)
         s = access_ledger_seal.c
-        count, low, high = conn.execute(
-            select(func.count(), func.min(s.chain_pos), func.max(s.chain_pos))
-        ).one()
+        # two key lookups (no count: the chunks prove every position in between is there)
+        low, high = conn.execute(select(func.min(s.chain_pos), func.max(s.chain_pos))).one()
         verifier = ChainVerifier()
         used = 1
-        if count and count == high and low == 1:  # positions exactly 1 .. high
+        if low == 1:  # no position below 1: the fast path covers 1 .. high
             used = choose_workers(workers, int(high))
             results = run_segments(conn, int(high), used, chunk)
             used = len(results)
             verifier.verified, verifier.head_hash = proven_prefix(results)
-        if verifier.verified < int(high or 0) or count != high:
+        if verifier.verified < int(high or 0) or (low is not None and low != 1):
             _sequential(conn, verifier, chunk)
         verified = verifier.verified
         watch = sorted({cp.chain_pos for cp in checkpoints if 0 < cp.chain_pos <= verified})

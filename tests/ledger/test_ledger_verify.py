@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from ledger_fill import sealed_chain
 from ledger_tamper import rehash_from, tamper
 from sqlalchemy import Engine
 
@@ -86,20 +87,11 @@ def test_deleted_entry_under_its_seal_is_found(ledger: Engine) -> None:
 def test_a_break_late_in_a_long_chain_is_found_exactly(
     engine: Engine, uow: Callable[..., UnitOfWork]
 ) -> None:
-    with uow() as u:
-        for i in range(250):
-            append(
-                u.session,
-                LedgerEntry(
-                    party="T03", purpose="P1_wheeling", action="read", decision="allowed",
-                    customer_id=f"C-{i}", items_granted=("name",),
-                ),
-            )  # fmt: skip
-    seal_all(engine, max_batch=64)
+    sealed_chain(engine, uow, 250, batch=64)
     assert verify(engine, chunk=50).verified == 250
     tamper(
         engine,
-        "UPDATE access_ledger SET entry = replace(entry, 'C-199', 'C-X'), customer_id = 'C-X'"
+        "UPDATE access_ledger SET entry = replace(entry, 'C-200', 'C-X'), customer_id = 'C-X'"
         " WHERE seq = 200",
     )
     result = verify(engine, chunk=50)

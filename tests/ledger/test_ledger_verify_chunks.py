@@ -6,11 +6,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from ledger_fill import sealed_chain
 from ledger_tamper import rehash_from, tamper
 from sqlalchemy import Connection, Engine, text
 
 from jointuse.core.db import UnitOfWork
-from jointuse.ledger import GENESIS_HASH, LedgerEntry, append, seal_all, verify
+from jointuse.ledger import GENESIS_HASH, verify
 from jointuse.ledger.chain import hash_message
 from jointuse.ledger.checkpoint import sealed_head
 from jointuse.ledger.verifying import (
@@ -24,17 +25,7 @@ from jointuse.ledger.verifying import (
 @pytest.fixture
 def chain(engine: Engine, uow: Callable[..., UnitOfWork]) -> Engine:
     """30 sealed entries (seq 1..30 at positions 1..30), sealed in batches of 7."""
-    with uow() as u:
-        for i in range(30):
-            append(
-                u.session,
-                LedgerEntry(
-                    party="T03", purpose="P1_wheeling", action="read", decision="allowed",
-                    customer_id=f"C-{i + 1}", items_granted=("name",),
-                ),
-            )  # fmt: skip
-    seal_all(engine, max_batch=7)
-    return engine
+    return sealed_chain(engine, uow, 30, batch=7)
 
 
 @pytest.fixture

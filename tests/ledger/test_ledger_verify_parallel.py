@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from ledger_fill import sealed_chain
 from ledger_tamper import tamper
 from sqlalchemy import Engine
 
 from jointuse.core.db import UnitOfWork
-from jointuse.ledger import GENESIS_HASH, LedgerEntry, append, seal_all, verify
+from jointuse.ledger import GENESIS_HASH, verify
 from jointuse.ledger.verifying import (
     SegmentResult,
     choose_workers,
@@ -22,17 +23,7 @@ from jointuse.ledger.verifying import (
 @pytest.fixture
 def chain(engine: Engine, uow: Callable[..., UnitOfWork]) -> Engine:
     """250 sealed entries: with 2 workers the segments are 1..125 and 126..250."""
-    with uow() as u:
-        for i in range(250):
-            append(
-                u.session,
-                LedgerEntry(
-                    party="T03", purpose="P1_wheeling", action="read", decision="allowed",
-                    customer_id=f"C-{i + 1}", items_granted=("name",),
-                ),
-            )  # fmt: skip
-    seal_all(engine, max_batch=100)
-    return engine
+    return sealed_chain(engine, uow, 250, batch=100)
 
 
 def _edit_entry(engine: Engine, seq: int) -> None:

@@ -106,6 +106,26 @@ def test_import_twice_changes_nothing_and_a_zip_is_accepted(db: str, tmp_path: P
     assert code == 0 and "0 days inserted, 4 unchanged" in out
 
 
+def test_a_conflicting_file_is_refused_unless_replace_is_asked(db: str, tmp_path: Path) -> None:
+    code, _, err = _run("import", str(DATA / "long.csv"), "--as", "tso-03", "--database-url", db)
+    assert code == 0, err
+    changed = tmp_path / "corrected.csv"
+    original = (DATA / "long.csv").read_text(encoding="utf-8")
+    first_day = f"{P1},2024-07-01,1,0.210,0.000"
+    assert first_day in original
+    changed.write_text(original.replace(first_day, f"{P1},2024-07-01,1,0.999,0.000"))
+    code, _, err = _run("import", str(changed), "--as", "tso-03", "--database-url", db)
+    assert code == 2 and "the values differ from the stored ones" in err
+    assert "nothing of the file was written" in err
+    code, out, err = _run(
+        "import", str(changed), "--as", "tso-03", "--replace", "--database-url", db
+    )
+    assert code == 0, err
+    assert "1 replaced" in out and "3 unchanged" in out
+    code, out, _ = _run("import", str(changed), "--as", "tso-03", "--database-url", db)
+    assert code == 0 and "0 days inserted, 4 unchanged" in out
+
+
 def test_refusals_exit_2_for_input_and_3_for_policy(db: str, tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("supply_point_id,date,slot,consumption_kwh\n" + f"{P1},2024-07-01,99,1\n")

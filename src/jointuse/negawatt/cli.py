@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 
 from jointuse.access.gate import PolicyDenied
 from jointuse.core.cli import DatabaseUrl, resolve_database_url
-from jointuse.core.db import UnitOfWork, make_engine
+from jointuse.core.db import make_engine
 from jointuse.core.errors import JointuseError
 from jointuse.negawatt import service
 from jointuse.policy.engine import Party, PartyStatus
@@ -69,17 +69,18 @@ def import_command(
         actor = _party(engine, as_party, at)
         with Progress(transient=True) as bar:
             task = bar.add_task("importing", total=len(files))
-            for path in files:
-                with UnitOfWork(engine) as uow:
-                    report = service.import_meter_file(
-                        uow, path, actor=actor, request_id=f"cli-{uuid.uuid4().hex}", at=at
-                    )
+
+            def done(path: Path, report: service.ImportReport) -> None:
                 bar.advance(task)
                 typer.echo(
                     f"{path}: {report.points} points; {report.inserted} days inserted, "
                     f"{report.unchanged} unchanged, {report.completed} completed, "
                     f"{report.replaced} replaced"
                 )
+
+            service.import_meter_files(
+                engine, files, actor=actor, at=at, replace=replace, on_file=done
+            )
     except JointuseError as exc:
         raise _refuse(exc) from exc
     finally:
@@ -115,17 +116,16 @@ def settle_command(
     at = dt.datetime.now(dt.UTC)
     try:
         actor = _party(engine, as_party, at)
-        with UnitOfWork(engine) as uow:
-            result = service.settle_event(
-                uow,
-                actor=actor,
-                event_id=event,
-                request_id=f"cli-{uuid.uuid4().hex}",
-                at=at,
-                engine=mode,
-                scheduler=scheduler,
-                progress=True,
-            )
+        result = service.run_settlement(
+            engine,
+            actor=actor,
+            event_id=event,
+            request_id=f"cli-{uuid.uuid4().hex}",
+            at=at,
+            mode=mode,
+            scheduler=scheduler,
+            progress=True,
+        )
     except JointuseError as exc:
         raise _refuse(exc) from exc
     finally:

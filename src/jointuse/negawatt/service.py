@@ -26,6 +26,10 @@ missing slots the new data fills (and that agrees everywhere else) is completed;
 difference is a conflict that refuses the whole file unless ``replace=True``. The agreement's
 ``scope`` is recorded as the customer agreed it; the policy decides what it opens.
 
+Units of work: the use cases above take the caller's :class:`~jointuse.core.db.UnitOfWork`
+(so that a caller can compose them in one transaction). :func:`import_meter_files` and
+:func:`run_settlement` open their own, for callers at the edge (the CLI) that must not.
+
 This module is the area's facade; the use cases live in :mod:`~jointuse.negawatt.relation`
 (relation, gate), :mod:`~jointuse.negawatt.agreements` (agreements, groups, resources),
 :mod:`~jointuse.negawatt.readings` (meter import and read), :mod:`~jointuse.negawatt.events`
@@ -34,6 +38,15 @@ This module is the area's facade; the use cases live in :mod:`~jointuse.negawatt
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Literal
+
+from sqlalchemy import Engine
+
+from jointuse.core.db import UnitOfWork
 from jointuse.negawatt.agreements import (
     register_agreement,
     register_group,
@@ -58,6 +71,7 @@ from jointuse.negawatt.relation import (
     dr_resource_relation,
     negawatt_gate,
 )
+from jointuse.policy.engine import Party
 
 __all__ = [
     "NEGAWATT_WRITE",
@@ -72,6 +86,7 @@ __all__ = [
     "dr_resource_relation",
     "import_meter_days",
     "import_meter_file",
+    "import_meter_files",
     "negawatt_gate",
     "plan_csv",
     "read_meter_days",
@@ -79,6 +94,63 @@ __all__ = [
     "register_group",
     "register_resource",
     "results_csv",
+    "run_settlement",
     "settle_event",
     "withdraw_agreement",
 ]
+
+
+def import_meter_files(
+    engine: Engine,
+    paths: Sequence[Path],
+    *,
+    actor: Party,
+    at: dt.datetime,
+    replace: bool = False,
+    request_prefix: str = "cli",
+    on_file: Callable[[Path, ImportReport], None] | None = None,
+) -> list[ImportReport]:
+    """Import meter files in order, each in its own unit of work (all or nothing per file: a
+    refused file raises, and the files before it stay imported). ``on_file`` is called after
+    each file is committed; each file gets its own request id ``<request_prefix>-<uuid>``."""
+    reports: list[ImportReport] = []
+    for path in paths:
+        with UnitOfWork(engine) as uow:
+            report = import_meter_file(
+                uow,
+                path,
+                actor=actor,
+                request_id=f"{request_prefix}-{uuid.uuid4().hex}",
+                at=at,
+                replace=replace,
+            )
+        reports.append(report)
+        if on_file is not None:
+            on_file(path, report)
+    return reports
+
+
+def run_settlement(
+    engine: Engine,
+    *,
+    actor: Party,
+    event_id: str,
+    request_id: str,
+    at: dt.datetime,
+    mode: Literal["local", "dask"] = "local",
+    scheduler: str | None = None,
+    progress: bool = False,
+) -> EventSettlement:
+    """:func:`settle_event` in its own unit of work (its meter reads and their ledger entries
+    commit together)."""
+    with UnitOfWork(engine) as uow:
+        return settle_event(
+            uow,
+            actor=actor,
+            event_id=event_id,
+            request_id=request_id,
+            at=at,
+            engine=mode,
+            scheduler=scheduler,
+            progress=progress,
+        )

@@ -116,6 +116,36 @@ def test_unit_of_work_commits_on_success_and_rolls_back_on_error(
         _ = unit.session
 
 
+def test_session_made_inside_a_unit_of_work_takes_over_its_transaction(
+    probe: Engine, uow: Callable[..., UnitOfWork]
+) -> None:
+    """The session is made on first use, bound to the unit of work's connection: its rollback
+    and commit end the transaction the connection's statements ran in, and the unit of work
+    goes on in a new one (commit at the end, or rollback on an error)."""
+
+    def insert(u: UnitOfWork, n: int, note: str) -> None:
+        u.connection.execute(
+            text("INSERT INTO uow_probe (id, note) VALUES (:id, :note)"), {"id": n, "note": note}
+        )
+
+    with uow() as u:
+        insert(u, 1, "rolled back by the session")
+        u.session.rollback()
+        insert(u, 2, "after the rollback")
+    assert _notes(probe) == ["after the rollback"]
+    with pytest.raises(ZeroDivisionError), uow() as u:
+        insert(u, 3, "committed by the session")
+        u.session.commit()
+        insert(u, 4, "lost with the error")
+        _ = 1 / 0
+    assert _notes(probe) == ["after the rollback", "committed by the session"]
+    with uow() as u:
+        u.session.execute(text("INSERT INTO uow_probe (id, note) VALUES (5, 'session')"))
+        u.session.commit()
+        insert(u, 6, "connection after the session's commit")
+    assert _notes(probe)[2:] == ["session", "connection after the session's commit"]
+
+
 def test_concurrent_units_of_work_do_not_fail(
     probe: Engine, uow: Callable[..., UnitOfWork]
 ) -> None:

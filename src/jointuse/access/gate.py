@@ -262,7 +262,7 @@ class Gate:
             request_id=request_id,
         )
         append(uow.connection, entry)
-        uow.session.info.setdefault(_READS_KEY, []).append(entry)
+        uow.info.setdefault(_READS_KEY, []).append(entry)
         return GateResult(decision, data)
 
     def write(
@@ -363,8 +363,8 @@ class Gate:
         action: Literal["read", "write"],
         request_id: str,
     ) -> None:
+        kept: list[LedgerEntry] = uow.info.pop(_READS_KEY, [])
         session = uow.session
-        kept: list[LedgerEntry] = session.info.pop(_READS_KEY, [])
         session.rollback()
         for entry in kept:
             append(session, entry)

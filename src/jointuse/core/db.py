@@ -63,7 +63,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.types import Text
@@ -206,6 +206,17 @@ class UnitOfWork:
     ``read_only=True`` begins SQLite transactions DEFERRED (several readers at once) and
     rolls back at the end instead of committing.
 
+    Connection first, session on demand
+        The unit of work checks out one connection and begins its transaction when it is
+        entered; :attr:`connection` is that connection (SQLAlchemy Core). The ORM
+        :attr:`session` is made only when asked for, bound to the same connection and in
+        control of its transaction (``join_transaction_mode="control_fully"``):
+        ``session.commit()`` / ``session.rollback()`` end the unit of work's transaction and the
+        next statement begins another on the same connection (the gate does that to record a
+        denial). The hot path — a gate request: authentication, relations, read, ledger append —
+        uses the connection alone and never pays for a session's transaction bookkeeping.
+        :attr:`info` is a scratch dictionary for services working inside one unit of work.
+
     SQLite admits one writer at a time, and a ``BEGIN IMMEDIATE`` that finds the write lock taken
     waits in SQLite's busy handler, which *sleeps* and polls (1, 2, 5, 10 … 100 ms): a unit of
     work queued behind another often sleeps well past the moment the lock was freed. So the
@@ -218,30 +229,39 @@ class UnitOfWork:
     def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
         self.engine = engine
         self.read_only = read_only
+        self.info: dict[str, Any] = {}
         self._session: Session | None = None
         self._queued: threading.RLock | None = None
-        self._tx: SessionTransaction | None = None
         self._conn: Connection | None = None
 
     @property
     def session(self) -> Session:
-        if self._session is None:
-            raise RuntimeError("UnitOfWork used outside its `with` block")
-        return self._session
+        """An ORM session on this unit of work's connection, made on first use (see above)."""
+        session = self._session
+        if session is None:
+            conn = self._connection()
+            session = Session(
+                bind=conn, expire_on_commit=False, join_transaction_mode="control_fully"
+            )
+            session.connection()  # take over the transaction under way now
+            self._session = session
+        return session
 
     @property
     def connection(self) -> Connection:
         """The connection of this unit of work's transaction (for SQLAlchemy Core statements).
 
-        Kept while the session's transaction is the same one (asking the session costs more
-        than a SQLite statement); a commit or rollback inside the unit of work starts a new
-        transaction, whose connection is asked for afresh."""
-        session = self.session
-        tx = session.get_transaction()
+        The same connection for the whole unit of work; once the session has ended a
+        transaction (commit or rollback inside the unit of work), asking for it begins the
+        session's next one."""
+        if self._session is not None:
+            return self._session.connection()
+        return self._connection()
+
+    def _connection(self) -> Connection:
         conn = self._conn
-        if tx is None or tx is not self._tx or conn is None or conn.closed:
-            conn = self._conn = session.connection()
-            self._tx = session.get_transaction()
+        if conn is None:
+            raise RuntimeError("UnitOfWork used outside its `with` block")
         return conn
 
     def __enter__(self) -> UnitOfWork:
@@ -249,13 +269,17 @@ class UnitOfWork:
             lock = writer_queue(self.engine)
             if lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
                 self._queued = lock
+        conn: Connection | None = None
         try:
             bind = read_only(self.engine) if self.read_only else self.engine
-            self._session = Session(bind=bind, expire_on_commit=False)
-            self._session.begin()
+            conn = bind.connect()
+            conn.begin()
         except BaseException:
+            if conn is not None:
+                conn.close()
             self._dequeue()
             raise
+        self._conn = conn
         return self
 
     def _dequeue(self) -> None:
@@ -269,16 +293,28 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        session = self.session
+        conn = self._connection()
+        session = self._session
+        commit = exc_type is None and not self.read_only
         try:
-            if exc_type is None and not self.read_only:
-                session.commit()
-            else:
-                session.rollback()
+            try:
+                if session is not None:
+                    if commit:
+                        session.commit()
+                    else:
+                        session.rollback()
+                    session.close()
+            finally:
+                # Work done on the connection outside the session's transaction (or all of it,
+                # when no session was made).
+                if conn.in_transaction():
+                    if commit:
+                        conn.commit()
+                    else:
+                        conn.rollback()
         finally:
-            session.close()
-            self._session = None
-            self._tx = self._conn = None
+            conn.close()
+            self._session = self._conn = None
             self._dequeue()
 
 

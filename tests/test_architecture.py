@@ -8,12 +8,17 @@ lands on the ledger. This AST linter fails if one of those modules imports
 * a ``tables`` or ``repository`` module (absolute, ``from pkg import tables`` or relative);
 * SQLAlchemy's schema or statement builders (``Table``, ``MetaData``, ``Column``, ``select``,
   ``insert``, ``update``, ``delete``, ``text``) — i.e. writes its own queries;
-* the shared ``metadata`` of :mod:`jointuse.core.db` (the registry of every table).
+* the shared ``metadata`` of :mod:`jointuse.core.db` (the registry of every table);
+
+or opens a transaction itself: calls :class:`~jointuse.core.db.UnitOfWork` or
+:func:`~jointuse.core.db.connect_read_only` (the service layer is the only code that opens a
+unit of work; an edge may name ``UnitOfWork`` in a type annotation).
 
 The checker itself is tested on synthetic sources, so the rule is shown to be able to fail.
 
 One deliberate exception, allow-listed by file **and function** with its reason: the benchmark's
-bare endpoint, which exists to measure what the gate costs (mounted only with ``bench=True``).
+bare endpoint, which exists to measure what the gate costs (mounted only with ``bench=True``): it
+imports a repository and reads in a transaction of its own.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ FORBIDDEN_MODULE_LEAVES = frozenset({"tables", "repository"})
 FORBIDDEN_SQLALCHEMY_NAMES = frozenset(
     {"Table", "MetaData", "Column", "select", "insert", "update", "delete", "text"}
 )
+TRANSACTION_OPENERS = frozenset({"UnitOfWork", "connect_read_only"})
 EDGE_FILE_NAMES = frozenset({"api.py", "app.py", "cli.py", "pages.py"})
 EDGE_FOLDERS = frozenset({"demo", "pages", "web"})
 
@@ -51,7 +57,8 @@ def _leaf(module: str) -> str:
 
 
 def _enclosing_functions(tree: ast.AST) -> dict[int, str]:
-    """Line number of every import → name of the function it sits in ("" at module level)."""
+    """Line number of every import and call → name of the function it sits in ("" at module
+    level)."""
     where: dict[int, str] = {}
 
     def visit(node: ast.AST, function: str) -> None:
@@ -59,8 +66,8 @@ def _enclosing_functions(tree: ast.AST) -> dict[int, str]:
             name = function
             if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
                 name = child.name
-            if isinstance(child, ast.Import | ast.ImportFrom):
-                where[child.lineno] = name
+            if isinstance(child, ast.Import | ast.ImportFrom | ast.Call):
+                where.setdefault(child.lineno, name)
             visit(child, name)
 
     visit(tree, "")
@@ -101,6 +108,11 @@ def violations(source: str, filename: str = "<source>") -> list[str]:
                         flag(node, f"imports {name} from {module}")
             if module == "jointuse.core.db" and "metadata" in names:
                 flag(node, "imports the table registry jointuse.core.db.metadata")
+        elif isinstance(node, ast.Call):
+            func = node.func
+            called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+            if called in TRANSACTION_OPENERS:
+                flag(node, f"opens a transaction itself ({called}): the services open them")
     return found
 
 
@@ -129,6 +141,9 @@ def edge_modules() -> list[Path]:
         "import sqlalchemy\n",
         "from jointuse.core.db import metadata\n",
         "def f():\n    from jointuse.parties.tables import party\n    return party\n",
+        "def f(e):\n    with UnitOfWork(e) as uow:\n        return uow\n",
+        "def f(e):\n    with db.UnitOfWork(e, read_only=True) as uow:\n        return uow\n",
+        "def f(e):\n    with connect_read_only(e) as c:\n        return c\n",
     ],
 )
 def test_checker_flags_a_bad_import(source: str) -> None:
@@ -151,6 +166,7 @@ def test_checker_names_file_and_line() -> None:
         "import typer\nfrom fastapi import APIRouter\n",
         "from jointuse.customers import service, schemas\n",
         "tables = 3\n",
+        "def f(uow: UnitOfWork) -> None:\n    service.run(uow)\n",
     ],
 )
 def test_checker_accepts_service_imports(source: str) -> None:

@@ -1,10 +1,11 @@
 """HTTP routes of the customer / supply-point registry — thin: parse, call the use case, shape.
 
-Every route opens one :class:`~jointuse.core.db.UnitOfWork`, authenticates the caller on its
-connection first (:meth:`~jointuse.core.http.Credentials.authenticate`: 401, nothing recorded,
-if that fails) and runs one use case of :mod:`jointuse.customers.service` in it; the use case
-passes the access gate, which decides, projects to the granted items and records the decision on
-the access ledger — one transaction per request.
+Every route hands its work to :func:`jointuse.customers.service.as_caller`, which opens the
+request's one transaction (:class:`~jointuse.core.db.UnitOfWork`), authenticates the caller on
+its connection first (:meth:`~jointuse.core.http.Credentials.authenticate`: 401, nothing
+recorded, if that fails) and runs the route's use case of :mod:`jointuse.customers.service` in
+it; the use case passes the access gate, which decides, projects to the granted items and
+records the decision on the access ledger — one transaction per request.
 
 Purpose header (``Jointuse-Purpose``) per route
     ==========================================  ===============================================
@@ -199,12 +200,11 @@ def _read(
 def supply_point_inquiry(
     supply_point_id: str, credentials: CredentialsDep, items: ItemsQuery = None
 ) -> ItemsOut:
-    with UnitOfWork(credentials.engine) as uow:
-        caller = credentials.authenticate(uow.connection)
+    def inquire(uow: UnitOfWork, caller: Caller) -> tuple[str, GateResult]:
         point = _point(supply_point_id)
         asked = _items(items)
         if caller.purpose in (None, service.P3):
-            result = service.supply_point_inquiry(
+            return point, service.supply_point_inquiry(
                 uow,
                 actor=caller.party,
                 supply_point_id=point,
@@ -212,10 +212,11 @@ def supply_point_inquiry(
                 at=caller.at,
                 items=asked,
             )
-        else:
-            result = _read(
-                uow, caller, supply_point_id=point, items=asked or frozenset(SUPPLY_POINT_ITEM_KEYS)
-            )
+        return point, _read(
+            uow, caller, supply_point_id=point, items=asked or frozenset(SUPPLY_POINT_ITEM_KEYS)
+        )
+
+    point, result = service.as_caller(credentials.engine, credentials.authenticate, inquire)
     return ItemsOut(supply_point_id=point, access=_access(result), items=result.data)
 
 
@@ -227,12 +228,12 @@ def supply_point_inquiry(
 def supply_point_customer(
     supply_point_id: str, credentials: CredentialsDep, items: ItemsQuery = None
 ) -> ItemsOut:
-    with UnitOfWork(credentials.engine) as uow:
-        caller = credentials.authenticate(uow.connection)
+    def look_up(uow: UnitOfWork, caller: Caller) -> tuple[str, GateResult]:
         point = _point(supply_point_id)
-        result = _read(
-            uow, caller, supply_point_id=point, items=_items(items) or service.TSO_LOOKUP_ITEMS
-        )
+        asked = _items(items) or service.TSO_LOOKUP_ITEMS
+        return point, _read(uow, caller, supply_point_id=point, items=asked)
+
+    point, result = service.as_caller(credentials.engine, credentials.authenticate, look_up)
     return ItemsOut(supply_point_id=point, access=_access(result), items=result.data)
 
 
@@ -244,10 +245,11 @@ def supply_point_customer(
 def get_customer(
     customer_id: str, credentials: CredentialsDep, items: ItemsQuery = None
 ) -> ItemsOut:
-    with UnitOfWork(credentials.engine) as uow:
-        caller = credentials.authenticate(uow.connection)
+    def read(uow: UnitOfWork, caller: Caller) -> tuple[str, GateResult]:
         cid = _customer_id(customer_id)
-        result = _read(uow, caller, customer_id=cid, items=_items(items))
+        return cid, _read(uow, caller, customer_id=cid, items=_items(items))
+
+    cid, result = service.as_caller(credentials.engine, credentials.authenticate, read)
     return ItemsOut(customer_id=cid, access=_access(result), items=result.data)
 
 
@@ -261,8 +263,7 @@ def get_customer(
     summary="A retailer registers its customer and retail contract (P1)",
 )
 def register_customer(body: CustomerRegistration, credentials: CredentialsDep) -> WriteOut:
-    with UnitOfWork(credentials.engine) as uow:
-        caller = credentials.authenticate(uow.connection)
+    def register(uow: UnitOfWork, caller: Caller) -> tuple[RetailContract, GateResult]:
         customer = _customer(body)
         c = body.contract
         contract = RetailContract(
@@ -277,7 +278,7 @@ def register_customer(body: CustomerRegistration, credentials: CredentialsDep) -
         if caller.purpose not in (None, service.P1):
             target = TargetRef(contract.supply_point_id.value, customer.customer_id)
             _only_route_purpose(uow, caller, target, frozenset(BASIC_ITEM_KEYS), service.P1)
-        result = service.register_customer(
+        return contract, service.register_customer(
             uow,
             actor=caller.party,
             customer=customer,
@@ -285,9 +286,11 @@ def register_customer(body: CustomerRegistration, credentials: CredentialsDep) -
             request_id=caller.request_id,
             at=caller.at,
         )
+
+    contract, result = service.as_caller(credentials.engine, credentials.authenticate, register)
     return WriteOut(
         supply_point_id=contract.supply_point_id.value,
-        customer_id=customer.customer_id,
+        customer_id=contract.customer_id,
         access=_access(result),
         result=result.data,
     )
@@ -300,25 +303,32 @@ def register_customer(body: CustomerRegistration, credentials: CredentialsDep) -
     summary="A customer's application to the calling retailer for a supply point (opens P3)",
 )
 def record_application(body: ApplicationIn, credentials: CredentialsDep) -> WriteOut:
-    with UnitOfWork(credentials.engine) as uow:
-        caller = credentials.authenticate(uow.connection)
+    def apply(uow: UnitOfWork, caller: Caller) -> tuple[str, str, GateResult]:
         customer = _customer(body.customer)
         point = _point(body.supply_point_id)
         if caller.purpose not in (None, service.P1):
             target = TargetRef(point, customer.customer_id)
             _only_route_purpose(uow, caller, target, service.TSO_LOOKUP_ITEMS, service.P1)
-        result = service.record_application(
-            uow,
-            actor=caller.party,
-            customer=customer,
-            supply_point_id=point,
-            request_id=caller.request_id,
-            at=caller.at,
-            application_id=body.application_id,
+        return (
+            point,
+            customer.customer_id,
+            service.record_application(
+                uow,
+                actor=caller.party,
+                customer=customer,
+                supply_point_id=point,
+                request_id=caller.request_id,
+                at=caller.at,
+                application_id=body.application_id,
+            ),
         )
+
+    point, customer_id, result = service.as_caller(
+        credentials.engine, credentials.authenticate, apply
+    )
     return WriteOut(
         supply_point_id=point,
-        customer_id=customer.customer_id,
+        customer_id=customer_id,
         access=_access(result),
         result=result.data,
     )
@@ -336,10 +346,9 @@ def save_supply_point(
     credentials: CredentialsDep,
     response: Response,
 ) -> WriteOut:
-    with UnitOfWork(credentials.engine) as uow:
-        caller = credentials.authenticate(uow.connection)
+    def save(uow: UnitOfWork, caller: Caller) -> tuple[SupplyPoint, GateResult]:
         point = _supply_point(supply_point_id, body)
-        result = service.save_supply_point(
+        return point, service.save_supply_point(
             uow,
             actor=caller.party,
             point=point,
@@ -347,6 +356,8 @@ def save_supply_point(
             at=caller.at,
             purpose=caller.purpose or service.P4,
         )
+
+    point, result = service.as_caller(credentials.engine, credentials.authenticate, save)
     if result.data.get("created"):
         response.status_code = status.HTTP_201_CREATED
     return WriteOut(

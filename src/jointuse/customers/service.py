@@ -6,6 +6,11 @@ in the caller's :class:`~jointuse.core.db.UnitOfWork`). Every use case takes the
 ``actor`` (a :class:`~jointuse.policy.engine.Party`, from ``parties`` authentication), a
 ``request_id`` and the moment ``at`` (timezone-aware).
 
+Units of work: the use cases take the caller's :class:`~jointuse.core.db.UnitOfWork`, so that
+several compose in one transaction. This layer opens them: :func:`as_caller` runs one request
+(authenticate on the transaction's connection, then the use case) in a unit of work of its own;
+the routes and the CLI never open one themselves (an architecture test holds them to it).
+
 ===============================  ==============================  ==================================
 use case                         purpose / action / items        relation that allows it
 ===============================  ==============================  ==================================
@@ -35,11 +40,12 @@ write by the operator (purpose ``admin:bulk_load``). Nothing else may call it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from jointuse.access.gate import Gate, GateResult, LoadContext, Loader
 from jointuse.core.db import UnitOfWork
@@ -137,6 +143,23 @@ def default_gate() -> Gate:
     if not _GATE:
         _GATE.append(Gate())
     return _GATE[0]
+
+
+_Caller = TypeVar("_Caller")
+_Result = TypeVar("_Result")
+
+
+def as_caller(
+    engine: Engine,
+    authenticate: Callable[[Connection], _Caller],
+    use_case: Callable[[UnitOfWork, _Caller], _Result],
+) -> _Result:
+    """Run one request in one transaction: open a unit of work, establish the caller on its
+    connection (``authenticate`` raises to refuse, before anything is read or recorded), run
+    ``use_case`` with both, and commit when it returns (roll back when it raises; a policy
+    refusal has committed its ledger entry already, see :mod:`jointuse.access.gate`)."""
+    with UnitOfWork(engine) as uow:
+        return use_case(uow, authenticate(uow.connection))
 
 
 # --- writes -----------------------------------------------------------------------------------

@@ -217,15 +217,19 @@ def open_switching_example(engine: Engine, rec: SyntheticCustomer, at: datetime)
         phone=customer.phone.national,
         membership="non_member",
     )
-    with UnitOfWork(engine) as uow:
+
+    def apply(uow: UnitOfWork, actor: Actor) -> None:
         customers.record_application(
             uow,
-            actor=Actor(APPLICANT, "retailer"),
+            actor=actor,
             customer=applicant_copy,
             supply_point_id=rec.supply_point_id,
             request_id=f"demo-application-{rec.index}",
             at=at,
         )
+
+    # the demo acts as r-hikari by its code (no token): a seeding step, still through the gate
+    customers.as_caller(engine, lambda _conn: Actor(APPLICANT, "retailer"), apply)
 
 
 def issue_demo_tokens(engine: Engine, codes: list[str]) -> dict[str, str]:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, Row, bindparam, insert, or_, select, update
 
+from jointuse.core.db import HotQuery
 from jointuse.core.errors import ValidationError
 from jointuse.core.ids import SupplyPointId
 from jointuse.customers.model import (
@@ -377,7 +378,7 @@ def applications_for(
 
 
 _PERIOD_COLUMNS = (_sa.customer_id, _sa.applied_at, _sa.valid_to)
-_PERIODS_BY_POINT = (
+_PERIODS_BY_POINT = HotQuery(
     select(*_PERIOD_COLUMNS)
     .where(
         _sa.retailer_code == bindparam("retailer_code"),
@@ -385,7 +386,7 @@ _PERIODS_BY_POINT = (
     )
     .order_by(_sa.applied_at)
 )
-_PERIODS_BY_CUSTOMER = (
+_PERIODS_BY_CUSTOMER = HotQuery(
     select(*_PERIOD_COLUMNS)
     .where(
         _sa.retailer_code == bindparam("retailer_code"),
@@ -403,14 +404,15 @@ def application_periods(
     customer_id: str | None = None,
 ) -> list[tuple[str, datetime, datetime | None]]:
     """``(customer_id, applied_at, valid_to)`` of the applications :func:`applications_for`
-    finds — only what the ``applicant`` relation needs (no application objects built)."""
+    finds — only what the ``applicant`` relation needs (no application objects built; the
+    gate's hot path, so a :class:`~jointuse.core.db.HotQuery`)."""
     if supply_point_id is not None:
         query, params = _PERIODS_BY_POINT, {"supply_point_id": supply_point_id}
     elif customer_id is not None:
         query, params = _PERIODS_BY_CUSTOMER, {"customer_id": customer_id}
     else:
         return []
-    rows = conn.execute(query, {"retailer_code": retailer_code, **params}).all()
+    rows = query.rows(conn, {"retailer_code": retailer_code, **params})
     return [(r[0], r[1], r[2]) for r in rows]
 
 

@@ -47,6 +47,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.orm import Session
 
+from jointuse.core.db import hot_insert
 from jointuse.ledger.chain import LedgerEntry, entry_columns, entry_hash, parse_entry
 from jointuse.ledger.checkpoint import sealed_head
 from jointuse.ledger.tables import JSON_FIELDS, TEXT_FIELDS, access_ledger, access_ledger_seal
@@ -82,10 +83,10 @@ def append(target: Session | Connection, entry: LedgerEntry, *, now: datetime | 
     stamped = entry.stamped(now or datetime.now(UTC))
     conn = _connection(target)
     dialect = conn.dialect.name
-    result = conn.exec_driver_sql(_insert_sql(dialect), entry_columns(stamped))
     if dialect == "postgresql":
-        return int(result.scalar_one())
-    return int(result.lastrowid)
+        return int(conn.exec_driver_sql(_insert_sql(dialect), entry_columns(stamped)).scalar_one())
+    # SQLite: on the driver connection when it may (the gate's hot path; see core.db).
+    return hot_insert(conn, _insert_sql(dialect), entry_columns(stamped))
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,13 +11,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
     DateTime,
     Row,
-    Select,
     String,
     and_,
     bindparam,
@@ -28,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from jointuse.core.db import HotQuery
 from jointuse.core.errors import ValidationError
 from jointuse.parties.model import Party, PartyKind, StatusPeriod
 from jointuse.parties.tables import (
@@ -337,10 +337,27 @@ def _moment_param(dialect: str) -> Any:
     return bindparam("at", type_=String() if dialect == "sqlite" else DateTime(timezone=True))
 
 
+class TokenRow(NamedTuple):
+    """What authentication needs of a token: its hash, its party, the party's status."""
+
+    token_hash: str
+    code: str
+    kind: str
+    status: str | None
+
+
+class CertificateRow(NamedTuple):
+    """What authentication needs of a client certificate: its party and the party's status."""
+
+    code: str
+    kind: str
+    status: str | None
+
+
 @functools.cache
-def _token_query(dialect: str) -> Select[Any]:
+def _token_query(dialect: str) -> HotQuery:
     at = _moment_param(dialect)
-    return (
+    return HotQuery(
         select(api_token.c.token_hash, party.c.code, party.c.kind, party_status.c.status)
         .select_from(
             api_token.join(party, party.c.code == api_token.c.party_code).outerjoin(
@@ -356,9 +373,9 @@ def _token_query(dialect: str) -> Select[Any]:
 
 
 @functools.cache
-def _certificate_query(dialect: str) -> Select[Any]:
+def _certificate_query(dialect: str) -> HotQuery:
     at = _moment_param(dialect)
-    return (
+    return HotQuery(
         select(party.c.code, party.c.kind, party_status.c.status)
         .select_from(
             client_certificate.join(
@@ -372,26 +389,27 @@ def _certificate_query(dialect: str) -> Select[Any]:
     )
 
 
-def token_credentials(target: Target, token_id: str, at: datetime) -> Row[Any] | None:
+def token_credentials(target: Target, token_id: str, at: datetime) -> TokenRow | None:
     """One indexed lookup: the token by primary key if it is neither revoked nor expired at
     ``at``, joined with its party and the party's status period holding at ``at`` (``status``
     None when the party was not registered yet); None when there is no such token.
 
-    Columns: ``token_hash``, ``code``, ``kind``, ``status``. The statement is built once and
-    reused, and returns no moments to convert (it is on the hot path of every request).
+    The statement is built once and returns no moments to convert; it is on the hot path of
+    every request, so it runs as a :class:`~jointuse.core.db.HotQuery`.
     """
     conn = connection_of(target)
     dialect = conn.dialect.name
     params = {"token_id": token_id, "at": _moment_value(dialect, at)}
-    return conn.execute(_token_query(dialect), params).first()
+    row = _token_query(dialect).first(conn, params)
+    return None if row is None else TokenRow(*row)
 
 
-def certificate_credentials(target: Target, fingerprint: str, at: datetime) -> Row[Any] | None:
-    """Like :func:`token_credentials`, by certificate fingerprint (not revoked).
-
-    Columns: ``code``, ``kind``, ``status``.
-    """
+def certificate_credentials(
+    target: Target, fingerprint: str, at: datetime
+) -> CertificateRow | None:
+    """Like :func:`token_credentials`, by certificate fingerprint (not revoked)."""
     conn = connection_of(target)
     dialect = conn.dialect.name
     params = {"fingerprint": fingerprint, "at": _moment_value(dialect, at)}
-    return conn.execute(_certificate_query(dialect), params).first()
+    row = _certificate_query(dialect).first(conn, params)
+    return None if row is None else CertificateRow(*row)

@@ -393,24 +393,24 @@ def authenticate(
             "TLS client certificate",
             reason=AuthReason.MISSING,
         )
-    found: list[Any] = []
+    found: list[repo.TokenRow | repo.CertificateRow] = []
     if bearer:
         token_id, token = parse_bearer(bearer)
         presented = token_hash(token)
-        row = repo.token_credentials(target, token_id, moment)
+        token_row = repo.token_credentials(target, token_id, moment)
         # Revoked and expired tokens are filtered out by the query: all three read alike.
-        if row is None or not hashes_match(row.token_hash, presented):
+        if token_row is None or not hashes_match(token_row.token_hash, presented):
             raise AuthenticationFailed(_INVALID_TOKEN, reason=AuthReason.INVALID)
-        found.append(row)
+        found.append(token_row)
     if client_cert_fingerprint:
         try:
             fingerprint = normalise_fingerprint(client_cert_fingerprint)
         except ValidationError as exc:
             raise AuthenticationFailed(exc.message, reason=AuthReason.MALFORMED) from None
-        row = repo.certificate_credentials(target, fingerprint, moment)
-        if row is None:
+        cert_row = repo.certificate_credentials(target, fingerprint, moment)
+        if cert_row is None:
             raise AuthenticationFailed(_INVALID_CERT, reason=AuthReason.INVALID)
-        found.append(row)
+        found.append(cert_row)
     if len({r.code for r in found}) > 1:
         raise AuthenticationFailed(
             "the bearer token and the client certificate belong to different parties",

@@ -7,8 +7,9 @@ Fast path: parallel segments of aggregated chunks
     Two key lookups find the lowest and the highest chain position ``H``; when the lowest is 1,
     the range ``1 .. H`` is cut into contiguous segments, each verified by a worker with its own
     database connection (each chunk proves that all of its positions are there): the first in
-    this process, the others in forked processes (PostgreSQL: they import this transaction's snapshot, so all read the
-    same state; SQLite: the chain is insert-only, so positions ``<= H`` read the same rows).
+    this process, the others in forked processes (PostgreSQL: they import this transaction's
+    snapshot, so all read the same state; SQLite: the chain is insert-only, so positions
+    ``<= H`` read the same rows).
     Within a worker a reader thread fetches the next chunk while the current one is hashed.
 
     A worker reads a chunk of positions with two queries (:func:`read_chunk`): one aggregate row

@@ -3,7 +3,8 @@
 Builds the database engine once, includes each area's router under ``/v1``, installs the problem
 mapping and the request guards (:mod:`jointuse.core.http`), and runs the ledger's background
 sealer for the lifetime of the app (started in the lifespan, stopped — with a last seal — on
-shutdown).
+shutdown); on a SQLite database it made itself, it also checkpoints the write-ahead log in the
+background (:class:`~jointuse.core.db.BackgroundCheckpointer`), not in the commits of requests.
 
 The OpenAPI 3.1 document is at ``/openapi.json``, the interactive docs at ``/docs``.
 
@@ -23,7 +24,7 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from jointuse.core.db import make_engine
+from jointuse.core.db import BackgroundCheckpointer, make_engine
 from jointuse.core.http import (
     DEFAULT_MAX_BODY_BYTES,
     ApiContext,
@@ -69,7 +70,11 @@ def create_app(
     env = os.environ if environ is None else environ
     settings = settings or load_settings(env)
     owns_engine = engine is None
-    db = engine if engine is not None else make_engine(settings.database_url)
+    db = (
+        engine
+        if engine is not None
+        else make_engine(settings.database_url, background_checkpoints=True)
+    )
     with_bench = _flag(env, BENCH_ENV) if bench is None else bench
     trust = (
         _flag(env, TRUST_CERT_ENV) if trust_client_cert_header is None else trust_client_cert_header
@@ -83,11 +88,17 @@ def create_app(
                 db, interval=settings.ledger_seal_interval, max_batch=settings.ledger_seal_batch
             )
             sealer.start()
+        checkpointer = None
+        if owns_engine and db.dialect.name == "sqlite":
+            checkpointer = BackgroundCheckpointer(db)
+            checkpointer.start()
         try:
             yield
         finally:
             if sealer is not None:
                 sealer.stop()
+            if checkpointer is not None:
+                checkpointer.stop()
             if owns_engine:
                 db.dispose()
 

@@ -10,7 +10,10 @@ import pytest
 from sqlalchemy import Engine, text
 
 from jointuse.core.db import (
+    SQLITE_BACKGROUND_AUTOCHECKPOINT_PAGES,
+    BackgroundCheckpointer,
     UnitOfWork,
+    checkpoint,
     current_revisions,
     make_engine,
     metadata,
@@ -50,6 +53,40 @@ def test_sqlite_engine_creates_its_folder_and_sets_pragmas(tmp_path: Path) -> No
         "busy_timeout": 30000,
         "recursive_triggers": 1,
     }
+
+
+def test_background_checkpoints_move_the_log_copy_out_of_commits(tmp_path: Path) -> None:
+    """With ``background_checkpoints`` commits checkpoint only past the safety net, and the
+    checkpointer copies the log into the database (on a connection of its own)."""
+    url = f"sqlite:///{tmp_path / 'j.db'}"
+    plain, served = make_engine(url), make_engine(url, background_checkpoints=True)
+    try:
+        with plain.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+        with served.connect() as conn:
+            pages = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+        assert pages == SQLITE_BACKGROUND_AUTOCHECKPOINT_PAGES
+        with served.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+        for i in range(50):
+            with UnitOfWork(served) as u:
+                u.connection.exec_driver_sql("INSERT INTO t (v) VALUES (?)", (str(i) * 100,))
+        checkpointer = BackgroundCheckpointer(served, interval=3600)
+        checkpointer.start()
+        checkpointer.stop()  # one last run
+        assert checkpointer.failures == 0 and checkpointer.last is not None
+        busy, frames, done = checkpointer.last
+        assert busy == 0 and frames >= 50 and done == frames  # all of the log copied back
+        assert checkpoint(served) == (0, frames, frames)  # nothing new to copy
+        with plain.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 50
+    finally:
+        plain.dispose()
+        served.dispose()
+    pg = make_engine("postgresql://u@localhost/db")
+    with pytest.raises(ValueError, match="SQLite"):
+        BackgroundCheckpointer(pg)
+    pg.dispose()
 
 
 def test_sqlite_begin_mode_is_checked(tmp_path: Path) -> None:

@@ -85,3 +85,28 @@ def test_connection_is_kept_per_transaction_of_the_unit_of_work(engine: Engine) 
         assert again.execute(count).scalar_one() >= 0
         uow.session.commit()
         assert uow.connection.execute(count).scalar_one() >= 0
+
+
+def test_the_sealer_takes_its_turn_in_the_queue_of_writers(engine: Engine) -> None:
+    """On SQLite the ledger's sealer waits for the writer queue (it is woken when the writer
+    before it ends, instead of polling SQLite's write lock); on PostgreSQL it does not queue."""
+    from jointuse.ledger.service import seal
+
+    sealed = threading.Event()
+
+    def run_seal() -> None:
+        seal(engine)
+        sealed.set()
+
+    lock = writer_queue(engine)
+    lock.acquire()
+    try:
+        t = threading.Thread(target=run_seal)
+        t.start()
+        # SQLite: it cannot finish while the queue is held; PostgreSQL: it does not wait for it.
+        finished_while_held = sealed.wait(0.3 if engine.dialect.name == "sqlite" else 30)
+    finally:
+        lock.release()
+    t.join(30)
+    assert sealed.is_set()
+    assert finished_while_held is (engine.dialect.name != "sqlite")

@@ -414,6 +414,24 @@ def writer_queue(engine: Engine) -> threading.RLock:
         return lock
 
 
+@contextmanager
+def writer_turn(engine: Engine) -> Iterator[None]:
+    """Wait for this process's turn to write (SQLite: the queue of :func:`writer_queue`, as a
+    writing :class:`UnitOfWork` does) — for writers that open their own transaction, such as
+    the ledger's sealer, so that queued requests are woken when it ends instead of sleeping in
+    SQLite's busy handler. No-op on PostgreSQL."""
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    lock = writer_queue(engine)
+    queued = lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+    try:
+        yield
+    finally:
+        if queued:
+            lock.release()
+
+
 class UnitOfWork:
     """One transaction per use case: commit on success, roll back on exception.
 

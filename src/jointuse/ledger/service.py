@@ -11,7 +11,8 @@ Appending
 
 Sealing (transparency-log style: a short sealing delay)
     :func:`seal` runs in its own short transaction: it takes the sealer lock (PostgreSQL:
-    ``pg_advisory_xact_lock``; SQLite: the write lock of ``BEGIN IMMEDIATE``), reads the head,
+    ``pg_advisory_xact_lock``; SQLite: the write lock of ``BEGIN IMMEDIATE``, after its turn in
+    the process's queue of writers, :func:`~jointuse.core.db.writer_turn`), reads the head,
     takes up to ``max_batch`` *committed* unsealed entries in ``seq`` order and inserts their seal
     rows (next chain positions, ``prev_hash``, ``hash``) in one statement. Chain positions are
     assigned at seal time, so the chain is contiguous by construction even though PostgreSQL
@@ -47,7 +48,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.orm import Session
 
-from jointuse.core.db import hot_insert
+from jointuse.core.db import hot_insert, writer_turn
 from jointuse.ledger.chain import LedgerEntry, entry_columns, entry_hash, parse_entry
 from jointuse.ledger.checkpoint import sealed_head
 from jointuse.ledger.tables import JSON_FIELDS, TEXT_FIELDS, access_ledger, access_ledger_seal
@@ -141,7 +142,8 @@ def seal(engine: Engine, max_batch: int = DEFAULT_SEAL_BATCH) -> SealResult:
     if max_batch < 1:
         raise ValueError(f"max_batch must be at least 1, got {max_batch}")
     state = _floor_of(engine)
-    with state.lock, engine.begin() as conn:  # SQLite: BEGIN IMMEDIATE (see core.db)
+    # SQLite: BEGIN IMMEDIATE (see core.db), in this process's queue of writers.
+    with state.lock, writer_turn(engine), engine.begin() as conn:
         postgres = conn.dialect.name == "postgresql"
         if postgres:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SEALER_LOCK_KEY})

@@ -23,7 +23,8 @@ Connection reuse (SQLite)
 
 Hot statements (SQLite)
     A statement run through SQLAlchemy costs some 30 µs of Python around the few µs SQLite
-    needs for an indexed lookup; a gate request runs four of them besides the row it reads.
+    needs for an indexed lookup; besides the row it reads a gate request runs three (token,
+    applicant periods, ledger insert) and a ``BEGIN``.
     :class:`HotQuery` (a ``SELECT`` built once) and :func:`hot_insert` run their statement
     straight on the SQLite driver connection of a SQLAlchemy :class:`~sqlalchemy.Connection`:
     compiled once per dialect, with the statement's own bind and result type conversions, and
@@ -50,7 +51,8 @@ Tables
 Unit of work
     :class:`UnitOfWork` is one transaction per use case: ``with UnitOfWork(engine) as uow:`` …
     commits when the block ends normally, rolls back when it raises. Services receive the unit of
-    work (or its ``session`` / ``connection``) and never commit themselves.
+    work (or its ``session`` / ``connection``) and never commit themselves. It holds one
+    connection; the ORM session is made only when asked for (see the class).
 
 Migrations (Alembic, shipped inside the package: ``jointuse/migrations``)
     :func:`upgrade` runs them to the head(s) programmatically (``jointuse db upgrade``). The first
@@ -287,7 +289,9 @@ class HotQuery:
             for n, b in zip(form.names, form.binds, strict=True)
         )
         try:
-            found: list[tuple[Any, ...]] = _driver(conn).execute(form.sql, args).fetchall()
+            cursor = _driver(conn).execute(form.sql, args)
+            found: list[tuple[Any, ...]] = cursor.fetchall()
+            cursor.close()
         except sqlite3.Error as exc:
             raise DBAPIError.instance(form.sql, args, exc, sqlite3.Error) from exc
         if not any(form.results):
@@ -308,7 +312,9 @@ def hot_insert(conn: Connection, sql: str, params: Mapping[str, Any]) -> int:
     if not _hot(conn):
         return int(conn.exec_driver_sql(sql, dict(params)).lastrowid)
     try:
-        rowid = _driver(conn).execute(sql, params).lastrowid
+        cursor = _driver(conn).execute(sql, params)
+        rowid = cursor.lastrowid
+        cursor.close()
     except sqlite3.Error as exc:
         raise DBAPIError.instance(sql, dict(params), exc, sqlite3.Error) from exc
     assert rowid is not None

@@ -1,11 +1,13 @@
 """HTTP routes of the customer / supply-point registry — thin: parse, call the use case, shape.
 
-Every route hands its work to :func:`jointuse.customers.service.as_caller`, which opens the
-request's one transaction (:class:`~jointuse.core.db.UnitOfWork`), authenticates the caller on
-its connection first (:meth:`~jointuse.core.http.Credentials.authenticate`: 401, nothing
-recorded, if that fails) and runs the route's use case of :mod:`jointuse.customers.service` in
-it; the use case passes the access gate, which decides, projects to the granted items and
-records the decision on the access ledger — one transaction per request.
+Every route hands its work to :func:`jointuse.customers.service.as_caller` — awaited in the
+thread pool, on SQLite one request at a time (:func:`jointuse.core.http.run_unit`) — which
+opens the request's one transaction (:class:`~jointuse.core.db.UnitOfWork`), authenticates the
+caller on its connection first (:meth:`~jointuse.core.http.Credentials.authenticate`: 401,
+nothing recorded, if that fails) and runs the route's use case of
+:mod:`jointuse.customers.service` in it; the use case passes the access gate, which decides,
+projects to the granted items and records the decision on the access ledger — one transaction
+per request.
 
 Purpose header (``Jointuse-Purpose``) per route
     ==========================================  ===============================================
@@ -35,7 +37,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
@@ -49,6 +52,7 @@ from jointuse.core.http import (
     Credentials,
     api_context,
     request_credentials,
+    run_unit,
 )
 from jointuse.core.ids import SupplyPointId
 from jointuse.customers import service
@@ -171,6 +175,23 @@ def _only_route_purpose(
 # --- reads ----------------------------------------------------------------------------------
 
 
+_Result = TypeVar("_Result")
+
+
+async def _as_caller(
+    credentials: Credentials, use_case: Callable[[UnitOfWork, Caller], _Result]
+) -> _Result:
+    """The request's one transaction (:func:`jointuse.customers.service.as_caller`), awaited in
+    the thread pool, on SQLite one at a time (:func:`jointuse.core.http.run_unit`)."""
+    return await run_unit(
+        credentials.engine,
+        service.as_caller,
+        credentials.engine,
+        credentials.authenticate,
+        use_case,
+    )
+
+
 def _read(
     uow: UnitOfWork,
     caller: Caller,
@@ -197,7 +218,7 @@ def _read(
     response_model=ItemsOut,
     summary="Supply point inquiry (設備情報照会, P3): only the granted items",
 )
-def supply_point_inquiry(
+async def supply_point_inquiry(
     supply_point_id: str, credentials: CredentialsDep, items: ItemsQuery = None
 ) -> ItemsOut:
     def inquire(uow: UnitOfWork, caller: Caller) -> tuple[str, GateResult]:
@@ -216,7 +237,7 @@ def supply_point_inquiry(
             uow, caller, supply_point_id=point, items=asked or frozenset(SUPPLY_POINT_ITEM_KEYS)
         )
 
-    point, result = service.as_caller(credentials.engine, credentials.authenticate, inquire)
+    point, result = await _as_caller(credentials, inquire)
     return ItemsOut(supply_point_id=point, access=_access(result), items=result.data)
 
 
@@ -225,7 +246,7 @@ def supply_point_inquiry(
     response_model=ItemsOut,
     summary="The customer at a supply point: name, address, phone (P4, the area's TSO)",
 )
-def supply_point_customer(
+async def supply_point_customer(
     supply_point_id: str, credentials: CredentialsDep, items: ItemsQuery = None
 ) -> ItemsOut:
     def look_up(uow: UnitOfWork, caller: Caller) -> tuple[str, GateResult]:
@@ -233,7 +254,7 @@ def supply_point_customer(
         asked = _items(items) or service.TSO_LOOKUP_ITEMS
         return point, _read(uow, caller, supply_point_id=point, items=asked)
 
-    point, result = service.as_caller(credentials.engine, credentials.authenticate, look_up)
+    point, result = await _as_caller(credentials, look_up)
     return ItemsOut(supply_point_id=point, access=_access(result), items=result.data)
 
 
@@ -242,14 +263,14 @@ def supply_point_customer(
     response_model=ItemsOut,
     summary="A customer's data under the stated purpose: only the granted items",
 )
-def get_customer(
+async def get_customer(
     customer_id: str, credentials: CredentialsDep, items: ItemsQuery = None
 ) -> ItemsOut:
     def read(uow: UnitOfWork, caller: Caller) -> tuple[str, GateResult]:
         cid = _customer_id(customer_id)
         return cid, _read(uow, caller, customer_id=cid, items=_items(items))
 
-    cid, result = service.as_caller(credentials.engine, credentials.authenticate, read)
+    cid, result = await _as_caller(credentials, read)
     return ItemsOut(customer_id=cid, access=_access(result), items=result.data)
 
 
@@ -262,7 +283,7 @@ def get_customer(
     status_code=status.HTTP_201_CREATED,
     summary="A retailer registers its customer and retail contract (P1)",
 )
-def register_customer(body: CustomerRegistration, credentials: CredentialsDep) -> WriteOut:
+async def register_customer(body: CustomerRegistration, credentials: CredentialsDep) -> WriteOut:
     def register(uow: UnitOfWork, caller: Caller) -> tuple[RetailContract, GateResult]:
         customer = _customer(body)
         c = body.contract
@@ -287,7 +308,7 @@ def register_customer(body: CustomerRegistration, credentials: CredentialsDep) -
             at=caller.at,
         )
 
-    contract, result = service.as_caller(credentials.engine, credentials.authenticate, register)
+    contract, result = await _as_caller(credentials, register)
     return WriteOut(
         supply_point_id=contract.supply_point_id.value,
         customer_id=contract.customer_id,
@@ -302,7 +323,7 @@ def register_customer(body: CustomerRegistration, credentials: CredentialsDep) -
     status_code=status.HTTP_201_CREATED,
     summary="A customer's application to the calling retailer for a supply point (opens P3)",
 )
-def record_application(body: ApplicationIn, credentials: CredentialsDep) -> WriteOut:
+async def record_application(body: ApplicationIn, credentials: CredentialsDep) -> WriteOut:
     def apply(uow: UnitOfWork, caller: Caller) -> tuple[str, str, GateResult]:
         customer = _customer(body.customer)
         point = _point(body.supply_point_id)
@@ -323,9 +344,7 @@ def record_application(body: ApplicationIn, credentials: CredentialsDep) -> Writ
             ),
         )
 
-    point, customer_id, result = service.as_caller(
-        credentials.engine, credentials.authenticate, apply
-    )
+    point, customer_id, result = await _as_caller(credentials, apply)
     return WriteOut(
         supply_point_id=point,
         customer_id=customer_id,
@@ -340,7 +359,7 @@ def record_application(body: ApplicationIn, credentials: CredentialsDep) -> Writ
     summary="The area's TSO registers or updates a supply point's sixteen items (P4)",
     responses={201: {"model": WriteOut, "description": "Registered (new supply point)"}},
 )
-def save_supply_point(
+async def save_supply_point(
     supply_point_id: str,
     body: SupplyPointIn,
     credentials: CredentialsDep,
@@ -357,7 +376,7 @@ def save_supply_point(
             purpose=caller.purpose or service.P4,
         )
 
-    point, result = service.as_caller(credentials.engine, credentials.authenticate, save)
+    point, result = await _as_caller(credentials, save)
     if result.data.get("created"):
         response.status_code = status.HTTP_201_CREATED
     return WriteOut(

@@ -10,7 +10,8 @@ Fast path: parallel segments of aggregated chunks
     this process, the others in forked processes (PostgreSQL: they import this transaction's
     snapshot, so all read the same state; SQLite: the chain is insert-only, so positions
     ``<= H`` read the same rows).
-    Within a worker a reader thread fetches the next chunk while the current one is hashed.
+    On PostgreSQL a reader thread in each worker fetches the next chunk while the current one
+    is hashed.
 
     A worker reads a chunk of positions with two queries (:func:`read_chunk`): one aggregate row
     of the seals (their count, and in chain order their ``seq`` values, hashes and
@@ -407,12 +408,21 @@ class SegmentResult:
 
 
 def verify_segment(
-    dbapi: Any, dialect: str, lo: int, hi: int, chunk: int, *, prefetch: bool = True
+    dbapi: Any, dialect: str, lo: int, hi: int, chunk: int, *, prefetch: bool | None = None
 ) -> SegmentResult:
     """Verify chain positions ``lo .. hi`` on the driver connection ``dbapi``, ``chunk``
     positions at a time: each chunk through the aggregated path
     (:func:`aggregated_chunk_verifies`), or, when it is not in that path's shape, row by row
-    (:func:`_chunk_verifies`). Stops at the first chunk that verifies neither way."""
+    (:func:`_chunk_verifies`). Stops at the first chunk that verifies neither way.
+
+    ``prefetch`` (default: on PostgreSQL only) reads the next chunk in a thread meanwhile. The
+    PostgreSQL driver releases the GIL while it waits for the server, so the server's work
+    overlaps the hashing; SQLite's driver releases and retakes it for every row it steps, and
+    two threads handing it over row by row cost more than they overlap (measured: 1.8 µs per
+    entry without, 2.7 µs with).
+    """
+    if prefetch is None:
+        prefetch = dialect == "postgresql"
     done = lo - 1
     first_prev: str | None = None
     last: str | None = None
@@ -662,16 +672,18 @@ def verify(
                 conn.exec_driver_sql(statement)
         checkpoints = load_checkpoints(conn)
         s = access_ledger_seal.c
-        # two key lookups (no count: the chunks prove every position in between is there)
-        low, high = conn.execute(select(func.min(s.chain_pos), func.max(s.chain_pos))).one()
+        # two key lookups (no count: the chunks prove every position in between is there), in
+        # two statements: SQLite answers a lone min() or max() from the key, both at once by a scan
+        low = conn.execute(select(func.min(s.chain_pos))).scalar()
+        high = int(conn.execute(select(func.max(s.chain_pos))).scalar() or 0)
         verifier = ChainVerifier()
         used = 1
         if low == 1:  # no position below 1: the fast path covers 1 .. high
-            used = choose_workers(workers, int(high))
-            results = run_segments(conn, int(high), used, chunk)
+            used = choose_workers(workers, high)
+            results = run_segments(conn, high, used, chunk)
             used = len(results)
             verifier.verified, verifier.head_hash = proven_prefix(results)
-        if verifier.verified < int(high or 0) or (low is not None and low != 1):
+        if verifier.verified < high or (low is not None and low != 1):
             _sequential(conn, verifier, chunk)
         verified = verifier.verified
         watch = sorted({cp.chain_pos for cp in checkpoints if 0 < cp.chain_pos <= verified})

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import hashlib
 import multiprocessing
 import os
@@ -423,6 +424,27 @@ def verify_segment(
     """
     if prefetch is None:
         prefetch = dialect == "postgresql"
+    with _collector_paused():
+        return _verify_segment(dbapi, dialect, lo, hi, chunk, prefetch=prefetch)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused: a chunk allocates some ten thousand row tuples,
+    none of them in a cycle, and every 700 allocations would start a collection that scans them
+    for nothing (about 5 % of a segment's time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _verify_segment(
+    dbapi: Any, dialect: str, lo: int, hi: int, chunk: int, *, prefetch: bool
+) -> SegmentResult:
     done = lo - 1
     first_prev: str | None = None
     last: str | None = None

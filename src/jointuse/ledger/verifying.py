@@ -9,9 +9,8 @@ Fast path: parallel segments of aggregated chunks
     database connection (each chunk proves that all of its positions are there): the first in
     this process, the others in forked processes (PostgreSQL: they import this transaction's
     snapshot, so all read the same state; SQLite: the chain is insert-only, so positions
-    ``<= H`` read the same rows).
-    On PostgreSQL a reader thread in each worker fetches the next chunk while the current one
-    is hashed.
+    ``<= H`` read the same rows). On PostgreSQL a reader thread in each worker fetches the
+    next chunk while the current one is hashed.
 
     A worker reads a chunk of positions with two queries (:func:`read_chunk`): one aggregate row
     of the seals (their count, and in chain order their ``seq`` values, hashes and
@@ -21,8 +20,9 @@ Fast path: parallel segments of aggregated chunks
     itself from the position, the stored ``seq``, ``prev_hash`` and entry
     (:func:`chunk_messages`), hashes each with ``hashlib``, and compares whole strings at once:
     the hashes, hex-encoded and run together, against the stored ones; the stored ``prev_hash``
-    values against the head followed by all hashes but the last. Reading whole chunks this way
-    costs a fraction of fetching one row object per entry, which was most of verify's time.
+    values against the head followed by all hashes but the last. (Concatenating each message in
+    SQL and fetching it with its hashes row by row cost 2.7 µs per entry on SQLite; this way,
+    1.6-1.9 µs, of which hashing is 0.65.)
     A worker returns the stored ``prev_hash`` of its first position and the hash of its last;
     the joins between segments are checked here (genesis hash for the first).
 

@@ -96,6 +96,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.types import Text
 
 from jointuse.core.errors import ValidationError
+from jointuse.core.periodic import PeriodicWorker
 
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(column_0_label)s",
@@ -344,60 +345,41 @@ def checkpoint(engine: Engine) -> tuple[int, int, int]:
         raw.close()
 
 
-class BackgroundCheckpointer:
+class BackgroundCheckpointer(PeriodicWorker):
     """Checkpoints a SQLite engine's log every ``interval`` seconds in a daemon thread (the
     server runs one for an engine made with ``background_checkpoints=True``; see "WAL
     checkpoints" above), on a connection of its own kept for its lifetime (not handed back to
     the pool between runs, where the requests' writers would pick up a connection whose cache
     is stale). A failing run is logged and counted; the next one tries again on a new
-    connection. ``stop()`` checkpoints once more."""
+    connection. ``stop()`` checkpoints once more. ``last``: what the last checkpoint reported
+    (busy, log frames, frames checkpointed)."""
+
+    what = "SQLite checkpoint"
+    thread_name = "sqlite-checkpoint"
 
     def __init__(self, engine: Engine, *, interval: float = 0.5) -> None:
         if engine.dialect.name != "sqlite":
             raise ValueError("only a SQLite engine has a write-ahead log to checkpoint")
+        super().__init__(interval=interval)
         self.engine = engine
-        self.interval = interval
-        self.failures = 0
         self.last: tuple[int, int, int] | None = None
         self._raw: Any = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError("BackgroundCheckpointer already started")
-        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
-        self._thread.start()
+    def run_once(self) -> None:
+        if self._raw is None:
+            self._raw = self.engine.raw_connection()
+        self.last = _checkpoint_on(self._raw)
 
-    def _run_once(self) -> None:
-        try:
-            if self._raw is None:
-                self._raw = self.engine.raw_connection()
-            self.last = _checkpoint_on(self._raw)
-        except Exception:
-            self.failures += 1
-            self._release()
-            log.exception("SQLite checkpoint failed (attempt will be repeated)")
+    def on_failure(self) -> None:
+        self.close()
 
-    def _release(self) -> None:
+    def close(self) -> None:
         raw, self._raw = self._raw, None
         if raw is not None:
             try:
                 raw.close()
             except Exception:
                 log.exception("closing the checkpoint connection failed")
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._run_once()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-        self._run_once()
-        self._release()
 
 
 def read_only(engine: Engine) -> Engine:

@@ -42,13 +42,13 @@ import threading
 import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from jointuse.core.db import hot_insert, writer_turn
+from jointuse.core.periodic import PeriodicWorker
 from jointuse.ledger.chain import LedgerEntry, entry_columns, entry_hash, parse_entry
 from jointuse.ledger.checkpoint import sealed_head
 from jointuse.ledger.tables import JSON_FIELDS, TEXT_FIELDS, access_ledger, access_ledger_seal
@@ -233,57 +233,22 @@ def find_entries(
 # --- background sealer --------------------------------------------------------------------------
 
 
-class BackgroundSealer:
+class BackgroundSealer(PeriodicWorker):
     """Seals the ledger every ``interval`` seconds in a daemon thread (the server starts one).
 
     A failing run (database briefly unavailable) is logged at ERROR with its traceback, counted in
     ``failures`` and kept in ``last_error``; the next run tries again. ``stop()`` seals once more.
     """
 
+    what = "ledger sealing"
+    thread_name = "ledger-sealer"
+
     def __init__(
         self, engine: Engine, *, interval: float = 0.5, max_batch: int = DEFAULT_SEAL_BATCH
     ) -> None:
+        super().__init__(interval=interval)
         self.engine = engine
-        self.interval = interval
         self.max_batch = max_batch
-        self.failures = 0
-        self.last_error: BaseException | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError("BackgroundSealer already started")
-        self._thread = threading.Thread(target=self._run, name="ledger-sealer", daemon=True)
-        self._thread.start()
-
-    def _run_once(self) -> None:
-        try:
-            seal_all(self.engine, self.max_batch)
-        except Exception as exc:
-            self.failures += 1
-            self.last_error = exc
-            log.exception("ledger sealing failed (attempt will be repeated)")
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._run_once()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-        self._run_once()
-
-    def __enter__(self) -> BackgroundSealer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def run_once(self) -> None:
+        seal_all(self.engine, self.max_batch)

@@ -120,3 +120,26 @@ def test_forked_workers_prove_their_segments(chain: Engine) -> None:
         results = run_segments(conn, 250, 2, 40)
     assert [(r.lo, r.hi, r.complete) for r in results] == [(1, 125, True), (126, 250, True)]
     assert proven_prefix(results)[0] == 250
+
+
+def test_progress_counts_every_position_once(chain: Engine) -> None:
+    heard: list[tuple[int, int]] = []
+    result = verify(
+        chain, workers=2, chunk=40, progress=lambda done, total: heard.append((done, total))
+    )
+    assert result.ok and result.workers == 2
+    assert heard and heard[-1] == (250, 250)
+    assert {total for _, total in heard} == {250}
+    assert [done for done, _ in heard] == sorted(done for done, _ in heard)  # never back
+    assert len(heard) >= 4  # at least once per chunk of this process's segment (1..125)
+
+
+def test_progress_follows_the_exact_path_too(chain: Engine) -> None:
+    tamper(chain, "DELETE FROM access_ledger_seal WHERE chain_pos = 126")
+    heard: list[tuple[int, int]] = []
+    result = verify(
+        chain, workers=1, chunk=40, progress=lambda done, total: heard.append((done, total))
+    )
+    assert result.broken is not None and result.verified == 125
+    assert heard and heard[-1] == (125, 250)
+    assert {total for _, total in heard} == {250}

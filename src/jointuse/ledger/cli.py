@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from jointuse.core.cli import DatabaseUrl, resolve_database_url
 from jointuse.core.db import make_engine
@@ -73,7 +74,19 @@ def verify_command(
     try:
         if not no_seal:
             seal_all(engine)
-        result = verify(engine, trusted_keys=trusted)
+        with Progress(
+            TextColumn("verifying"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            transient=True,
+        ) as bar:
+            task = bar.add_task("verify", total=None)
+
+            def progress(verified: int, total: int) -> None:
+                bar.update(task, completed=verified, total=total)
+
+            result = verify(engine, trusted_keys=trusted, progress=progress)
     finally:
         engine.dispose()
     if result.broken is None:

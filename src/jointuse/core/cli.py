@@ -67,8 +67,9 @@ def revision_command(
         str, typer.Option("--rev-id", help="Revision id, e.g. 0002_parties (<NNNN>_<area>).")
     ],
     down_revision: Annotated[
-        str, typer.Option("--down-revision", help="The revision it builds on.")
-    ] = "0001_ledger",
+        str | None,
+        typer.Option("--down-revision", help="The revision it builds on (default: the head)."),
+    ] = None,
 ) -> None:
     """Write a new, empty migration file in the package (developers only)."""
     from alembic import command
@@ -76,6 +77,8 @@ def revision_command(
 
     cfg = alembic_config()
     script = ScriptDirectory.from_config(cfg)
+    if down_revision is None:
+        down_revision = script.get_current_head() or "0001_ledger"
     if script.get_revision(down_revision) is None:
         raise typer.BadParameter(f"no revision {down_revision!r}", param_hint="--down-revision")
     created = command.revision(cfg, message=message, rev_id=rev_id, head=down_revision, splice=True)

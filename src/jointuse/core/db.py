@@ -67,9 +67,9 @@ Migrations (Alembic, shipped inside the package: ``jointuse/migrations``)
     3. write ``upgrade()`` with ``op.create_table`` … (and ``downgrade()``); keep backend-specific
        SQL behind ``if op.get_bind().dialect.name == "postgresql":``.
 
-    Areas developed in parallel may each branch off ``0001_ledger``: :func:`upgrade` goes to
-    ``heads``, so several heads are fine as long as they do not depend on each other (use
-    ``depends_on`` when one does). Migrations should not import the current ``tables.py`` (tables
+    The history is **one line** (a test fails on a second head): ``down_revision`` is the
+    current head. Branches developed in parallel re-point their first revision to the head of
+    ``main`` when they land. Migrations should not import the current ``tables.py`` (tables
     evolve, a migration must not): spell the columns out.
 """
 

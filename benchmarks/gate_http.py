@@ -83,6 +83,7 @@ from rich.progress import (
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 
+from jointuse.assembly import default_gate
 from jointuse.core.db import UnitOfWork, make_engine, upgrade
 from jointuse.core.ids import SupplyPointId
 from jointuse.customers import service as customers
@@ -99,6 +100,8 @@ from jointuse.ledger.chain import parse_entry
 from jointuse.ledger.tables import access_ledger
 from jointuse.parties import service as parties
 from jointuse.policy.engine import Party as Actor
+
+GATE = default_gate()
 
 BENCH_RETAILER = "r-bench"
 INCUMBENT = "r-incumbent"
@@ -238,6 +241,7 @@ def fill(engine: Engine, n: int, applications: int, seed: int, chunk: int) -> Lo
                 for i in indexes[lo : lo + 500]:
                     customers.record_application(
                         uow,
+                        gate=GATE,
                         actor=actor,
                         customer=_template(f"B{i:09d}"),
                         supply_point_id=point_id(i),

@@ -205,3 +205,55 @@ def test_edges_do_not_reach_the_tables() -> None:
         rel = path.relative_to(SRC.parent).as_posix()
         problems.extend(violations(path.read_text(encoding="utf-8"), rel))
     assert problems == [], "edge modules reaching the tables directly:\n" + "\n".join(problems)
+
+
+# --- one gate, assembled in one place; the gate knows no business area ------------------------
+
+GATE_BUILDERS = frozenset({"jointuse/assembly.py"})
+BUSINESS_AREAS = ("customers", "negawatt", "flows", "messages", "rights", "web", "parties")
+
+
+def _gate_constructions(tree: ast.AST) -> list[int]:
+    """Lines that call ``Gate(...)`` or ``Gate.assemble(...)``."""
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            f = node.func
+            if (isinstance(f, ast.Name) and f.id == "Gate") or (
+                isinstance(f, ast.Attribute)
+                and f.attr == "assemble"
+                and isinstance(f.value, ast.Name)
+                and f.value.id == "Gate"
+            ):
+                out.append(node.lineno)
+    return out
+
+
+def test_only_the_composition_root_builds_a_gate() -> None:
+    """Every entry point uses the gate of :mod:`jointuse.assembly`; a module building its own
+    could miss a relation or loader another area registers (the API once had no dr_resource)."""
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        rel = str(path.relative_to(SRC.parent))
+        if rel in GATE_BUILDERS or rel == "jointuse/access/gate.py":
+            continue
+        for line in _gate_constructions(ast.parse(path.read_text(encoding="utf-8"))):
+            found.append(f"{rel}:{line}")
+    assert found == [], f"build gates only in jointuse/assembly.py: {found}"
+    assert _gate_constructions(ast.parse("Gate(p)\nGate.assemble(p, [])\nx.assemble()")) == [1, 2]
+
+
+def test_the_access_layer_imports_no_business_area() -> None:
+    for path in sorted((SRC / "access").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            for name in names:
+                parts = name.split(".")
+                assert not (
+                    parts[0] == "jointuse" and len(parts) > 1 and parts[1] in BUSINESS_AREAS
+                ), f"{path.name} imports {name}: the gate must know no business area"

@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from jointuse.access.gate import Gate
+from jointuse.assembly import gate_for
 from jointuse.core.db import BackgroundCheckpointer, make_engine
 from jointuse.core.http import (
     DEFAULT_MAX_BODY_BYTES,
@@ -52,6 +54,7 @@ def create_app(
     run_sealer: bool = True,
     clock: Callable[[], datetime] | None = None,
     environ: Mapping[str, str] | None = None,
+    gate: Gate | None = None,
 ) -> FastAPI:
     """The jointuse HTTP API.
 
@@ -59,7 +62,10 @@ def create_app(
     disposed, otherwise one is made from ``settings.database_url`` and disposed on shutdown.
     ``bench`` / ``trust_client_cert_header`` default to the environment flags
     ``JOINTUSE_BENCH_ENDPOINTS`` / ``JOINTUSE_TRUST_CLIENT_CERT_HEADER`` (``1``/``true``).
-    ``clock`` gives the moment of each request (default: now, UTC).
+    ``clock`` gives the moment of each request (default: now, UTC). ``gate`` (for tests) is used
+    as given; otherwise it is assembled over the operator's policy (``settings.policy_path``,
+    ``JOINTUSE_POLICY``; the shipped one by default), which is checked first: a policy with
+    errors, or one the installed areas cannot serve, refuses to build the app.
     """
     from jointuse.customers.api import bench_router
     from jointuse.customers.api import router as customers_router
@@ -69,6 +75,7 @@ def create_app(
 
     env = os.environ if environ is None else environ
     settings = settings or load_settings(env)
+    the_gate = gate if gate is not None else gate_for(settings.policy_path)
     owns_engine = engine is None
     db = (
         engine
@@ -117,6 +124,7 @@ def create_app(
     app.state.jointuse = ApiContext(
         engine=db,
         authenticate=authenticate,
+        gate=the_gate,
         trust_client_cert_header=trust,
         clock=clock or (lambda: datetime.now(UTC)),
     )

@@ -12,15 +12,18 @@ import pytest
 from sqlalchemy import Engine, event, func, select
 
 from jointuse.access.gate import LoadContext, NoLoader, PolicyDenied
+from jointuse.assembly import UNLOADED, default_gate
 from jointuse.core.db import UnitOfWork
 from jointuse.core.errors import InvalidSupplyPointId, ValidationError
 from jointuse.core.ids import SupplyPointId
 from jointuse.customers import repository, service
 from jointuse.customers.model import JST, ContractKind, Customer, RetailContract, SupplyPoint
-from jointuse.customers.relations import RelationContext, TargetRef, relations_at
+from jointuse.customers.relations import RelationContext, TargetRef, relations_at, target_facts
 from jointuse.customers.tables import customer as customer_table
 from jointuse.ledger.service import LedgerRecord, find_entries
 from jointuse.policy.engine import AccessRequest, Party, PartyStatus, RelationPeriod
+
+GATE = default_gate()
 
 UowFactory = Callable[..., UnitOfWork]
 
@@ -54,10 +57,13 @@ def _seed(uow: UowFactory) -> None:
         contract_state="active",
     )
     with uow() as u:
-        service.save_supply_point(u, actor=TSO03, point=point, request_id="seed-p", at=AT)
+        service.save_supply_point(
+            u, gate=GATE, actor=TSO03, point=point, request_id="seed-p", at=AT
+        )
     with uow() as u:
         service.register_customer(
             u,
+            gate=GATE,
             actor=RETAILER,
             customer=_customer("c-1"),
             contract=RetailContract(
@@ -82,7 +88,7 @@ def seeded(uow: UowFactory) -> UowFactory:
 def test_denial_commits_alone_undoing_changes_but_keeping_allowed_reads(
     seeded: UowFactory, engine: Engine
 ) -> None:
-    gate = service.default_gate()
+    gate = GATE
     before = len(_entries(seeded))
     with pytest.raises(PolicyDenied), seeded() as u:
         # An allowed read (its entry must survive), an uncommitted change (must not) ...
@@ -123,7 +129,7 @@ def test_denial_commits_alone_undoing_changes_but_keeping_allowed_reads(
 
 
 def test_caller_may_catch_a_denial_and_carry_on(seeded: UowFactory) -> None:
-    gate = service.default_gate()
+    gate = GATE
     with seeded() as u:
         with pytest.raises(PolicyDenied):
             gate.read(
@@ -154,7 +160,13 @@ def test_caller_may_catch_a_denial_and_carry_on(seeded: UowFactory) -> None:
 def test_unknown_purpose_carries_the_valid_purposes(seeded: UowFactory) -> None:
     with pytest.raises(PolicyDenied) as caught, seeded() as u:
         service.read_basic(
-            u, actor=RETAILER, purpose="marketing\x00", request_id="x", at=AT, customer_id="c-1"
+            u,
+            gate=GATE,
+            actor=RETAILER,
+            purpose="marketing\x00",
+            request_id="x",
+            at=AT,
+            customer_id="c-1",
         )
     details = caught.value.to_dict()
     assert details["code"] == "access_denied" and details["reason"] == "purpose_unknown"
@@ -171,7 +183,7 @@ def test_failing_change_leaves_no_entry(seeded: UowFactory) -> None:
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError, match="disk full"), seeded() as u:
-        service.default_gate().write(
+        GATE.write(
             u,
             actor=RETAILER,
             purpose="P1_wheeling",
@@ -186,13 +198,17 @@ def test_failing_change_leaves_no_entry(seeded: UowFactory) -> None:
 
 def test_read_only_unit_of_work_is_refused(seeded: UowFactory) -> None:
     with pytest.raises(RuntimeError, match="read-write"), seeded(read_only=True) as u:
-        service.tso_customer_lookup(u, actor=TSO03, supply_point_id=A, request_id="ro", at=AT)
+        service.tso_customer_lookup(
+            u, gate=GATE, actor=TSO03, supply_point_id=A, request_id="ro", at=AT
+        )
 
 
-def test_allowed_category_without_loader_fails_without_entry(seeded: UowFactory) -> None:
+def test_allowed_category_without_loader_is_refused_on_the_ledger(seeded: UowFactory) -> None:
+    """A category the installation holds no data of (assembled ``unloaded``): 501, not 500, and
+    the refusal is recorded item by item with reason ``not_available``."""
     before = len(_entries(seeded))
-    with pytest.raises(NoLoader, match="negawatt"), seeded() as u:
-        service.default_gate().read(
+    with pytest.raises(NoLoader, match="negawatt") as caught, seeded() as u:
+        GATE.read(
             u,
             actor=RETAILER,
             purpose="P5_negawatt",
@@ -201,7 +217,25 @@ def test_allowed_category_without_loader_fails_without_entry(seeded: UowFactory)
             request_id="nw",
             at=AT,
         )
-    assert len(_entries(seeded)) == before
+    assert caught.value.status == 501
+    entries = _entries(seeded)
+    assert len(entries) == before + 1
+    last = entries[-1].entry
+    assert (last.decision, last.rule_id, last.request_id) == ("denied", "P5-retailer", "nw")
+    assert {(r.item, r.reason) for r in last.items_refused} == {
+        (item, "not_available")
+        for item in ("generation_sold", "demand_procured", "demand_suppressed", "baseline")
+    }
+
+
+def test_assembly_refuses_a_policy_the_areas_cannot_serve() -> None:
+    from jointuse.access.gate import Gate, wiring_gaps
+    from jointuse.assembly import area_parts
+    from jointuse.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no loader reads category 'negawatt'"):
+        Gate.assemble(GATE.policy, area_parts(), unloaded={"switching_messages"})
+    assert wiring_gaps(GATE.policy, GATE.relations, GATE.loaders, unloaded=UNLOADED) == []
 
 
 def dr_resources(ctx: RelationContext) -> Iterable[RelationPeriod]:
@@ -214,9 +248,11 @@ def dr_resources(ctx: RelationContext) -> Iterable[RelationPeriod]:
 
 def test_dr_resource_plugs_in_as_a_relation_provider(seeded: UowFactory) -> None:
     with pytest.raises(PolicyDenied) as caught, seeded() as u:
-        service.supply_point_inquiry(u, actor=DR, supply_point_id=A, request_id="dr-0", at=AT)
+        service.supply_point_inquiry(
+            u, gate=GATE, actor=DR, supply_point_id=A, request_id="dr-0", at=AT
+        )
     assert caught.value.details["reason"] == "relation_missing"
-    base = service.default_gate()
+    base = GATE
     gate = base.with_relations(base.relations.with_provider("dr_resource", dr_resources))
     with seeded() as u:
         got = service.supply_point_inquiry(
@@ -230,9 +266,9 @@ def test_loader_extension_and_relations_at(seeded: UowFactory) -> None:
     def negawatt(ctx: LoadContext) -> dict[str, object]:
         return {item: f"{item}@{ctx.relations.target.supply_point_id}" for item in ctx.items}
 
-    gate = service.default_gate().with_loader("negawatt", negawatt)
+    gate = GATE.with_loader("negawatt", negawatt)
     with seeded() as u:
-        rels = relations_at(u.connection, RETAILER, TargetRef(A), AT)
+        rels = relations_at(GATE.relations, u.connection, RETAILER, TargetRef(A), AT)
         got = gate.read(
             u,
             actor=RETAILER,
@@ -265,12 +301,15 @@ def test_one_gate_read_costs_a_few_indexed_statements(seeded: UowFactory, engine
     event.listen(engine, "before_cursor_execute", record)
     try:
         with seeded() as u:
-            service.tso_customer_lookup(u, actor=TSO03, supply_point_id=A, request_id="n1", at=AT)
+            service.tso_customer_lookup(
+                u, gate=GATE, actor=TSO03, supply_point_id=A, request_id="n1", at=AT
+            )
         tso = list(statements)
         statements.clear()
         with seeded() as u:
             service.read_basic(
                 u,
+                gate=GATE,
                 actor=RETAILER,
                 purpose="P1_wheeling",
                 request_id="n2",
@@ -306,6 +345,7 @@ def test_p3_inquiry_queries_only_what_the_decision_can_use(
     with seeded() as u:
         service.record_application(
             u,
+            gate=GATE,
             actor=applicant,
             customer=_customer("c-9"),
             supply_point_id=A,
@@ -317,13 +357,18 @@ def test_p3_inquiry_queries_only_what_the_decision_can_use(
     try:
         with seeded() as u:
             got = service.supply_point_inquiry(
-                u, actor=applicant, supply_point_id=A, request_id="p3", at=AT
+                u, gate=GATE, actor=applicant, supply_point_id=A, request_id="p3", at=AT
             )
         retailer = list(statements)
         statements.clear()
         with seeded() as u:
             service.supply_point_inquiry(
-                u, actor=Party("occto", "occto"), supply_point_id=A, request_id="p3o", at=AT
+                u,
+                gate=GATE,
+                actor=Party("occto", "occto"),
+                supply_point_id=A,
+                request_id="p3o",
+                at=AT,
             )
         occto = list(statements)
     finally:
@@ -356,10 +401,10 @@ def test_gate_decides_as_the_engine_given_every_relation_and_fact(
     relation and the full target facts (controllers, messages, refusals, windows included)."""
     with seeded() as u:
         service.record_application(
-            u, actor=Party("r-two", "retailer"), customer=_customer("c-9"), supply_point_id=A,
-            request_id="app", at=AT,
+            u, gate=GATE, actor=Party("r-two", "retailer"), customer=_customer("c-9"),
+            supply_point_id=A, request_id="app", at=AT,
         )  # fmt: skip
-    gate = service.default_gate()
+    gate = GATE
     actors = (
         TSO03,
         Party("tso-04", "tso"),
@@ -383,10 +428,10 @@ def test_gate_decides_as_the_engine_given_every_relation_and_fact(
                             party=actor,
                             purpose=purpose,
                             action=action,
-                            target=ctx.engine_target(),
+                            target=target_facts(ctx),
                             at=AT,
                             items=items or frozenset(),
-                            relations=relations_at(u.connection, actor, target, AT),
+                            relations=relations_at(GATE.relations, u.connection, actor, target, AT),
                         )
                         expected = gate.engine.decide(full)
                         assert got == expected, (actor, target, items, action)
@@ -397,8 +442,8 @@ def test_gate_decides_as_the_engine_given_every_relation_and_fact(
 def test_applicant_periods_are_those_of_the_applications(seeded: UowFactory) -> None:
     with seeded() as u:
         service.record_application(
-            u, actor=Party("r-two", "retailer"), customer=_customer("c-9"), supply_point_id=A,
-            request_id="app", at=AT,
+            u, gate=GATE, actor=Party("r-two", "retailer"), customer=_customer("c-9"),
+            supply_point_id=A, request_id="app", at=AT,
         )  # fmt: skip
     with seeded() as u:
         conn = u.connection

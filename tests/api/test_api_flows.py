@@ -191,3 +191,32 @@ def test_openapi_document_is_3_1_and_lists_the_routes(world: World) -> None:
     assert doc["openapi"].startswith("3.1")
     assert "/v1/supply-points/{supply_point_id}" in doc["paths"]
     assert not any(p.startswith("/v1/_bench") for p in doc["paths"])
+
+
+def test_allowed_reads_of_every_granted_item_never_end_in_500(registered: World) -> None:
+    """Issue 12: the area TSO reading a customer under P4 with no ``items`` was granted
+    ``interval_readings`` and answered 500 (no loader in the API's gate). The API's gate is the
+    assembled one: readings load (none imported yet: an empty list), and a category this
+    installation does not hold is a recorded 501, not a 500."""
+    w = registered
+    _apply(w)
+    r = w.client.post(
+        "/v1/customers",
+        json=customer_body(
+            contract={"number": "CM-001", "supply_point_id": POINT, "valid_from": "2024-04-01"}
+        ),
+        headers=w.headers("coop-mirai"),
+    )
+    assert r.status_code == 201, r.text
+    r = w.client.get("/v1/customers/C0001", headers=w.headers("tso-03", P4))
+    assert r.status_code == 200, r.text
+    assert set(r.json()["items"]) == {"name", "address", "phone", "interval_readings"}
+    assert r.json()["items"]["interval_readings"] == []
+    assert (w.ledger()[0]["decision"], w.ledger()[0]["rule_id"]) == ("allowed", "P4-tso")
+
+    before = w.counts()["access_ledger"]
+    r = w.client.get("/v1/customers/C0001", headers=w.headers("tso-03", "P5_negawatt"))
+    assert r.status_code == 501, r.text
+    assert r.json()["code"] == "not_available"
+    assert w.counts()["access_ledger"] == before + 1
+    assert (w.ledger()[0]["decision"], w.ledger()[0]["rule_id"]) == ("denied", "P5-tso")

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from jointuse.access.gate import PolicyDenied
+from jointuse.assembly import default_gate
 from jointuse.core.db import UnitOfWork
 from jointuse.core.errors import AccessDenied, NotFound, ValidationError
 from jointuse.core.ids import SupplyPointId
@@ -36,6 +37,8 @@ from jointuse.customers.tables import customer as customer_table
 from jointuse.customers.tables import retail_contract, supply_application
 from jointuse.ledger.service import LedgerRecord, find_entries
 from jointuse.policy.engine import Party, PartyStatus
+
+GATE = default_gate()
 
 UowFactory = Callable[..., UnitOfWork]
 
@@ -114,12 +117,15 @@ def world(engine: Engine, uow: UowFactory) -> World:
     with uow() as u:
         for n, point in enumerate((A, B)):
             service.save_supply_point(
-                u, actor=TSO03, point=make_point(point), request_id=f"sp-{n}", at=t0
+                u, gate=GATE, actor=TSO03, point=make_point(point), request_id=f"sp-{n}", at=t0
             )
-        service.save_supply_point(u, actor=TSO06, point=make_point(K), request_id="sp-k", at=t0)
+        service.save_supply_point(
+            u, gate=GATE, actor=TSO06, point=make_point(K), request_id="sp-k", at=t0
+        )
     with uow() as u:
         service.register_customer(
             u,
+            gate=GATE,
             actor=R_OLD,
             customer=c_old,
             contract=contract("r-old", "OLD-1", "c-old", A, date(2024, 1, 1), date(2024, 4, 1)),
@@ -129,6 +135,7 @@ def world(engine: Engine, uow: UowFactory) -> World:
     with uow() as u:
         service.record_application(
             u,
+            gate=GATE,
             actor=R_NEW,
             customer=c_new,
             supply_point_id=A,
@@ -143,6 +150,7 @@ def register_new_contract(w: World) -> None:
     with w.uow() as u:
         service.register_customer(
             u,
+            gate=GATE,
             actor=R_NEW,
             customer=w.c_new,
             contract=contract("r-new", "NEW-1", "c-new", A, date(2024, 4, 1), None),
@@ -154,7 +162,7 @@ def register_new_contract(w: World) -> None:
 def test_p3_applicant_gets_only_supply_point_items(world: World) -> None:
     with world.uow() as u:
         result = service.supply_point_inquiry(
-            u, actor=R_NEW, supply_point_id=A, request_id="p3-ok", at=jst(2024, 3, 10)
+            u, gate=GATE, actor=R_NEW, supply_point_id=A, request_id="p3-ok", at=jst(2024, 3, 10)
         )
     assert result.decision.allowed and result.decision.rule_id == "P3-retailer"
     assert result.decision.relation == "applicant"
@@ -176,7 +184,7 @@ def test_p3_applicant_gets_only_supply_point_items(world: World) -> None:
 def test_p3_denied_for_another_retailer_and_on_the_ledger(world: World) -> None:
     with pytest.raises(AccessDenied) as caught, world.uow() as u:
         service.supply_point_inquiry(
-            u, actor=R_OTHER, supply_point_id=A, request_id="p3-no", at=jst(2024, 3, 10)
+            u, gate=GATE, actor=R_OTHER, supply_point_id=A, request_id="p3-no", at=jst(2024, 3, 10)
         )
     err = caught.value
     assert isinstance(err, PolicyDenied) and err.status == 403
@@ -192,6 +200,7 @@ def test_refused_item_is_403_with_rule_and_reason_on_the_ledger(world: World) ->
     with pytest.raises(PolicyDenied) as caught, world.uow() as u:
         service.supply_point_inquiry(
             u,
+            gate=GATE,
             actor=R_NEW,
             supply_point_id=A,
             request_id="p3-name",
@@ -211,7 +220,13 @@ def test_refused_item_is_403_with_rule_and_reason_on_the_ledger(world: World) ->
 def test_missing_purpose_lists_valid_purposes_and_is_recorded(world: World) -> None:
     with pytest.raises(PolicyDenied) as caught, world.uow() as u:
         service.read_basic(
-            u, actor=R_OLD, purpose=None, request_id="nop", at=jst(2024, 2, 1), customer_id="c-old"
+            u,
+            gate=GATE,
+            actor=R_OLD,
+            purpose=None,
+            request_id="nop",
+            at=jst(2024, 2, 1),
+            customer_id="c-old",
         )
     assert caught.value.details["reason"] == "purpose_missing"
     assert "P1_wheeling" in caught.value.details["valid_purposes"]
@@ -222,7 +237,7 @@ def test_missing_purpose_lists_valid_purposes_and_is_recorded(world: World) -> N
 def test_p4_area_tso_reads_name_address_phone_other_area_denied(world: World) -> None:
     with world.uow() as u:
         result = service.tso_customer_lookup(
-            u, actor=TSO03, supply_point_id=A, request_id="p4-ok", at=jst(2024, 2, 1)
+            u, gate=GATE, actor=TSO03, supply_point_id=A, request_id="p4-ok", at=jst(2024, 2, 1)
         )
     assert result.decision.rule_id == "P4-tso"
     assert set(result.data) == {"name", "address", "phone"}
@@ -230,7 +245,7 @@ def test_p4_area_tso_reads_name_address_phone_other_area_denied(world: World) ->
     assert result.data["phone"] == "0311112222"
     with pytest.raises(PolicyDenied) as caught, world.uow() as u:
         service.tso_customer_lookup(
-            u, actor=TSO06, supply_point_id=A, request_id="p4-no", at=jst(2024, 2, 1)
+            u, gate=GATE, actor=TSO06, supply_point_id=A, request_id="p4-no", at=jst(2024, 2, 1)
         )
     assert caught.value.details["reason"] == "relation_missing"
     assert [r.entry.decision for r in world.entries("p4-no")] == ["denied"]
@@ -242,6 +257,7 @@ def test_time_slicing_across_a_contract_end(world: World) -> None:
     with world.uow() as u:
         before = service.read_basic(
             u,
+            gate=GATE,
             actor=R_OLD,
             purpose=service.P1,
             request_id="slice-1",
@@ -254,6 +270,7 @@ def test_time_slicing_across_a_contract_end(world: World) -> None:
     with pytest.raises(PolicyDenied) as caught, world.uow() as u:
         service.read_basic(
             u,
+            gate=GATE,
             actor=R_OLD,
             purpose=service.P1,
             request_id="slice-2",
@@ -267,7 +284,7 @@ def test_time_slicing_across_a_contract_end(world: World) -> None:
     for n, at in enumerate((jst(2024, 3, 31), jst(2024, 4, 2))):
         with world.uow() as u:
             got = service.tso_customer_lookup(
-                u, actor=TSO03, supply_point_id=A, request_id=f"tso-{n}", at=at
+                u, gate=GATE, actor=TSO03, supply_point_id=A, request_id=f"tso-{n}", at=at
             )
         names.append(got.data["phone"])
     assert names == ["0311112222", "0333334444"]
@@ -275,6 +292,7 @@ def test_time_slicing_across_a_contract_end(world: World) -> None:
     with world.uow() as u:
         new = service.read_basic(
             u,
+            gate=GATE,
             actor=R_NEW,
             purpose=service.P1,
             request_id="slice-3",
@@ -288,6 +306,7 @@ def test_applicant_reads_only_its_own_customer_not_the_old_contract(world: World
     with world.uow() as u:
         got = service.read_basic(
             u,
+            gate=GATE,
             actor=R_NEW,
             purpose=service.P1,
             request_id="app-basic",
@@ -310,7 +329,7 @@ def test_registration_completes_the_pending_application(world: World) -> None:
     # Completed: the applicant relation ended at registration, so P3 is closed again.
     with pytest.raises(PolicyDenied), world.uow() as u:
         service.supply_point_inquiry(
-            u, actor=R_NEW, supply_point_id=A, request_id="p3-after", at=jst(2024, 3, 25)
+            u, gate=GATE, actor=R_NEW, supply_point_id=A, request_id="p3-after", at=jst(2024, 3, 25)
         )
 
 
@@ -318,7 +337,7 @@ def test_suspended_party_denied_and_on_the_ledger(world: World) -> None:
     suspended = Party("r-new", "retailer", PartyStatus.SUSPENDED)
     with pytest.raises(PolicyDenied) as caught, world.uow() as u:
         service.supply_point_inquiry(
-            u, actor=suspended, supply_point_id=A, request_id="susp", at=jst(2024, 3, 10)
+            u, gate=GATE, actor=suspended, supply_point_id=A, request_id="susp", at=jst(2024, 3, 10)
         )
     assert caught.value.details["reason"] == "party_suspended"
     (record,) = world.entries("susp")
@@ -332,6 +351,7 @@ def test_write_failing_after_the_decision_rolls_back_without_entry(world: World)
     with pytest.raises(ValidationError, match="overlapping"), world.uow() as u:
         service.register_customer(
             u,
+            gate=GATE,
             actor=R_OTHER,
             customer=intruder,
             contract=overlapping,
@@ -351,6 +371,7 @@ def test_registering_a_contract_for_another_retailer_is_denied(world: World) -> 
     with pytest.raises(PolicyDenied) as caught, world.uow() as u:
         service.register_customer(
             u,
+            gate=GATE,
             actor=R_OTHER,
             customer=someone,
             contract=contract("r-old", "Y-1", "c-y", B, date(2024, 1, 1), None),
@@ -364,11 +385,17 @@ def test_registering_a_contract_for_another_retailer_is_denied(world: World) -> 
 def test_tso_writes_only_points_of_its_area(world: World) -> None:
     with pytest.raises(PolicyDenied), world.uow() as u:
         service.save_supply_point(
-            u, actor=TSO06, point=make_point(B), request_id="sp-foreign", at=jst(2024, 1, 1)
+            u,
+            gate=GATE,
+            actor=TSO06,
+            point=make_point(B),
+            request_id="sp-foreign",
+            at=jst(2024, 1, 1),
         )
     with world.uow() as u:
         result = service.save_supply_point(
             u,
+            gate=GATE,
             actor=TSO03,
             point=make_point(B, contract_state="suspended", current_limit=40),
             request_id="sp-update",
@@ -377,7 +404,7 @@ def test_tso_writes_only_points_of_its_area(world: World) -> None:
     assert result.data == {"created": False}
     with world.uow() as u:
         seen = service.supply_point_inquiry(
-            u, actor=OCCTO, supply_point_id=B, request_id="occto", at=jst(2024, 1, 2)
+            u, gate=GATE, actor=OCCTO, supply_point_id=B, request_id="occto", at=jst(2024, 1, 2)
         )
     assert seen.data["current_limit"] == 40 and seen.data["contract_state"] == "suspended"
 
@@ -386,7 +413,7 @@ def test_unknown_supply_point_is_not_found_and_leaves_no_entry(world: World) -> 
     missing = "03" + "9" * 20
     with pytest.raises(NotFound), world.uow() as u:
         service.supply_point_inquiry(
-            u, actor=OCCTO, supply_point_id=missing, request_id="nf", at=jst(2024, 1, 2)
+            u, gate=GATE, actor=OCCTO, supply_point_id=missing, request_id="nf", at=jst(2024, 1, 2)
         )
     assert world.entries("nf") == []
 
@@ -411,6 +438,7 @@ def test_bulk_load_writes_one_ledger_entry(engine: Engine, uow: UowFactory) -> N
         assert len(find_entries(u.session)) == entries_before + 1
         got = service.read_basic(
             u,
+            gate=GATE,
             actor=Party("r-bulk", "retailer"),
             purpose=service.P1,
             request_id="after-bulk",

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
+from jointuse.assembly import default_gate
 from jointuse.core.calendar import JST
 from jointuse.core.db import UnitOfWork
 from jointuse.core.ids import SupplyPointId
@@ -23,6 +24,8 @@ from jointuse.negawatt.cli import app
 from jointuse.negawatt.meterdata import MeterDay
 from jointuse.parties.service import add_party, seed_reference_parties
 from jointuse.policy.engine import Party
+
+GATE = default_gate()
 
 DATA = Path(__file__).parent / "data"
 P1 = "0312345678901234567890"
@@ -71,11 +74,12 @@ def db(database_url: str, engine: Engine) -> str:
     )
     with UnitOfWork(engine) as u:
         customers.save_supply_point(
-            u, actor=Party("tso-03", "tso"), point=point, request_id="p", at=SEEDED_AT
+            u, gate=GATE, actor=Party("tso-03", "tso"), point=point, request_id="p", at=SEEDED_AT
         )
     with UnitOfWork(engine) as u:
         customers.register_customer(
             u,
+            gate=GATE,
             actor=Party("r-one", "retailer"),
             customer=customer,
             contract=RetailContract(

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from jointuse.access.gate import PolicyDenied
+from jointuse.assembly import default_gate
 from jointuse.core.calendar import JST, baseline_day_types
 from jointuse.core.db import UnitOfWork
 from jointuse.core.ids import SupplyPointId
@@ -25,6 +26,8 @@ from jointuse.negawatt.kernel import EventSpec, compute_baseline
 from jointuse.negawatt.meterdata import MeterDataError, MeterDay
 from jointuse.negawatt.settlement import settle
 from jointuse.policy.engine import Party
+
+GATE = default_gate()
 
 UowFactory = Callable[..., UnitOfWork]
 DATA = Path(__file__).parent / "data"
@@ -63,10 +66,13 @@ def seeded(uow: UowFactory) -> UowFactory:
             contract_state="active",
         )
         with uow() as u:
-            customers.save_supply_point(u, actor=TSO03, point=sp, request_id=f"sp{n}", at=AT)
+            customers.save_supply_point(
+                u, gate=GATE, actor=TSO03, point=sp, request_id=f"sp{n}", at=AT
+            )
         with uow() as u:
             customers.register_customer(
                 u,
+                gate=GATE,
                 actor=RETAILER,
                 customer=_customer(f"c-{n}"),
                 contract=RetailContract(

@@ -76,7 +76,7 @@ def test_add_and_list_migrates_the_database_first(db_url: str) -> None:
     assert "registered r-coop (retailer, A0123)" in result.stdout
     engine = make_engine(db_url)
     try:
-        assert "0002_parties" in current_revisions(engine)
+        assert len(current_revisions(engine)) == 1  # migrated to the one head
         assert service.get_party(engine, "r-coop").meti_registration == "A0123"
     finally:
         engine.dispose()

@@ -51,22 +51,23 @@ Extension points
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Literal
 
 from sqlalchemy import Connection
 
-from jointuse.core.db import UnitOfWork
-from jointuse.core.errors import AccessDenied, JointuseError
-from jointuse.customers.relations import (
+from jointuse.access.relations import (
     RelationContext,
+    RelationProvider,
     RelationRegistry,
+    TargetFacts,
     TargetRef,
-    default_registry,
 )
+from jointuse.core.db import UnitOfWork
+from jointuse.core.errors import AccessDenied, ConfigError, JointuseError
 from jointuse.ledger.chain import LedgerEntry
 from jointuse.ledger.chain import RefusedItem as LedgerRefused
 from jointuse.ledger.service import append
@@ -79,9 +80,9 @@ from jointuse.policy.engine import (
     PartyStatus,
     Reason,
     RelationPeriod,
+    Target,
     engine_for,
 )
-from jointuse.policy.loader import default_policy
 from jointuse.policy.model import Policy
 
 _READS_KEY = "jointuse.gate.allowed_reads"
@@ -141,9 +142,11 @@ class PolicyDenied(AccessDenied):
 
 
 class NoLoader(JointuseError):
-    """An allowed read asked for a category no loader is registered for (a wiring gap)."""
+    """The policy allows the read, but this installation holds no data of a granted category
+    (a category the composition root left ``unloaded``): 501, recorded on the ledger as a
+    refusal with reason ``not_available`` for each of its items — never a 500."""
 
-    code = "no_loader"
+    code = "not_available"
     status = 501
 
 
@@ -203,37 +206,119 @@ def contract_categories(policy: Policy) -> frozenset[str]:
     )
 
 
+LoaderKey = str | tuple[str, str]
+"""A loader is registered for a category (``"basic"``), or for one purpose's reads of a category
+(``("P2_cancellation_forwarding", "basic")``: what was forwarded, not the customer record);
+the purpose-specific one wins."""
+
+
+@dataclass(frozen=True, slots=True)
+class GateParts:
+    """What one business area plugs into the gate: its relation providers, its loaders and, for
+    the area holding contracts, the target facts controllers need."""
+
+    relations: Mapping[str, RelationProvider] = field(default_factory=dict)
+    loaders: Mapping[LoaderKey, Loader] = field(default_factory=dict)
+    target_facts: TargetFacts | None = None
+
+
+def wiring_gaps(
+    policy: Policy,
+    relations: RelationRegistry,
+    loaders: Mapping[LoaderKey, Loader],
+    *,
+    unloaded: Iterable[str] = (),
+) -> list[str]:
+    """What the policy needs that no area provides: a relation some rule accepts with no
+    provider (the rule could never apply), a category some rule grants for reading with no
+    loader (an allowed read would have no data). Empty when the gate is complete."""
+    gaps: list[str] = []
+    skip = frozenset(unloaded)
+    category = {it.key: it.category for it in policy.items}
+    for rule in policy.rules:
+        for relation in sorted(rule.relations - set(relations.providers)):
+            gaps.append(f"rule {rule.id}: no area provides the relation {relation!r}")
+        for cat in sorted({category[i] for i in rule.items_for("read")}):
+            if cat not in loaders and (rule.purpose, cat) not in loaders and cat not in skip:
+                gaps.append(f"rule {rule.id}: no loader reads category {cat!r}")
+    return gaps
+
+
 class Gate:
-    """Policy decision + data access + ledger record, in one transaction (module docstring)."""
+    """Policy decision + data access + ledger record, in one transaction (module docstring).
+
+    Build it once per policy in a composition root (:func:`jointuse.assembly.build_gate`) from
+    every area's :class:`GateParts`; every entry point (API, CLI, batch, pages) uses that one.
+    """
 
     def __init__(
         self,
-        policy: Policy | None = None,
+        policy: Policy,
         *,
-        relations: RelationRegistry | None = None,
-        loaders: Mapping[str, Loader] | None = None,
+        relations: RelationRegistry,
+        loaders: Mapping[LoaderKey, Loader],
+        target_facts: TargetFacts | None = None,
     ) -> None:
-        self.policy = policy or default_policy()
+        self.policy = policy
         self.engine: Engine = engine_for(self.policy)
-        self.relations = relations or default_registry()
-        if loaders is None:
-            from jointuse.customers.service import default_loaders
-
-            loaders = default_loaders()
-        self.loaders: Mapping[str, Loader] = MappingProxyType(dict(loaders))
+        self.relations = relations
+        self.loaders: Mapping[LoaderKey, Loader] = MappingProxyType(dict(loaders))
+        self.target_facts = target_facts
         self._category = {it.key: it.category for it in self.policy.items}
         self._purposes = [p.key for p in self.policy.purposes]
         self._wanted = wanted_relations(self.policy)
         self._contract_categories = contract_categories(self.policy)
+        self._unloaded_memo: dict[tuple[str | None, tuple[str, ...]], dict[str, list[str]]] = {}
 
-    def with_loader(self, category: str, loader: Loader) -> Gate:
-        """A gate like this one with ``loader`` for ``category``."""
+    @classmethod
+    def assemble(
+        cls, policy: Policy, parts: Iterable[GateParts], *, unloaded: Iterable[str] = ()
+    ) -> Gate:
+        """One gate from the areas' parts. It refuses to build with :func:`wiring_gaps` (a
+        :class:`~jointuse.core.errors.ConfigError` listing them), so that no allowed decision can
+        end without data — but for the categories named in ``unloaded``, whose reads are then
+        refused by :class:`NoLoader`. Two areas providing one relation, loader or the target
+        facts is a wiring error too."""
+        registry = RelationRegistry()
+        loaders: dict[LoaderKey, Loader] = {}
+        facts: TargetFacts | None = None
+        for part in parts:
+            registry = registry.merged(part.relations)
+            twice = sorted(str(k) for k in set(loaders) & set(part.loaders))
+            if twice:
+                raise ValueError(f"loaders registered twice: {', '.join(twice)}")
+            loaders.update(part.loaders)
+            if part.target_facts is not None:
+                if facts is not None:
+                    raise ValueError("two areas provide the target facts")
+                facts = part.target_facts
+        gaps = wiring_gaps(policy, registry, loaders, unloaded=unloaded)
+        if gaps:
+            raise ConfigError(
+                "the gate cannot serve this policy: " + "; ".join(gaps),
+                file=policy.source or "(policy)",
+                valid="a policy whose relations and categories the installed areas provide",
+            )
+        return cls(policy, relations=registry, loaders=loaders, target_facts=facts)
+
+    def with_loader(self, key: LoaderKey, loader: Loader) -> Gate:
+        """A gate like this one with ``loader`` for ``key`` (a category, or purpose and
+        category) — for a use case that loads one category its own way (e.g. a window of
+        meter days)."""
         return Gate(
-            self.policy, relations=self.relations, loaders={**self.loaders, category: loader}
+            self.policy,
+            relations=self.relations,
+            loaders={**self.loaders, key: loader},
+            target_facts=self.target_facts,
         )
 
     def with_relations(self, registry: RelationRegistry) -> Gate:
-        return Gate(self.policy, relations=registry, loaders=self.loaders)
+        return Gate(
+            self.policy, relations=registry, loaders=self.loaders, target_facts=self.target_facts
+        )
+
+    def _facts(self, ctx: RelationContext) -> Target:
+        return self.target_facts(ctx) if self.target_facts is not None else ctx.light_target()
 
     # -- the two doors -------------------------------------------------------------------------
 
@@ -252,6 +337,9 @@ class Gate:
         ctx, decision = self._decide(uow, actor, purpose, "read", target, items, at, ())
         if not decision.allowed:
             self._deny(uow, ctx, decision, purpose, "read", request_id)
+        missing = self._unloaded(decision)
+        if missing:
+            self._unavailable(uow, ctx, decision, purpose, request_id, missing)
         data = self._load(ctx, decision)
         entry = ledger_entry(
             actor=actor,
@@ -334,7 +422,7 @@ class Gate:
             party=actor,
             purpose=purpose,
             action=action,
-            target=ctx.engine_target(contract_facts=not light),
+            target=ctx.light_target() if light else self._facts(ctx),
             at=at,
             items=items or frozenset(),
             relations=relations,
@@ -346,7 +434,7 @@ class Gate:
                 party=actor,
                 purpose=purpose,
                 action=action,
-                target=ctx.engine_target(),
+                target=self._facts(ctx),
                 at=at,
                 items=request.items,
                 relations=relations,
@@ -382,20 +470,72 @@ class Gate:
         session.commit()
         raise PolicyDenied(decision, request_id=request_id, valid_purposes=self._purposes)
 
+    def _loader(self, purpose: str | None, category: str) -> Loader | None:
+        loader = self.loaders.get((purpose, category)) if purpose else None
+        return loader if loader is not None else self.loaders.get(category)
+
+    def _unloaded(self, decision: Decision) -> dict[str, list[str]]:
+        """Granted items by category, of the categories no loader reads (normally none;
+        memoised per purpose and granted items, a shape the policy bounds)."""
+        key = (decision.purpose, decision.granted)
+        found = self._unloaded_memo.get(key)
+        if found is None:
+            found = {}
+            for item in decision.granted:
+                category = self._category[item]
+                if self._loader(decision.purpose, category) is None:
+                    found.setdefault(category, []).append(item)
+            self._unloaded_memo[key] = found
+        return found
+
+    def _unavailable(
+        self,
+        uow: UnitOfWork,
+        ctx: RelationContext,
+        decision: Decision,
+        purpose: str | None,
+        request_id: str,
+        missing: dict[str, list[str]],
+    ) -> None:
+        """Record the read as refused (``not_available`` per unavailable item), commit, raise."""
+        items = [item for keys in missing.values() for item in keys]
+        kept: list[LedgerEntry] = uow.info.pop(_READS_KEY, [])
+        session = uow.session
+        session.rollback()
+        for entry in kept:
+            append(session, entry)
+        append(
+            session,
+            LedgerEntry(
+                party=ctx.party.code,
+                purpose=_printable(purpose) if purpose else NO_PURPOSE,
+                action="read",
+                decision="denied",
+                supply_point_id=ctx.target.supply_point_id,
+                customer_id=ctx.target.customer_id,
+                items_refused=tuple(LedgerRefused(i, NoLoader.code) for i in items),
+                rule_id=decision.rule_id,
+                request_id=_printable(request_id),
+                recorded_at=datetime.now(UTC),
+            ),
+        )
+        session.commit()
+        raise NoLoader(
+            f"the policy allows reading {', '.join(items)}, but this installation holds no "
+            f"{', '.join(sorted(missing))} data; ask for other items",
+            items=items,
+            rule=decision.rule_id,
+        )
+
     def _load(self, ctx: RelationContext, decision: Decision) -> dict[str, object]:
         by_category: dict[str, list[str]] = {}
         for item in decision.granted:
             by_category.setdefault(self._category[item], []).append(item)
         data: dict[str, object] = {}
         for category, keys in by_category.items():
-            loader = self.loaders.get(category)
-            if loader is None:
-                raise NoLoader(
-                    f"no loader is registered for category {category!r} "
-                    f"(items {', '.join(keys)}); register one with Gate.with_loader",
-                    category=category,
-                    valid=sorted(self.loaders),
-                )
+            loader = self._loader(decision.purpose, category)
+            if loader is None:  # _unloaded() found none before the read was recorded
+                raise RuntimeError(f"no loader for {category!r}")
             values = loader(LoadContext(ctx, decision, tuple(keys)))
             data.update({k: values[k] for k in keys if k in values})
         return data

@@ -77,6 +77,7 @@ from jointuse.core.problems import (
 )
 
 if TYPE_CHECKING:
+    from jointuse.access.gate import Gate
     from jointuse.policy.engine import Party
 
 __all__ = [
@@ -283,6 +284,7 @@ class ApiContext:
 
     engine: Engine
     authenticate: Authenticator
+    gate: Gate
     trust_client_cert_header: bool = False
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
@@ -303,12 +305,14 @@ async def api_context(request: Request) -> ApiContext:
 @dataclass(frozen=True, slots=True)
 class Caller:
     """The authenticated caller of one request: party (with its status now), the purpose header
-    as given (None if absent), the request ID and the moment of the request."""
+    as given (None if absent), the request ID, the moment of the request, and the app's gate
+    (the one every personal-data access of the request goes through)."""
 
     party: Party
     purpose: str | None
     request_id: str
     at: datetime
+    gate: Gate
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,6 +336,7 @@ class Credentials:
     at: datetime
     authenticator: Authenticator
     engine: Engine  # the app's database (the route opens its unit of work on it)
+    gate: Gate  # the app's gate (jointuse.assembly)
 
     def authenticate(self, conn: Connection) -> Caller:
         """The :class:`Caller` these credentials identify, looked up on ``conn`` (401 if none)."""
@@ -341,7 +346,13 @@ class Credentials:
             client_cert_fingerprint=self.client_cert_fingerprint,
             at=self.at,
         )
-        return Caller(party=party, purpose=self.purpose, request_id=self.request_id, at=self.at)
+        return Caller(
+            party=party,
+            purpose=self.purpose,
+            request_id=self.request_id,
+            at=self.at,
+            gate=self.gate,
+        )
 
 
 def _credentials(request: Request) -> Credentials:
@@ -358,6 +369,7 @@ def _credentials(request: Request) -> Credentials:
         at=ctx.clock(),
         authenticator=ctx.authenticate,
         engine=ctx.engine,
+        gate=ctx.gate,
     )
 
 

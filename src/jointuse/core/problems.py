@@ -41,6 +41,9 @@ PROBLEM_TYPE_PREFIX = "urn:jointuse:problem:"
 REQUEST_ID_HEADER = "X-Request-ID"
 PURPOSE_HEADER = "Jointuse-Purpose"
 
+#: 5xx statuses a refusal gives on purpose, with its own message (not available here;
+#: temporarily unavailable): passed through, not turned into an opaque 500.
+_SAID_ON_PURPOSE = frozenset({501, 503})
 _PURPOSE_REASONS = frozenset({"purpose_missing", "purpose_unknown"})
 
 #: Titles per stable code (the ``detail`` carries the specific message).
@@ -121,7 +124,7 @@ def error_problem(exc: JointuseError) -> tuple[int, dict[str, Any]]:
     """Status and problem body of a refusal (without ``instance``/``request_id``)."""
     status = int(getattr(exc, "status", 400))
     code = str(getattr(exc, "code", "jointuse_error"))
-    if status >= 500:
+    if status >= 500 and status not in _SAID_ON_PURPOSE:
         log.error("server-side refusal %s: %s", code, exc.message)
         return 500, _base(500, "internal_error", "The server could not complete the request.")
     extras: dict[str, Any] = {}

@@ -10,6 +10,9 @@ Environment variables:
     Seconds between two runs of the background ledger sealer in the server (default 0.5).
 ``JOINTUSE_LEDGER_SEAL_BATCH``
     Most ledger entries sealed in one short transaction (default 5000).
+``JOINTUSE_POLICY``
+    The operator's policy file (TOML, the format of the shipped ``data/policy.toml``). Default:
+    the shipped policy. Checked at start: a policy with errors is refused.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     ledger_seal_interval: float = 0.5
     ledger_seal_batch: int = 5000
+    policy_path: str | None = None
 
 
 def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -72,4 +76,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         database_url=url,
         ledger_seal_interval=_positive_float(env, "JOINTUSE_LEDGER_SEAL_INTERVAL", 0.5),
         ledger_seal_batch=_positive_int(env, "JOINTUSE_LEDGER_SEAL_BATCH", 5000),
+        policy_path=env.get("JOINTUSE_POLICY", "").strip() or None,
     )

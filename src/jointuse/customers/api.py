@@ -160,7 +160,7 @@ def _only_route_purpose(
             valid=[purpose],
         )
 
-    service.default_gate().write(
+    caller.gate.write(
         uow,
         actor=caller.party,
         purpose=caller.purpose,
@@ -203,6 +203,7 @@ def _read(
     """Read through the gate under the purpose the caller stated."""
     return service.read_basic(
         uow,
+        gate=caller.gate,
         actor=caller.party,
         purpose=caller.purpose,
         supply_point_id=supply_point_id,
@@ -227,6 +228,7 @@ async def supply_point_inquiry(
         if caller.purpose in (None, service.P3):
             return point, service.supply_point_inquiry(
                 uow,
+                gate=caller.gate,
                 actor=caller.party,
                 supply_point_id=point,
                 request_id=caller.request_id,
@@ -301,6 +303,7 @@ async def register_customer(body: CustomerRegistration, credentials: Credentials
             _only_route_purpose(uow, caller, target, frozenset(BASIC_ITEM_KEYS), service.P1)
         return contract, service.register_customer(
             uow,
+            gate=caller.gate,
             actor=caller.party,
             customer=customer,
             contract=contract,
@@ -335,6 +338,7 @@ async def record_application(body: ApplicationIn, credentials: CredentialsDep) -
             customer.customer_id,
             service.record_application(
                 uow,
+                gate=caller.gate,
                 actor=caller.party,
                 customer=customer,
                 supply_point_id=point,
@@ -369,6 +373,7 @@ async def save_supply_point(
         point = _supply_point(supply_point_id, body)
         return point, service.save_supply_point(
             uow,
+            gate=caller.gate,
             actor=caller.party,
             point=point,
             request_id=caller.request_id,

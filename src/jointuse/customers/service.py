@@ -47,7 +47,7 @@ from typing import TypeVar
 
 from sqlalchemy import Connection, Engine
 
-from jointuse.access.gate import Gate, GateResult, LoadContext, Loader
+from jointuse.access.gate import Gate, GateParts, GateResult, LoadContext, Loader, LoaderKey
 from jointuse.core.db import UnitOfWork
 from jointuse.core.errors import NotFound, ValidationError
 from jointuse.core.ids import SupplyPointId
@@ -59,7 +59,14 @@ from jointuse.customers.model import (
     RetailContract,
     SupplyPoint,
 )
-from jointuse.customers.relations import RelationContext, TargetRef, jst_midnight
+from jointuse.customers.relations import (
+    RelationContext,
+    TargetRef,
+    contracts_in_force,
+    jst_midnight,
+    provided_relations,
+    target_facts,
+)
 from jointuse.ledger.chain import LedgerEntry
 from jointuse.ledger.service import append
 from jointuse.policy.engine import Party, RelationPeriod
@@ -81,7 +88,7 @@ def _contracts_seen(ctx: LoadContext) -> list[RetailContract]:
     lie in its period."""
     rc = ctx.relations
     own = rc.party.code if rc.party.kind == "retailer" else None
-    return rc.contracts_in_force(own)
+    return contracts_in_force(rc, own)
 
 
 def load_basic(ctx: LoadContext) -> dict[str, object]:
@@ -130,19 +137,18 @@ def load_supply_point(ctx: LoadContext) -> dict[str, object]:
     return point.items()
 
 
-def default_loaders() -> dict[str, Loader]:
+def default_loaders() -> dict[LoaderKey, Loader]:
     """The loaders of the categories this area holds: ``basic`` and ``supply_point``."""
     return {"basic": load_basic, "supply_point": load_supply_point}
 
 
-_GATE: list[Gate] = []
-
-
-def default_gate() -> Gate:
-    """The gate over the shipped policy with this area's relations and loaders (built once)."""
-    if not _GATE:
-        _GATE.append(Gate())
-    return _GATE[0]
+def gate_parts() -> GateParts:
+    """What this area plugs into the gate (:func:`jointuse.assembly.build_gate`): the relations
+    of :mod:`jointuse.customers.relations`, the loaders of ``basic`` and ``supply_point``, and
+    the target facts (the contract in force) controllers need."""
+    return GateParts(
+        relations=provided_relations(), loaders=default_loaders(), target_facts=target_facts
+    )
 
 
 _Caller = TypeVar("_Caller")
@@ -173,7 +179,7 @@ def register_customer(
     contract: RetailContract,
     request_id: str,
     at: datetime,
-    gate: Gate | None = None,
+    gate: Gate,
 ) -> GateResult:
     """A retailer registers its customer and their retail contract (P1 write of basic items).
 
@@ -239,7 +245,7 @@ def register_customer(
             "applications_completed": completed,
         }
 
-    return (gate or default_gate()).write(
+    return gate.write(
         uow,
         actor=actor,
         purpose=P1,
@@ -261,7 +267,7 @@ def record_application(
     request_id: str,
     at: datetime,
     application_id: str | None = None,
-    gate: Gate | None = None,
+    gate: Gate,
 ) -> GateResult:
     """A customer applies to the retailer ``actor`` for a supply point (供給申込).
 
@@ -314,7 +320,7 @@ def record_application(
         )
         return {"application_id": app_id, "status": "pending"}
 
-    return (gate or default_gate()).write(
+    return gate.write(
         uow,
         actor=actor,
         purpose=P1,
@@ -335,7 +341,7 @@ def save_supply_point(
     request_id: str,
     at: datetime,
     purpose: str = P4,
-    gate: Gate | None = None,
+    gate: Gate,
 ) -> GateResult:
     """The area's TSO registers or updates a supply point (controller of supply-point items;
     P4 by default, or P1 when it is part of a wheeling contract change). ``data`` has
@@ -347,7 +353,7 @@ def save_supply_point(
         )
         return {"created": created}
 
-    return (gate or default_gate()).write(
+    return gate.write(
         uow,
         actor=actor,
         purpose=purpose,
@@ -370,11 +376,11 @@ def supply_point_inquiry(
     request_id: str,
     at: datetime,
     items: frozenset[str] | None = None,
-    gate: Gate | None = None,
+    gate: Gate,
 ) -> GateResult:
     """P3 supply point inquiry by ID (設備情報照会): only the items the policy grants the actor
     (all sixteen for the applicant retailer; four for a DR contractor once DR resources exist)."""
-    return (gate or default_gate()).read(
+    return gate.read(
         uow,
         actor=actor,
         purpose=P3,
@@ -392,11 +398,11 @@ def tso_customer_lookup(
     supply_point_id: str,
     request_id: str,
     at: datetime,
-    gate: Gate | None = None,
+    gate: Gate,
 ) -> GateResult:
     """P4: the TSO of the area reads name, address and phone of the customer behind a point
     (the customer of the contract in force at ``at``)."""
-    return (gate or default_gate()).read(
+    return gate.read(
         uow,
         actor=actor,
         purpose=P4,
@@ -417,10 +423,10 @@ def read_basic(
     supply_point_id: str | None = None,
     customer_id: str | None = None,
     items: frozenset[str] | None = None,
-    gate: Gate | None = None,
+    gate: Gate,
 ) -> GateResult:
     """Read a customer's data under ``purpose`` (e.g. a retailer, P1, its own customer)."""
-    return (gate or default_gate()).read(
+    return gate.read(
         uow,
         actor=actor,
         purpose=purpose,

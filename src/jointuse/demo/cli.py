@@ -21,11 +21,13 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from sqlalchemy import Engine
 
+from jointuse.assembly import default_gate
 from jointuse.core.cli import DatabaseUrl, resolve_database_url
 from jointuse.core.db import UnitOfWork, database_url_for_display, make_engine, upgrade
 from jointuse.core.errors import JointuseError
@@ -221,6 +223,7 @@ def open_switching_example(engine: Engine, rec: SyntheticCustomer, at: datetime)
     def apply(uow: UnitOfWork, actor: Actor) -> None:
         customers.record_application(
             uow,
+            gate=default_gate(),
             actor=actor,
             customer=applicant_copy,
             supply_point_id=rec.supply_point_id,
@@ -369,8 +372,19 @@ def serve_command(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
     database_url: DatabaseUrl = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy",
+            help="The operator's policy file (default: JOINTUSE_POLICY, else the shipped one); "
+            "checked first: a policy with errors is refused.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP API (uvicorn) with the ledger sealer in the background."""
+    from dataclasses import replace
+
     import uvicorn
 
     from jointuse.app import create_app
@@ -378,10 +392,14 @@ def serve_command(
 
     settings = load_settings()
     if database_url:
-        from dataclasses import replace
-
         settings = replace(settings, database_url=database_url)
-    uvicorn.run(create_app(settings), host=host, port=port)
+    if policy is not None:
+        settings = replace(settings, policy_path=str(policy))
+    try:
+        app = create_app(settings)
+    except JointuseError as exc:
+        raise _fail(exc) from None
+    uvicorn.run(app, host=host, port=port)
 
 
 def register(app: typer.Typer) -> None:

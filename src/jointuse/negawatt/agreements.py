@@ -10,7 +10,7 @@ from jointuse.access.gate import Gate
 from jointuse.core.db import UnitOfWork
 from jointuse.core.errors import NotFound, ValidationError
 from jointuse.core.ids import SupplyPointId
-from jointuse.customers.relations import RelationContext, TargetRef
+from jointuse.customers.relations import RelationContext, TargetRef, contracts_of
 from jointuse.negawatt import repository as repo
 from jointuse.negawatt.relation import (
     NEGAWATT_WRITE,
@@ -60,7 +60,7 @@ def register_agreement(
     start, end = agreement_period(a)
 
     def change(ctx: RelationContext) -> dict[str, object]:
-        if not any(c.customer_id == customer_id for c in ctx.contracts):
+        if not any(c.customer_id == customer_id for c in contracts_of(ctx)):
             raise ValidationError(
                 f"customer {customer_id!r} has no retail contract for "
                 f"{SupplyPointId(point).masked()}",

@@ -2,8 +2,8 @@
 
 :func:`dr_resource_relation` derives the relation from the contractor's DR agreements for the
 point (from ``agreed_on`` JST midnight to the earlier of ``expires_on`` and the moment of
-withdrawal); :func:`negawatt_gate` plugs it into the customers area's gate with
-:meth:`~jointuse.customers.relations.RelationRegistry.with_provider`.
+withdrawal); :func:`gate_parts` hands it, with the ``interval_data`` loader, to the composition
+root (:func:`jointuse.assembly.build_gate`).
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from jointuse.access.gate import Gate
+from jointuse.access.gate import Gate, GateParts, LoadContext
+from jointuse.core.calendar import JST
 from jointuse.core.errors import ValidationError
-from jointuse.customers.relations import RelationContext, jst_midnight
+from jointuse.customers.relations import RelationContext, contracts_in_force, jst_midnight
 from jointuse.negawatt import repository as repo
 from jointuse.negawatt.repository import Agreement
 from jointuse.policy.engine import RelationPeriod
@@ -48,20 +49,57 @@ def dr_resource_relation(ctx: RelationContext) -> Iterable[RelationPeriod]:
     return out
 
 
-_GATE: list[Gate] = []
+#: Days of readings a plain read of ``interval_readings`` returns (ending with the day of the
+#: request, cut to the allowing relation's period); use cases with a window of their own
+#: (:func:`jointuse.negawatt.readings.read_meter_days`) load theirs.
+RECENT_READING_DAYS = 31
+
+
+def load_recent_readings(ctx: LoadContext) -> dict[str, object]:
+    """Loader of ``interval_data``: the point's half-hourly days of the last
+    :data:`RECENT_READING_DAYS` days, cut to the allowing relation's period, as JSON-ready
+    values (kWh per slot, ``None`` where missing)."""
+    from jointuse.negawatt.readings import _mask_outside, _window_days
+
+    point = ctx.relations.target.supply_point_id
+    if point is None:
+        contracts = contracts_in_force(ctx.relations)
+        point = contracts[0].supply_point_id.value if contracts else None
+    if point is None:
+        return {"interval_readings": []}
+    today = ctx.relations.at.astimezone(JST).date()
+    lo, hi = _window_days(ctx.decision.valid_from, ctx.decision.valid_to)
+    lo = max(lo, today - dt.timedelta(days=RECENT_READING_DAYS - 1))
+    hi = min(hi, today + dt.timedelta(days=1))
+    days = repo.load_days(ctx.conn, point, lo, hi) if lo < hi else []
+    out = []
+    for day in days:
+        cut = _mask_outside(day, ctx.decision.valid_from, ctx.decision.valid_to)
+        out.append(
+            {
+                "supply_point_id": cut.supply_point_id,
+                "date": cut.date.isoformat(),
+                "consumption_kwh": [None if v != v else float(v) for v in cut.consumption],
+            }
+        )
+    return {"interval_readings": out}
+
+
+def gate_parts() -> GateParts:
+    """What this area plugs into the gate: ``dr_resource`` and the ``interval_data`` loader."""
+    return GateParts(
+        relations={"dr_resource": dr_resource_relation},
+        loaders={"interval_data": load_recent_readings},
+    )
 
 
 def negawatt_gate(base: Gate | None = None) -> Gate:
-    """``base`` (default: the customers area's gate) plus the ``dr_resource`` provider."""
-    if base is None and _GATE:
-        return _GATE[0]
-    from jointuse.customers.service import default_gate
+    """The assembled gate (:func:`jointuse.assembly.default_gate`), or ``base`` as given."""
+    if base is not None:
+        return base
+    from jointuse.assembly import default_gate
 
-    b = base or default_gate()
-    gate = b.with_relations(b.relations.with_provider("dr_resource", dr_resource_relation))
-    if base is None:
-        _GATE.append(gate)
-    return gate
+    return default_gate()
 
 
 def _aware(at: dt.datetime) -> dt.datetime:

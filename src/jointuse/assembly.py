@@ -1,0 +1,82 @@
+"""Composition root of the gate: one :class:`~jointuse.access.gate.Gate` per policy, assembled
+from every business area's :class:`~jointuse.access.gate.GateParts`.
+
+Every entry point — the HTTP API (:func:`jointuse.app.create_app`), the CLI, batch jobs, pages —
+takes its gate from here, so a relation or loader one area adds can never be missing from another
+entry point. Building refuses a policy the installed areas cannot serve (a relation no area
+provides, a category no loader reads): :meth:`~jointuse.access.gate.Gate.assemble`.
+
+The policy is the shipped one unless the operator names another (``--policy FILE`` /
+``JOINTUSE_POLICY``): :func:`load_operator_policy` also refuses one that ``policy check`` finds
+errors in, so a server never starts on a policy with errors.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from jointuse.access.gate import Gate, GateParts
+from jointuse.core.errors import ConfigError
+from jointuse.policy.loader import default_policy, load_policy
+from jointuse.policy.model import Policy
+
+#: Categories the policy lets parties read that no area stores yet. Their reads are refused
+#: with 501 ``not_available`` (on the ledger), never a 500: negawatt figures (発電販売量,
+#: 需要調達量, 需要抑制量, ベースライン) are computed by a settlement run and not yet stored;
+#: cancellation-forwarding messages (廃止取次) await the switching flow.
+UNLOADED: frozenset[str] = frozenset({"negawatt", "switching_messages"})
+
+
+def area_parts() -> list[GateParts]:
+    """Every area's relations and loaders."""
+    from jointuse.customers.service import gate_parts as customers_parts
+    from jointuse.negawatt.relation import gate_parts as negawatt_parts
+
+    return [customers_parts(), negawatt_parts()]
+
+
+def build_gate(policy: Policy | None = None) -> Gate:
+    """A gate over ``policy`` (default: the shipped one) with every area's parts."""
+    return Gate.assemble(policy or default_policy(), area_parts(), unloaded=UNLOADED)
+
+
+@functools.cache
+def _gate_of(policy_path: str | None) -> Gate:
+    if policy_path is None:
+        return build_gate()
+    return build_gate(load_operator_policy(policy_path))
+
+
+def default_gate() -> Gate:
+    """The gate of this process's configuration: over the operator's policy
+    (``JOINTUSE_POLICY``) when set, else the shipped one; built once per policy file. The CLI's
+    commands and batch jobs take theirs from here; the app from :func:`gate_for` and its
+    settings."""
+    from jointuse.core.settings import load_settings
+
+    return _gate_of(load_settings().policy_path)
+
+
+def load_operator_policy(path: str | Path | None) -> Policy:
+    """The policy at ``path`` (None: the shipped one), refused when it has errors.
+
+    Errors are what ``jointuse policy check`` reports at severity ``error``; a ``gap`` (what the
+    law requires the notice to state, e.g. the controller's address) is the operator's to fill
+    but does not stop the service — the shipped policy has one on purpose (see the README)."""
+    from jointuse.policy.check import check_policy
+
+    policy = load_policy(path) if path is not None else default_policy()
+    errors = [f for f in check_policy(policy).findings if f.severity == "error"]
+    if errors:
+        raise ConfigError(
+            "the policy has errors: " + "; ".join(f.message for f in errors),
+            file=policy.source,
+            valid="a policy that `jointuse policy check` passes without errors",
+        )
+    return policy
+
+
+def gate_for(policy_path: str | Path | None) -> Gate:
+    """The gate over the operator's policy (shipped one when None), checked first."""
+    return _gate_of(None if policy_path is None else str(policy_path))

@@ -2,8 +2,8 @@
 
 With ``--supply-points`` (default 1,000,000) supply points loaded — each with a customer and a
 retail contract of an incumbent retailer, bulk-loaded in chunks through
-:func:`jointuse.customers.service.bulk_load` — the benchmark retailer ``r-bench`` applies (through
-the gate, :func:`~jointuse.customers.service.record_application`) for ``--applications`` points
+:func:`jointuse.customers.service.bulk_load` — the benchmark retailer ``r-bench`` files a switch
+(through the gate, :func:`jointuse.flows.filing.file_switch`) for ``--applications`` points
 (default 10,000), which makes it their ``applicant`` (P3 allowed). Then the real app
 (``jointuse.app:create_app``, bench endpoints on) is served by **uvicorn in a subprocess, one
 worker**, on a free port of 127.0.0.1, and a bounded client in this process sends, per run and
@@ -95,7 +95,9 @@ from jointuse.customers.model import (
     RetailContract,
     SupplyPoint,
 )
-from jointuse.customers.tables import supply_application, supply_point
+from jointuse.customers.tables import supply_point
+from jointuse.flows.filing import SwitchFiling, file_switch
+from jointuse.flows.tables import market_flow
 from jointuse.ledger.chain import parse_entry
 from jointuse.ledger.tables import access_ledger
 from jointuse.parties import service as parties
@@ -239,12 +241,16 @@ def fill(engine: Engine, n: int, applications: int, seed: int, chunk: int) -> Lo
         for lo in range(0, len(indexes), 500):
             with UnitOfWork(engine) as uow:
                 for i in indexes[lo : lo + 500]:
-                    customers.record_application(
+                    file_switch(
                         uow,
                         gate=GATE,
                         actor=actor,
-                        customer=_template(f"B{i:09d}"),
-                        supply_point_id=point_id(i),
+                        filing=SwitchFiling(
+                            supply_point_id=point_id(i),
+                            customer=_template(f"B{i:09d}"),
+                            new_contract_number=f"BN-{i:010d}",
+                            old_contract_number=f"IN-{i:010d}",
+                        ),
                         request_id=f"gate-bench-app-{i}",
                         at=at,
                     )
@@ -258,8 +264,8 @@ def is_complete(engine: Engine, n: int, applications: int) -> bool:
             points = conn.execute(select(func.count()).select_from(supply_point)).scalar_one()
             apps = conn.execute(
                 select(func.count())
-                .select_from(supply_application)
-                .where(supply_application.c.retailer_code == BENCH_RETAILER)
+                .select_from(market_flow)
+                .where(market_flow.c.filed_by == BENCH_RETAILER)
             ).scalar_one()
     except Exception:  # no tables yet
         return False
@@ -269,9 +275,9 @@ def is_complete(engine: Engine, n: int, applications: int) -> bool:
 def sample_points(engine: Engine) -> list[str]:
     with engine.connect() as conn:
         rows = conn.execute(
-            select(supply_application.c.supply_point_id).where(
-                supply_application.c.retailer_code == BENCH_RETAILER,
-                supply_application.c.status == "pending",
+            select(market_flow.c.supply_point_id).where(
+                market_flow.c.filed_by == BENCH_RETAILER,
+                market_flow.c.closed_at.is_(None),
             )
         ).scalars()
         return sorted(rows)

@@ -69,7 +69,9 @@ def create_app(
     """
     from jointuse.customers.api import bench_router
     from jointuse.customers.api import router as customers_router
+    from jointuse.flows.api import router as flows_router
     from jointuse.ledger.service import BackgroundSealer
+    from jointuse.messages.api import router as inbox_router
     from jointuse.parties.api import router as parties_router
     from jointuse.parties.service import authenticate
 
@@ -133,6 +135,8 @@ def create_app(
     install_middleware(app, max_body_bytes=max_body_bytes)
     app.include_router(parties_router)
     app.include_router(customers_router)
+    app.include_router(flows_router)
+    app.include_router(inbox_router)
     if with_bench:
         app.include_router(bench_router)
     return app

@@ -23,17 +23,17 @@ from jointuse.policy.model import Policy
 
 #: Categories the policy lets parties read that no area stores yet. Their reads are refused
 #: with 501 ``not_available`` (on the ledger), never a 500: negawatt figures (発電販売量,
-#: 需要調達量, 需要抑制量, ベースライン) are computed by a settlement run and not yet stored;
-#: cancellation-forwarding messages (廃止取次) await the switching flow.
-UNLOADED: frozenset[str] = frozenset({"negawatt", "switching_messages"})
+#: 需要調達量, 需要抑制量, ベースライン) are computed by a settlement run and not yet stored.
+UNLOADED: frozenset[str] = frozenset({"negawatt"})
 
 
 def area_parts() -> list[GateParts]:
     """Every area's relations and loaders."""
     from jointuse.customers.service import gate_parts as customers_parts
+    from jointuse.flows.relations import gate_parts as flows_parts
     from jointuse.negawatt.relation import gate_parts as negawatt_parts
 
-    return [customers_parts(), negawatt_parts()]
+    return [customers_parts(), flows_parts(), negawatt_parts()]
 
 
 def build_gate(policy: Policy | None = None) -> Gate:

@@ -20,8 +20,10 @@ from jointuse.customers import repository, service
 from jointuse.customers.model import JST, ContractKind, Customer, RetailContract, SupplyPoint
 from jointuse.customers.relations import RelationContext, TargetRef, relations_at, target_facts
 from jointuse.customers.tables import customer as customer_table
+from jointuse.flows.filing import SwitchFiling, file_switch
 from jointuse.ledger.service import LedgerRecord, find_entries
 from jointuse.policy.engine import AccessRequest, Party, PartyStatus, RelationPeriod
+from seeding import seed_contract
 
 GATE = default_gate()
 
@@ -61,17 +63,33 @@ def _seed(uow: UowFactory) -> None:
             u, gate=GATE, actor=TSO03, point=point, request_id="seed-p", at=AT
         )
     with uow() as u:
-        service.register_customer(
+        seed_contract(
             u,
-            gate=GATE,
-            actor=RETAILER,
-            customer=_customer("c-1"),
-            contract=RetailContract(
+            _customer("c-1"),
+            RetailContract(
                 "K-1", ContractKind.STANDARD, "r-one", "c-1", SupplyPointId(A), date(2024, 1, 1)
             ),
-            request_id="seed-c",
             at=datetime(2024, 1, 1, tzinfo=JST),
         )
+
+
+def _switch_by_r_two(uow: UowFactory) -> str:
+    """r-two files a switch of A (it becomes A's applicant; OCCTO relays it); the flow's ID."""
+    with uow() as u:
+        filed = file_switch(
+            u,
+            gate=GATE,
+            actor=Party("r-two", "retailer"),
+            filing=SwitchFiling(
+                supply_point_id=A,
+                customer=_customer("c-9"),
+                new_contract_number="R2-9",
+                old_contract_number="K-1",
+            ),
+            request_id="switch",
+            at=AT,
+        )
+    return filed.flow.id
 
 
 def _entries(uow: UowFactory) -> list[LedgerRecord]:
@@ -338,20 +356,11 @@ def _counting(engine: Engine) -> tuple[list[str], Callable[..., None]]:
 def test_p3_inquiry_queries_only_what_the_decision_can_use(
     seeded: UowFactory, engine: Engine
 ) -> None:
-    """A retailer's P3 inquiry: its applications (the one relation P3 lets a retailer use), the
-    point, the ledger insert — no contracts (neither a P3 relation nor a fact the supply-point
-    controller needs). OCCTO's needs no relation query at all."""
+    """A retailer's P3 inquiry: the point's flows (``applicant`` is the one relation P3 lets a
+    retailer use), the point, the ledger insert — no contracts (neither a P3 relation nor a fact
+    the supply-point controller needs). OCCTO's is the same three: it relays the switch."""
     applicant = Party("r-two", "retailer")
-    with seeded() as u:
-        service.record_application(
-            u,
-            gate=GATE,
-            actor=applicant,
-            customer=_customer("c-9"),
-            supply_point_id=A,
-            request_id="app",
-            at=AT,
-        )
+    _switch_by_r_two(seeded)
     statements, record = _counting(engine)
     event.listen(engine, "before_cursor_execute", record)
     try:
@@ -374,11 +383,11 @@ def test_p3_inquiry_queries_only_what_the_decision_can_use(
     finally:
         event.remove(engine, "before_cursor_execute", record)
     assert got.decision.relation == "applicant" and got.data["supply_point_id"] == A
-    assert len(retailer) == 3, retailer
-    assert "supply_application" in retailer[0] and "supply_point" in retailer[1]
-    assert "access_ledger" in retailer[2]
-    assert not any("retail_contract" in s for s in retailer)
-    assert len(occto) == 2 and "access_ledger" in occto[1], occto
+    for statements_of in (retailer, occto):
+        assert len(statements_of) == 3, statements_of
+        assert "market_flow" in statements_of[0] and "supply_point" in statements_of[1]
+        assert "access_ledger" in statements_of[2]
+        assert not any("retail_contract" in s for s in statements_of)
 
 
 PURPOSES = (
@@ -399,11 +408,7 @@ def test_gate_decides_as_the_engine_given_every_relation_and_fact(
     """Computing only the relations the slot's rules accept, and the contract facts only when a
     controller needs them, changes no decision: each equals the engine's decision on every
     relation and the full target facts (controllers, messages, refusals, windows included)."""
-    with seeded() as u:
-        service.record_application(
-            u, gate=GATE, actor=Party("r-two", "retailer"), customer=_customer("c-9"),
-            supply_point_id=A, request_id="app", at=AT,
-        )  # fmt: skip
+    _switch_by_r_two(seeded)
     gate = GATE
     actors = (
         TSO03,
@@ -437,22 +442,3 @@ def test_gate_decides_as_the_engine_given_every_relation_and_fact(
                         assert got == expected, (actor, target, items, action)
                         compared += 1
     assert compared == len(actors) * len(targets) * len(asked) * 2
-
-
-def test_applicant_periods_are_those_of_the_applications(seeded: UowFactory) -> None:
-    with seeded() as u:
-        service.record_application(
-            u, gate=GATE, actor=Party("r-two", "retailer"), customer=_customer("c-9"),
-            supply_point_id=A, request_id="app", at=AT,
-        )  # fmt: skip
-    with seeded() as u:
-        conn = u.connection
-        for where in ({"supply_point_id": A}, {"customer_id": "c-9"}, {}):
-            full = repository.applications_for(conn, retailer_code="r-two", **where)
-            lean = repository.application_periods(conn, retailer_code="r-two", **where)
-            assert lean == [(a.customer_id, a.applied_at, a.valid_to) for a in full]
-            assert len(lean) == (1 if where else 0)
-        assert (
-            lean == []
-            and repository.application_periods(conn, retailer_code="r-one", supply_point_id=A) == []
-        )

@@ -30,7 +30,7 @@ class World:
 
     def counts(self) -> dict[str, int]:
         """Rows of every registry table and of the ledger (to prove a 4xx changed nothing)."""
-        tables = ("customer", "supply_point", "retail_contract", "supply_application")
+        tables = ("customer", "supply_point", "retail_contract", "market_flow")
         with self.engine.connect() as conn:
             out = {
                 t: int(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()) for t in tables
@@ -70,8 +70,8 @@ def supply_point_body(**overrides: Any) -> dict[str, Any]:
 
 
 def customer_body(**overrides: Any) -> dict[str, Any]:
+    """A new customer's basic items (no ``customer_id``: the server generates one)."""
     body: dict[str, Any] = {
-        "customer_id": "C0001",
         "name": "山田 花子",
         "name_kana": "ヤマダ ハナコ",
         "postal_code": "100-0001",
@@ -94,3 +94,26 @@ def assert_problem(r: Response, status: int, code: str) -> dict[str, Any]:
     assert body["title"] and body["detail"]
     assert body["request_id"] == r.headers["x-request-id"]
     return dict(body)
+
+
+def switch_body(**overrides: Any) -> dict[str, Any]:
+    """coop-mirai's switch of POINT away from the incumbent r-old (contract OLD-1)."""
+    body: dict[str, Any] = {
+        "supply_point_id": POINT,
+        "customer": customer_body(),
+        "new_contract_number": "CM-001",
+        "forwarding": {"old_contract_number": "OLD-1"},
+    }
+    body.update(overrides)
+    return body
+
+
+def file_switch(world: World, retailer: str = "coop-mirai", **overrides: Any) -> dict[str, Any]:
+    """File a switch of POINT over HTTP; the response body (``flow``, ``forwarding_id``)."""
+    r = world.client.post(
+        "/v1/switches", json=switch_body(**overrides), headers=world.headers(retailer)
+    )
+    assert r.status_code == 201, r.text
+    out: dict[str, Any] = r.json()
+    assert out["flow"]["state"] == "awaiting_judgement"
+    return out

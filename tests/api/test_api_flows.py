@@ -1,22 +1,17 @@
-"""Flow tests through the real app over HTTP, on SQLite and PostgreSQL: P3, P4, registrations."""
+"""Tests through the real app over HTTP, on SQLite and PostgreSQL: P3, P4, supply points."""
 
 from __future__ import annotations
 
-from api_helpers import OTHER_POINT, P3, P4, POINT, World, customer_body, supply_point_body
+from api_helpers import OTHER_POINT, P3, P4, POINT, World, file_switch, supply_point_body
 
 from jointuse.customers.model import SUPPLY_POINT_ITEM_KEYS
 
 PROBLEM = "application/problem+json"
 
 
-def _apply(world: World, retailer: str = "coop-mirai", customer_id: str = "C0001") -> None:
-    r = world.client.post(
-        "/v1/applications",
-        json={"customer": customer_body(customer_id=customer_id), "supply_point_id": POINT},
-        headers=world.headers(retailer),
-    )
-    assert r.status_code == 201, r.text
-    assert r.json()["result"]["status"] == "pending"
+def _apply(world: World, retailer: str = "coop-mirai") -> None:
+    """``retailer`` files a switch of POINT: it becomes the point's applicant."""
+    file_switch(world, retailer)
 
 
 def test_tso_registers_then_updates_a_supply_point(world: World) -> None:
@@ -57,7 +52,7 @@ def test_other_tso_cannot_register_a_point_of_another_area(world: World) -> None
 def test_p3_inquiry_only_for_the_applicant_and_only_supply_point_items(registered: World) -> None:
     w = registered
     r = w.client.get(f"/v1/supply-points/{POINT}", headers=w.headers("coop-mirai"))
-    assert r.status_code == 403, r.text  # no application yet
+    assert r.status_code == 403, r.text  # no switch filed yet
     assert r.json()["reason"] == "relation_missing"
     assert r.json()["purpose"] == P3
 
@@ -80,7 +75,7 @@ def test_p3_inquiry_only_for_the_applicant_and_only_supply_point_items(registere
     r = w.client.get(f"/v1/supply-points/{POINT}", headers=w.headers("coop-mirai", P3))
     assert r.status_code == 200
 
-    # Another retailer, no application: refused and recorded.
+    # Another retailer, no switch filed: refused and recorded.
     before = w.counts()
     r = w.client.get(f"/v1/supply-points/{POINT}", headers=w.headers("r-other"))
     assert r.status_code == 403
@@ -108,17 +103,6 @@ def test_p3_inquiry_asking_for_items_outside_the_rule_is_refused_item_by_item(
 
 def test_p4_customer_lookup_for_the_area_tso_only(registered: World) -> None:
     w = registered
-    _apply(w)
-    r = w.client.post(
-        "/v1/customers",
-        json=customer_body(
-            contract={"number": "CM-001", "supply_point_id": POINT, "valid_from": "2024-04-01"}
-        ),
-        headers=w.headers("coop-mirai"),
-    )
-    assert r.status_code == 201, r.text
-    assert r.json()["result"]["contract_number"] == "CM-001"
-
     r = w.client.get(f"/v1/supply-points/{POINT}/customer", headers=w.headers("tso-03", P4))
     assert r.status_code == 200, r.text
     items = r.json()["items"]
@@ -140,22 +124,13 @@ def test_p4_customer_lookup_for_the_area_tso_only(registered: World) -> None:
 
 def test_retailer_reads_its_own_customer(registered: World) -> None:
     w = registered
-    _apply(w)
-    r = w.client.post(
-        "/v1/customers",
-        json=customer_body(
-            contract={"number": "CM-001", "supply_point_id": POINT, "valid_from": "2024-04-01"}
-        ),
-        headers=w.headers("coop-mirai"),
-    )
-    assert r.status_code == 201, r.text
     r = w.client.get(
         "/v1/customers/C0001",
         params={"items": "name,contract_number"},
-        headers=w.headers("coop-mirai", "P1_wheeling"),
+        headers=w.headers("r-old", "P1_wheeling"),
     )
     assert r.status_code == 200, r.text
-    assert r.json()["items"]["contract_number"] == "CM-001"
+    assert r.json()["items"]["contract_number"] == "OLD-1"
     r = w.client.get("/v1/customers/C0001", headers=w.headers("r-other", "P1_wheeling"))
     assert r.status_code == 403
 
@@ -199,15 +174,6 @@ def test_allowed_reads_of_every_granted_item_never_end_in_500(registered: World)
     assembled one: readings load (none imported yet: an empty list), and a category this
     installation does not hold is a recorded 501, not a 500."""
     w = registered
-    _apply(w)
-    r = w.client.post(
-        "/v1/customers",
-        json=customer_body(
-            contract={"number": "CM-001", "supply_point_id": POINT, "valid_from": "2024-04-01"}
-        ),
-        headers=w.headers("coop-mirai"),
-    )
-    assert r.status_code == 201, r.text
     r = w.client.get("/v1/customers/C0001", headers=w.headers("tso-03", P4))
     assert r.status_code == 200, r.text
     assert set(r.json()["items"]) == {"name", "address", "phone", "interval_readings"}

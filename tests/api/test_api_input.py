@@ -10,7 +10,14 @@ nothing, and none may be a 500.
 from __future__ import annotations
 
 import pytest
-from api_helpers import POINT, World, assert_problem, customer_body, supply_point_body
+from api_helpers import (
+    POINT,
+    World,
+    assert_problem,
+    customer_body,
+    supply_point_body,
+    switch_body,
+)
 from fastapi.testclient import TestClient
 
 from jointuse.app import create_app
@@ -58,15 +65,14 @@ def test_unknown_json_field_is_422_naming_it(registered: World) -> None:
     w = registered
     before = w.counts()
     r = w.client.post(
-        "/v1/customers",
-        json=customer_body(
-            favourite_colour="blue",
-            contract={"number": "X", "supply_point_id": POINT, "valid_from": "2024-04-01", "x": 1},
+        "/v1/switches",
+        json=switch_body(
+            favourite_colour="blue", forwarding={"old_contract_number": "OLD-1", "x": 1}
         ),
         headers=w.headers("coop-mirai"),
     )
     body = assert_problem(r, 422, "invalid_input")
-    assert set(body["fields"]) == {"favourite_colour", "contract.x"}  # type: ignore[arg-type]
+    assert set(body["fields"]) == {"favourite_colour", "forwarding.x"}  # type: ignore[arg-type]
     assert w.counts() == before
 
 
@@ -99,8 +105,8 @@ def test_bad_customer_fields_are_422_naming_the_field(registered: World) -> None
     before = w.counts()
     for override, field in BAD_CUSTOMER_FIELDS:
         r = w.client.post(
-            "/v1/applications",
-            json={"customer": customer_body(**override), "supply_point_id": POINT},
+            "/v1/switches",
+            json=switch_body(customer=customer_body(**override)),
             headers=w.headers("coop-mirai"),
         )
         body = assert_problem(r, 422, "invalid_input")
@@ -135,9 +141,7 @@ def test_oversized_body_is_413_and_changes_nothing(registered: World) -> None:
     before = w.counts()
     big = customer_body(address="千" * 40_000)
     r = w.client.post(
-        "/v1/applications",
-        json={"customer": big, "supply_point_id": POINT},
-        headers=w.headers("coop-mirai"),
+        "/v1/switches", json=switch_body(customer=big), headers=w.headers("coop-mirai")
     )
     body = assert_problem(r, 413, "request_too_large")
     assert body["limit_bytes"] == 64 * 1024
@@ -148,7 +152,7 @@ def test_oversized_body_is_413_and_changes_nothing(registered: World) -> None:
 
     # Streamed (chunked, no Content-Length): refused while it streams in.
     r = w.client.post(
-        "/v1/applications",
+        "/v1/switches",
         content=chunks(),  # type: ignore[arg-type]
         headers={**w.headers("coop-mirai"), "Content-Type": "application/json"},
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from api_helpers import POINT, World, assert_problem, customer_body, supply_point_body
+from api_helpers import POINT, World, assert_problem, file_switch, supply_point_body
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
@@ -55,12 +55,7 @@ def test_authentication_shares_the_routes_one_transaction(registered: World) -> 
     policy's relations, the read and the ledger append; a bad token's rolls back, recording
     nothing."""
     w = registered
-    r = w.client.post(
-        "/v1/applications",
-        json={"customer": customer_body(customer_id="C0001"), "supply_point_id": POINT},
-        headers=w.headers("coop-mirai"),
-    )
-    assert r.status_code == 201, r.text
+    file_switch(w)
     begins: list[object] = []
     checkouts: list[object] = []
 
@@ -153,23 +148,3 @@ def test_missing_or_unknown_purpose_is_400_listing_purposes_and_recorded(
     assert entry["decision"] == "denied"
     assert entry["purpose"] == ("(none)" if purpose is None else purpose)
     assert f'"{reason}"' in entry["items_refused"]
-
-
-def test_other_purpose_on_a_p1_registration_route_goes_to_the_gate(registered: World) -> None:
-    w = registered
-    before = w.counts()
-    r = w.client.post(
-        "/v1/applications",
-        json={"customer": customer_body(), "supply_point_id": POINT},
-        headers=w.headers("coop-mirai", "P9_marketing"),
-    )
-    assert_problem(r, 400, "purpose_unknown")
-    r = w.client.post(
-        "/v1/applications",
-        json={"customer": customer_body(), "supply_point_id": POINT},
-        headers=w.headers("coop-mirai", "P4_tso_operations"),
-    )
-    assert_problem(r, 403, "access_denied")
-    after = w.counts()
-    assert after["supply_application"] == before["supply_application"]
-    assert after["access_ledger"] == before["access_ledger"] + 2

@@ -1,9 +1,10 @@
 """Use cases of the customer registry through the gate, on SQLite and PostgreSQL.
 
 The world of every test: Tokyo's TSO (tso-03) has registered points A and B (area 03), Kansai's
-TSO (tso-06) point K (area 06). ``r-old`` supplies customer c-old at A from 2024-01-01 until
-2024-04-01 (exclusive); customer c-new applied to ``r-new`` for A on 2024-03-01, and ``r-new``
-supplies A from 2024-04-01.
+TSO (tso-06) point K (area 06). ``r-old`` supplies customer c-old at A from 2024-01-01 (imported at
+go-live); customer c-new asked ``r-new`` to switch, and ``r-new`` filed the switch of A with its
+廃止取次 on 2024-03-01. :func:`complete_switch` lets ``r-old`` answer OK, the TSO date it
+2024-04-01 and the scheduler complete it: ``r-new`` supplies A from 2024-04-01.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from sqlalchemy import Engine, func, select
 
 from jointuse.access.gate import PolicyDenied
 from jointuse.assembly import default_gate
+from jointuse.core.conflicts import Conflict
 from jointuse.core.db import UnitOfWork
-from jointuse.core.errors import AccessDenied, NotFound, ValidationError
+from jointuse.core.errors import AccessDenied, NotFound
 from jointuse.core.ids import SupplyPointId
 from jointuse.customers import service
 from jointuse.customers.model import (
@@ -34,9 +36,13 @@ from jointuse.customers.model import (
     SupplyPoint,
 )
 from jointuse.customers.tables import customer as customer_table
-from jointuse.customers.tables import retail_contract, supply_application
+from jointuse.customers.tables import retail_contract, supply_point
+from jointuse.flows.filing import SwitchFiling, file_move_out, file_switch
+from jointuse.flows.scheduler import tick
+from jointuse.flows.steps import fix_date, judge_forwarding
 from jointuse.ledger.service import LedgerRecord, find_entries
 from jointuse.policy.engine import Party, PartyStatus
+from seeding import seed_contract
 
 GATE = default_gate()
 
@@ -103,6 +109,8 @@ class World:
     uow: UowFactory
     c_old: Customer
     c_new: Customer
+    flow_id: str
+    forwarding_id: str
 
     def entries(self, request_id: str) -> list[LedgerRecord]:
         with self.uow() as u:
@@ -123,40 +131,40 @@ def world(engine: Engine, uow: UowFactory) -> World:
             u, gate=GATE, actor=TSO06, point=make_point(K), request_id="sp-k", at=t0
         )
     with uow() as u:
-        service.register_customer(
-            u,
-            gate=GATE,
-            actor=R_OLD,
-            customer=c_old,
-            contract=contract("r-old", "OLD-1", "c-old", A, date(2024, 1, 1), date(2024, 4, 1)),
-            request_id="reg-old",
-            at=jst(2023, 12, 20),
+        seed_contract(
+            u, c_old, contract("r-old", "OLD-1", "c-old", A, date(2024, 1, 1), None), at=t0
         )
     with uow() as u:
-        service.record_application(
+        filed = file_switch(
             u,
             gate=GATE,
             actor=R_NEW,
-            customer=c_new,
-            supply_point_id=A,
-            request_id="app-new",
+            filing=SwitchFiling(
+                supply_point_id=A,
+                customer=c_new,
+                new_contract_number="NEW-1",
+                old_contract_number="OLD-1",
+            ),
+            request_id="switch-new",
             at=jst(2024, 3, 1),
-            application_id="app-1",
         )
-    return World(engine, uow, c_old, c_new)
+    return World(engine, uow, c_old, c_new, filed.flow.id, filed.forwarding_id or "")
 
 
-def register_new_contract(w: World) -> None:
+def complete_switch(w: World) -> None:
+    """r-old answers OK, tso-03 dates the switch 2024-04-01, the scheduler completes it."""
     with w.uow() as u:
-        service.register_customer(
-            u,
-            gate=GATE,
-            actor=R_NEW,
-            customer=w.c_new,
-            contract=contract("r-new", "NEW-1", "c-new", A, date(2024, 4, 1), None),
-            request_id="reg-new",
-            at=jst(2024, 3, 20),
-        )
+        judge_forwarding(
+            u, gate=GATE, actor=R_OLD, forwarding_id=w.forwarding_id, result="ok", reasons=[],
+            request_id="judge", at=jst(2024, 3, 2),
+        )  # fmt: skip
+    with w.uow() as u:
+        fix_date(
+            u, gate=GATE, actor=TSO03, flow_id=w.flow_id, day=date(2024, 4, 1),
+            request_id="date", at=jst(2024, 3, 5),
+        )  # fmt: skip
+    report = tick(w.engine, gate=GATE, at=jst(2024, 4, 1, 0, 30))
+    assert report.completed == 1, report
 
 
 def test_p3_applicant_gets_only_supply_point_items(world: World) -> None:
@@ -253,7 +261,7 @@ def test_p4_area_tso_reads_name_address_phone_other_area_denied(world: World) ->
 
 
 def test_time_slicing_across_a_contract_end(world: World) -> None:
-    register_new_contract(world)
+    complete_switch(world)
     with world.uow() as u:
         before = service.read_basic(
             u,
@@ -312,6 +320,7 @@ def test_applicant_reads_only_its_own_customer_not_the_old_contract(world: World
             request_id="app-basic",
             at=jst(2024, 3, 10),
             supply_point_id=A,
+            customer_id="c-new",
             items=frozenset(BASIC_ITEM_KEYS),
         )
     assert got.decision.relation == "applicant"
@@ -319,18 +328,29 @@ def test_applicant_reads_only_its_own_customer_not_the_old_contract(world: World
     assert got.data["contract_number"] is None  # not OLD-1 of the retailer it replaces
 
 
-def test_registration_completes_the_pending_application(world: World) -> None:
-    register_new_contract(world)
-    with world.engine.connect() as conn:
-        status, valid_to = conn.execute(
-            select(supply_application.c.status, supply_application.c.valid_to)
-        ).one()
-    assert status == "completed" and valid_to is not None
-    # Completed: the applicant relation ended at registration, so P3 is closed again.
-    with pytest.raises(PolicyDenied), world.uow() as u:
+def test_completion_ends_the_applicant_relation(world: World) -> None:
+    """The switch completed on 2024-04-01: r-new is the contract holder from then on and no
+    longer the applicant, so P3 (which only the applicant has) is closed again."""
+    with world.uow() as u:
         service.supply_point_inquiry(
-            u, gate=GATE, actor=R_NEW, supply_point_id=A, request_id="p3-after", at=jst(2024, 3, 25)
+            u, gate=GATE, actor=R_NEW, supply_point_id=A, request_id="p3-before",
+            at=jst(2024, 3, 25),
+        )  # fmt: skip
+    complete_switch(world)
+    with pytest.raises(PolicyDenied) as caught, world.uow() as u:
+        service.supply_point_inquiry(
+            u, gate=GATE, actor=R_NEW, supply_point_id=A, request_id="p3-after", at=jst(2024, 4, 2)
         )
+    assert caught.value.details["reason"] == "relation_missing"
+    with world.engine.connect() as conn:
+        rows = conn.execute(
+            select(retail_contract.c.retailer_code, retail_contract.c.valid_from,
+                   retail_contract.c.valid_to).order_by(retail_contract.c.valid_from)
+        ).all()  # fmt: skip
+    assert [tuple(r) for r in rows] == [
+        ("r-old", date(2024, 1, 1), date(2024, 4, 1)),
+        ("r-new", date(2024, 4, 1), None),
+    ]
 
 
 def test_suspended_party_denied_and_on_the_ledger(world: World) -> None:
@@ -345,41 +365,49 @@ def test_suspended_party_denied_and_on_the_ledger(world: World) -> None:
     assert record.entry.items_refused[0].reason == "party_suspended"
 
 
-def test_write_failing_after_the_decision_rolls_back_without_entry(world: World) -> None:
+def test_a_second_switch_in_flight_fails_on_its_rule_and_is_on_the_ledger(world: World) -> None:
+    """The policy allows r-other's filing (it becomes an applicant by filing), the database's
+    rule refuses the second switch in flight for A: a 409 naming the rule, the write on the
+    ledger as allowed-then-failed, nothing else changed, nothing of r-new's revealed."""
     intruder = make_customer("c-x", "鈴木 一郎", "03-5555-6666")
-    overlapping = contract("r-other", "X-1", "c-x", A, date(2024, 2, 1), None)
-    with pytest.raises(ValidationError, match="overlapping"), world.uow() as u:
-        service.register_customer(
-            u,
-            gate=GATE,
-            actor=R_OTHER,
-            customer=intruder,
-            contract=overlapping,
-            request_id="overlap",
-            at=jst(2024, 1, 15),
-        )
-    assert world.entries("overlap") == []
     with world.engine.connect() as conn:
-        assert (
-            conn.execute(select(func.count()).where(customer_table.c.id == "c-x")).scalar_one() == 0
-        )
-        assert conn.execute(select(func.count()).select_from(retail_contract)).scalar_one() == 1
-
-
-def test_registering_a_contract_for_another_retailer_is_denied(world: World) -> None:
-    someone = make_customer("c-y", "高橋 二郎", "03-7777-8888")
-    with pytest.raises(PolicyDenied) as caught, world.uow() as u:
-        service.register_customer(
+        customers_before = conn.execute(select(func.count()).select_from(customer_table)).scalar()
+    with pytest.raises(Conflict) as caught, world.uow() as u:
+        file_switch(
             u,
             gate=GATE,
             actor=R_OTHER,
-            customer=someone,
-            contract=contract("r-old", "Y-1", "c-y", B, date(2024, 1, 1), None),
-            request_id="foreign",
-            at=jst(2024, 1, 1),
+            filing=SwitchFiling(
+                supply_point_id=A, customer=intruder, new_contract_number="X-1",
+                old_contract_number="OLD-1",
+            ),
+            request_id="second",
+            at=jst(2024, 3, 3),
+        )  # fmt: skip
+    assert caught.value.status == 409
+    assert caught.value.rule == "uq_market_flow_one_in_flight"
+    assert "r-new" not in caught.value.message and "NEW-1" not in caught.value.message
+    (record,) = world.entries("second")
+    assert record.entry.decision == "allowed" and record.entry.rule_id == "P1-retailer"
+    assert [(r.item, r.reason) for r in record.entry.items_refused] == [
+        ("*", "failed:conflict:uq_market_flow_one_in_flight")
+    ]
+    with world.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(customer_table)).scalar() == (
+            customers_before
         )
+
+
+def test_a_retailer_cannot_end_a_contract_it_does_not_hold(world: World) -> None:
+    with pytest.raises(PolicyDenied) as caught, world.uow() as u:
+        file_move_out(
+            u, gate=GATE, actor=R_OTHER, supply_point_id=A, wished_date=date(2024, 5, 1),
+            meter_removal=False, request_id="foreign", at=jst(2024, 3, 1),
+        )  # fmt: skip
     assert caught.value.details["reason"] == "relation_missing"
-    assert [r.entry.action for r in world.entries("foreign")] == ["write"]
+    assert [(r.entry.action, r.entry.decision) for r in world.entries("foreign")] == [
+        ("write", "denied")
+    ]
 
 
 def test_tso_writes_only_points_of_its_area(world: World) -> None:
@@ -402,20 +430,28 @@ def test_tso_writes_only_points_of_its_area(world: World) -> None:
             at=jst(2024, 1, 1),
         )
     assert result.data == {"created": False}
-    with world.uow() as u:
-        seen = service.supply_point_inquiry(
-            u, gate=GATE, actor=OCCTO, supply_point_id=B, request_id="occto", at=jst(2024, 1, 2)
-        )
-    assert seen.data["current_limit"] == 40 and seen.data["contract_state"] == "suspended"
+    with world.engine.connect() as conn:
+        stored = conn.execute(
+            select(supply_point.c.current_limit, supply_point.c.contract_state).where(
+                supply_point.c.id == B
+            )
+        ).one()
+    assert tuple(stored) == (40, "suspended")
 
 
 def test_unknown_supply_point_is_not_found_and_leaves_no_entry(world: World) -> None:
     missing = "03" + "9" * 20
     with pytest.raises(NotFound), world.uow() as u:
-        service.supply_point_inquiry(
-            u, gate=GATE, actor=OCCTO, supply_point_id=missing, request_id="nf", at=jst(2024, 1, 2)
+        service.tso_customer_lookup(
+            u, gate=GATE, actor=TSO03, supply_point_id=missing, request_id="nf", at=jst(2024, 1, 2)
         )
     assert world.entries("nf") == []
+    # OCCTO relays no flow of the point: it has no relation to it at all (no standing one).
+    with pytest.raises(PolicyDenied) as caught, world.uow() as u:
+        service.supply_point_inquiry(
+            u, gate=GATE, actor=OCCTO, supply_point_id=B, request_id="occ", at=jst(2024, 1, 2)
+        )
+    assert caught.value.details["reason"] == "relation_missing"
 
 
 def test_bulk_load_writes_one_ledger_entry(engine: Engine, uow: UowFactory) -> None:

@@ -24,6 +24,7 @@ from jointuse.negawatt.cli import app
 from jointuse.negawatt.meterdata import MeterDay
 from jointuse.parties.service import add_party, seed_reference_parties
 from jointuse.policy.engine import Party
+from seeding import seed_contract
 
 GATE = default_gate()
 
@@ -77,15 +78,12 @@ def db(database_url: str, engine: Engine) -> str:
             u, gate=GATE, actor=Party("tso-03", "tso"), point=point, request_id="p", at=SEEDED_AT
         )
     with UnitOfWork(engine) as u:
-        customers.register_customer(
+        seed_contract(
             u,
-            gate=GATE,
-            actor=Party("r-one", "retailer"),
-            customer=customer,
-            contract=RetailContract(
+            customer,
+            RetailContract(
                 "K-1", ContractKind.STANDARD, "r-one", "c-1", SupplyPointId(P1), dt.date(2024, 1, 1)
             ),
-            request_id="c",
             at=SEEDED_AT,
         )
     return database_url

@@ -26,6 +26,7 @@ from jointuse.negawatt.kernel import EventSpec, compute_baseline
 from jointuse.negawatt.meterdata import MeterDataError, MeterDay
 from jointuse.negawatt.settlement import settle
 from jointuse.policy.engine import Party
+from seeding import seed_contract
 
 GATE = default_gate()
 
@@ -70,12 +71,10 @@ def seeded(uow: UowFactory) -> UowFactory:
                 u, gate=GATE, actor=TSO03, point=sp, request_id=f"sp{n}", at=AT
             )
         with uow() as u:
-            customers.register_customer(
+            seed_contract(
                 u,
-                gate=GATE,
-                actor=RETAILER,
-                customer=_customer(f"c-{n}"),
-                contract=RetailContract(
+                _customer(f"c-{n}"),
+                RetailContract(
                     f"K-{n}",
                     ContractKind.STANDARD,
                     "r-one",
@@ -83,7 +82,6 @@ def seeded(uow: UowFactory) -> UowFactory:
                     SupplyPointId(point),
                     dt.date(2024, 1, 1),
                 ),
-                request_id=f"c{n}",
                 at=dt.datetime(2024, 1, 1, tzinfo=JST),
             )
     return uow

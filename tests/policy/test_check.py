@@ -31,7 +31,8 @@ def test_shipped_policy_states_exactly_its_known_gap() -> None:
     assert findings(report) == {
         ("gap", "publisher-address-missing", "[publisher]"),
         ("gap", "publisher-representative-missing", "[publisher]"),
-        # Retailers write the switching messages whose controller is OCCTO (the operator).
+        # The new retailer forwards the supply point ID (controller: the TSO); the old retailer
+        # writes its judgement, a switching message whose controller is OCCTO (the operator).
         ("warning", "write-by-non-controller", "rule 'P2-new-retailer'"),
         ("warning", "write-by-non-controller", "rule 'P2-old-retailer'"),
     }
@@ -43,7 +44,9 @@ def test_shipped_policy_states_exactly_its_known_gap() -> None:
     assert "27(5)(iii)" in by_code["publisher-address-missing"].message
     assert "住所" in by_code["publisher-address-missing"].message_ja
     warning = next(f for f in report.findings if f.subject == "rule 'P2-new-retailer'")
-    assert warning.line == line_of(text, 'write = ["forwarding_request"]')
+    assert warning.line == line_of(
+        text, 'write = ["name", "address", "contract_number", "supply_point_id"]'
+    )
     assert all(f.message_ja for f in report.findings)
     # Gaps first.
     assert [f.severity for f in report.findings] == ["gap", "gap", "warning", "warning"]

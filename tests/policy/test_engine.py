@@ -204,9 +204,14 @@ def test_p2_new_and_old_retailer_take_different_rules() -> None:
     at = datetime(2025, 5, 10)
     applying = (RelationPeriod("applicant", datetime(2025, 5, 1)),)
     new = ask(NEW, "P2_cancellation_forwarding", at, applying, action="write")
-    assert new.rule_id == "P2-new-retailer" and new.granted == ("forwarding_request",)
-    old = ask(OLD, "P2_cancellation_forwarding", at, OLD_HOLDS, action="write")
+    assert new.rule_id == "P2-new-retailer"
+    assert new.granted == ("name", "address", "contract_number", "supply_point_id")
+    addressed = (RelationPeriod("forwarding_addressee", datetime(2025, 5, 2)),)
+    old = ask(OLD, "P2_cancellation_forwarding", at, addressed, action="write")
     assert old.rule_id == "P2-old-retailer" and old.granted == ("forwarding_judgement",)
+    # Holding the contract is not enough: the old retailer reads the 廃止取次 addressed to it.
+    holder = ask(OLD, "P2_cancellation_forwarding", at, OLD_HOLDS, frozenset({"name"}))
+    assert not holder.allowed and holder.reason is Reason.RELATION_MISSING
     # the new retailer cannot forge the judgement
     forged = ask(
         NEW,

@@ -135,7 +135,7 @@ def test_rule_without_purpose(tmp_path: Path) -> None:
     path, text = write_variant(tmp_path, 'purpose = "P3_supply_point_confirmation"\n', "")
     err = load_error(path)
     assert "missing required field(s) purpose" in err.message
-    assert err.line == line_of(text, "[[rule]]", 8)  # the block of the 8th rule (P3-retailer)
+    assert err.line == line_of(text, "[[rule]]", 9)  # the block of the 9th rule (P3-retailer)
 
 
 def test_unknown_party_kind_in_rule(tmp_path: Path) -> None:
@@ -257,7 +257,7 @@ def test_overlapping_rules_are_rejected(tmp_path: Path) -> None:
     path, text = write_variant(
         tmp_path,
         'relations = ["applicant"]\nread = ["forwarding_judgement"]',
-        'relations = ["applicant", "contract_holder"]\nread = ["forwarding_judgement"]',
+        'relations = ["applicant", "forwarding_addressee"]\nread = ["forwarding_judgement"]',
     )
     err = load_error(path)
     assert "overlaps rule 'P2-new-retailer'" in err.message

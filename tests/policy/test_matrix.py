@@ -6,8 +6,15 @@ Interpretations of DOMAIN.md §2 made in this table:
 * "basic of its own customer" (P1 retailer): a retailer holding or applying for the point — the
   customer has a contract or an application with it.
 * OCCTO "what the flow it relays carries": P1 switching flows carry name, address, the contract
-  number and the supply point's information; P2 the forwarding request and judgement; P3 the
+  number and the supply point's information; P2 the forwarded items and the judgement; P3 the
   supply point inquiry; P5 the DR plans with point IDs and negawatt quantities.
+* P2 (廃止取次, the market-flows issue): the new retailer (applicant) writes exactly what is
+  forwarded — the old retailer's contract number, the contract holder's name, the address, the
+  supply point ID — and reads the judgement; the old retailer reads those items only as the
+  addressee of the 廃止取次 (``forwarding_addressee``, not as contract holder) and writes its
+  judgement; the area's TSO reads the judgement (the matching result it needs to fix the date).
+* The TSO answers for the basic information of remote-island and last-resort customers
+  (``basic_controller``): it reads and writes their name, address and phone under P1.
 * Interval meter data (30-minute readings) reach the retailer supplying the point under the
   wheeling contract (filed under P4, the TSO's meter reading) and the DR contractor under P5;
   the TSO writes them under P4 and reads back the readings it took (meter reading is its work).
@@ -43,12 +50,21 @@ SUPPLY_POINT = frozenset(
 )
 NEGAWATT = frozenset({"generation_sold", "demand_procured", "demand_suppressed", "baseline"})
 READINGS = frozenset({"interval_readings"})
-REQUEST = frozenset({"forwarding_request"})
+FORWARDED = frozenset({"name", "address", "contract_number", "supply_point_id"})
 JUDGEMENT = frozenset({"forwarding_judgement"})
-ALL_ITEMS = BASIC | SUPPLY_POINT | NEGAWATT | READINGS | REQUEST | JUDGEMENT
+ALL_ITEMS = BASIC | SUPPLY_POINT | NEGAWATT | READINGS | JUDGEMENT
 
 KINDS = ("retailer", "tso", "occto", "dr_contractor")
-RELATIONS = ("contract_holder", "applicant", "area_tso", "dr_resource", "switching_operator", None)
+RELATIONS = (
+    "contract_holder",
+    "applicant",
+    "area_tso",
+    "dr_resource",
+    "switching_operator",
+    "forwarding_addressee",
+    "basic_controller",
+    None,
+)
 PURPOSES = (
     "P1_wheeling",
     "P2_cancellation_forwarding",
@@ -65,15 +81,16 @@ EXPECTED: dict[tuple[str, str, str], tuple[frozenset[str], frozenset[str]]] = {
     ("P1_wheeling", "retailer", "contract_holder"): (SUPPLY_POINT | BASIC, BASIC),
     ("P1_wheeling", "retailer", "applicant"): (SUPPLY_POINT | BASIC, BASIC),
     ("P1_wheeling", "tso", "area_tso"): (BASIC, SUPPLY_POINT),
+    ("P1_wheeling", "tso", "basic_controller"): (BASIC, frozenset({"name", "address", "phone"})),
     ("P1_wheeling", "occto", "switching_operator"): (
         frozenset({"name", "address", "contract_number"}) | SUPPLY_POINT,
         NONE,
     ),
     # P2 — cancellation forwarding
-    ("P2_cancellation_forwarding", "retailer", "applicant"): (JUDGEMENT, REQUEST),
-    ("P2_cancellation_forwarding", "retailer", "contract_holder"): (REQUEST, JUDGEMENT),
-    ("P2_cancellation_forwarding", "tso", "area_tso"): (REQUEST | JUDGEMENT, NONE),
-    ("P2_cancellation_forwarding", "occto", "switching_operator"): (REQUEST | JUDGEMENT, NONE),
+    ("P2_cancellation_forwarding", "retailer", "applicant"): (JUDGEMENT, FORWARDED),
+    ("P2_cancellation_forwarding", "retailer", "forwarding_addressee"): (FORWARDED, JUDGEMENT),
+    ("P2_cancellation_forwarding", "tso", "area_tso"): (JUDGEMENT, NONE),
+    ("P2_cancellation_forwarding", "occto", "switching_operator"): (FORWARDED | JUDGEMENT, NONE),
     # P3 — supply point confirmation
     ("P3_supply_point_confirmation", "retailer", "applicant"): (SUPPLY_POINT, NONE),
     ("P3_supply_point_confirmation", "dr_contractor", "dr_resource"): (
@@ -190,4 +207,4 @@ def test_matrix_whole_rows() -> None:
 def test_every_expected_row_is_reachable() -> None:
     """Guard against a table that silently allows nothing: each row grants something."""
     assert all(read or write for read, write in EXPECTED.values())
-    assert len(EXPECTED) == 17
+    assert len(EXPECTED) == 18

@@ -51,6 +51,7 @@ Extension points
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -58,6 +59,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from jointuse.access.relations import (
     RelationContext,
@@ -66,6 +68,7 @@ from jointuse.access.relations import (
     TargetFacts,
     TargetRef,
 )
+from jointuse.core.conflicts import conflict_from
 from jointuse.core.db import UnitOfWork
 from jointuse.core.errors import AccessDenied, ConfigError, JointuseError
 from jointuse.ledger.chain import LedgerEntry
@@ -377,7 +380,19 @@ class Gate:
         ctx, decision = self._decide(uow, actor, purpose, "write", target, items, at, establishes)
         if not decision.allowed:
             self._deny(uow, ctx, decision, purpose, "write", request_id)
-        data = change(ctx) or {}
+        try:
+            data = change(ctx) or {}
+        except (AccessDenied, NoLoader):
+            raise  # a nested gate call refused: it has recorded and committed its refusal
+        except JointuseError as exc:
+            self._failed(uow, ctx, decision, purpose, request_id, exc.code)
+            raise
+        except IntegrityError as exc:
+            conflict = conflict_from(exc)
+            if conflict is None:  # a constraint no rule names: a bug, not a refusal
+                raise
+            self._failed(uow, ctx, decision, purpose, request_id, f"conflict:{conflict.rule}")
+            raise conflict from None
         append(
             uow.connection,
             ledger_entry(
@@ -441,6 +456,41 @@ class Gate:
             )
             decision = self.engine.decide(request)
         return ctx, decision
+
+    def _failed(
+        self,
+        uow: UnitOfWork,
+        ctx: RelationContext,
+        decision: Decision,
+        purpose: str | None,
+        request_id: str,
+        code: str,
+    ) -> None:
+        """The policy allowed a write, the business refused it (the change raised a refusal,
+        or the database a named rule): undo the unit of work's changes, keep the entries of
+        reads already allowed, record the write as allowed then failed — its granted items,
+        and the refused item ``*`` with reason ``failed:<code>`` — and commit. The caller
+        re-raises the refusal."""
+        kept: list[LedgerEntry] = uow.info.pop(_READS_KEY, [])
+        session = uow.session
+        session.rollback()
+        for entry in kept:
+            append(session, entry)
+        failed = ledger_entry(
+            actor=ctx.party,
+            purpose=purpose,
+            action="write",
+            target=ctx.target,
+            decision=decision,
+            request_id=request_id,
+        )
+        append(
+            session,
+            dataclasses.replace(
+                failed, items_refused=(LedgerRefused(WHOLE_REQUEST, f"failed:{code}"[:200]),)
+            ),
+        )
+        session.commit()
 
     def _deny(
         self,

@@ -18,15 +18,15 @@ Purpose header (``Jointuse-Purpose``) per route
                                                 (設備情報照会) serves P3, the default; another
                                                 purpose reads the supply-point items under it
     ``PUT  /v1/supply-points/{id}``             optional, default P4 (the TSO, as controller)
-    ``POST /v1/customers``, ``/applications``   optional, default P1 (the retailer, as
-                                                controller of its customers' basic items)
     ==========================================  ===============================================
 
     A missing (where required) or unknown purpose goes to the gate as given: it is refused with
     ``purpose_missing`` / ``purpose_unknown``, recorded on the ledger, and answered 400 with the
-    valid purposes. On the two P1 registration routes another *known* purpose is decided by the
-    gate too; a refusal is recorded (403), and if the policy would allow it the route still
-    answers 422 (it performs the P1 registration only) and nothing is written or recorded.
+    valid purposes.
+
+Customers and contracts are not registered here: a retailer's customer record and contract come
+from the market flows it files (:mod:`jointuse.flows.api`: switch, move-in), the contracts in
+force at go-live from the operator's import (``jointuse contracts import``).
 
 Unknown IDs: where the policy lets the caller see the target (e.g. the area's TSO), an unknown
 supply point or customer is a 404; where it does not, the answer is the policy's 403 — so a
@@ -36,7 +36,6 @@ refusal never tells an outsider whether an ID exists.
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -46,7 +45,6 @@ from jointuse.access.gate import GateResult
 from jointuse.core.db import UnitOfWork, connect_read_only
 from jointuse.core.errors import NotFound, ValidationError
 from jointuse.core.http import (
-    PURPOSE_HEADER,
     ApiContext,
     Caller,
     Credentials,
@@ -57,21 +55,13 @@ from jointuse.core.http import (
 from jointuse.core.ids import SupplyPointId
 from jointuse.customers import service
 from jointuse.customers.model import (
-    BASIC_ITEM_KEYS,
     SUPPLY_POINT_ITEM_KEYS,
     ContractCapacity,
-    Customer,
     MeterInfo,
-    RetailContract,
     SupplyPoint,
-    normalise_contract_number,
 )
-from jointuse.customers.relations import TargetRef
 from jointuse.customers.schemas import (
     AccessOut,
-    ApplicationIn,
-    CustomerIn,
-    CustomerRegistration,
     ItemsOut,
     SupplyPointIn,
     WriteOut,
@@ -131,44 +121,6 @@ def _access(result: GateResult) -> AccessOut:
     d = result.decision
     return AccessOut(
         purpose=d.purpose, rule=d.rule_id, relation=d.relation, items_granted=list(d.granted)
-    )
-
-
-def _customer(body: CustomerIn) -> Customer:
-    return Customer.create(
-        customer_id=body.customer_id or f"C{uuid.uuid4().hex[:16]}",
-        name=body.name,
-        name_kana=body.name_kana,
-        postal_code=body.postal_code,
-        prefecture=body.prefecture,
-        address_rest=body.address,
-        phone=body.phone,
-        membership=body.membership,
-    )
-
-
-def _only_route_purpose(
-    uow: UnitOfWork, caller: Caller, target: TargetRef, items: frozenset[str], purpose: str
-) -> None:
-    """A P1 registration route called with another purpose: let the gate decide that purpose
-    (a refusal is recorded and raised); if it would allow, refuse the request (422)."""
-
-    def refuse(_ctx: object) -> dict[str, object]:
-        raise ValidationError(
-            f"this route registers under {purpose} only, not {caller.purpose}",
-            field=PURPOSE_HEADER,
-            valid=[purpose],
-        )
-
-    caller.gate.write(
-        uow,
-        actor=caller.party,
-        purpose=caller.purpose,
-        target=target,
-        items=items,
-        request_id=caller.request_id,
-        at=caller.at,
-        change=refuse,
     )
 
 
@@ -277,84 +229,6 @@ async def get_customer(
 
 
 # --- writes ---------------------------------------------------------------------------------
-
-
-@router.post(
-    "/customers",
-    response_model=WriteOut,
-    status_code=status.HTTP_201_CREATED,
-    summary="A retailer registers its customer and retail contract (P1)",
-)
-async def register_customer(body: CustomerRegistration, credentials: CredentialsDep) -> WriteOut:
-    def register(uow: UnitOfWork, caller: Caller) -> tuple[RetailContract, GateResult]:
-        customer = _customer(body)
-        c = body.contract
-        contract = RetailContract(
-            contract_number=normalise_contract_number(c.number),
-            kind=c.kind,  # type: ignore[arg-type]  # checked (and refused) by the model
-            retailer_code=caller.party.code,
-            customer_id=customer.customer_id,
-            supply_point_id=SupplyPointId.parse(c.supply_point_id),
-            valid_from=c.valid_from,
-            valid_to=c.valid_to,
-        )
-        if caller.purpose not in (None, service.P1):
-            target = TargetRef(contract.supply_point_id.value, customer.customer_id)
-            _only_route_purpose(uow, caller, target, frozenset(BASIC_ITEM_KEYS), service.P1)
-        return contract, service.register_customer(
-            uow,
-            gate=caller.gate,
-            actor=caller.party,
-            customer=customer,
-            contract=contract,
-            request_id=caller.request_id,
-            at=caller.at,
-        )
-
-    contract, result = await _as_caller(credentials, register)
-    return WriteOut(
-        supply_point_id=contract.supply_point_id.value,
-        customer_id=contract.customer_id,
-        access=_access(result),
-        result=result.data,
-    )
-
-
-@router.post(
-    "/applications",
-    response_model=WriteOut,
-    status_code=status.HTTP_201_CREATED,
-    summary="A customer's application to the calling retailer for a supply point (opens P3)",
-)
-async def record_application(body: ApplicationIn, credentials: CredentialsDep) -> WriteOut:
-    def apply(uow: UnitOfWork, caller: Caller) -> tuple[str, str, GateResult]:
-        customer = _customer(body.customer)
-        point = _point(body.supply_point_id)
-        if caller.purpose not in (None, service.P1):
-            target = TargetRef(point, customer.customer_id)
-            _only_route_purpose(uow, caller, target, service.TSO_LOOKUP_ITEMS, service.P1)
-        return (
-            point,
-            customer.customer_id,
-            service.record_application(
-                uow,
-                gate=caller.gate,
-                actor=caller.party,
-                customer=customer,
-                supply_point_id=point,
-                request_id=caller.request_id,
-                at=caller.at,
-                application_id=body.application_id,
-            ),
-        )
-
-    point, customer_id, result = await _as_caller(credentials, apply)
-    return WriteOut(
-        supply_point_id=point,
-        customer_id=customer_id,
-        access=_access(result),
-        result=result.data,
-    )
 
 
 @router.put(

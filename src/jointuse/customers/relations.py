@@ -1,9 +1,8 @@
-"""Relations between a party and a supply point / customer at a moment (the gate's hot path).
+"""Relations the customer registry derives (the gate's hot path).
 
-The policy engine decides on *relations the caller asserts* (``policy.engine.RelationPeriod``);
-this module derives them from the registry. A :class:`RelationRegistry` maps each relation of
-the policy to a **provider**, a function of one :class:`RelationContext` that yields the
-relation's periods. Built in (:func:`default_registry`):
+The policy engine decides on relations (``policy.engine.RelationPeriod``); each area derives the
+ones it knows from its own records and hands a provider for each to the gate
+(:mod:`jointuse.access.relations`). This area's:
 
 ========================  ===========================================================  =========
 relation                  holds when                                                   queries
@@ -11,19 +10,21 @@ relation                  holds when                                            
 ``contract_holder``       the retailer's retail contracts of the point (and/or          1 (shared)
                           customer), each over ``[valid_from, valid_to)`` at JST
                           midnight: time-sliced, so after a switch the old retailer
-                          keeps its period and nothing newer
-``applicant``             the retailer's applications for the point (and/or customer)  1
-                          over ``[applied_at, valid_to)``; ``valid_to`` is set when it
-                          is withdrawn or completed, so only a pending one is open
+                          keeps its period and nothing newer. Contracts are written
+                          only by completed flows (:mod:`jointuse.flows`) and the
+                          operator's import at go-live — never by the retailer
 ``area_tso``              the party is the TSO of the point's area                     0 (point)
                           (``parties.reference.tso_for_area``); for a customer-only
                           target, over the periods of the customer's contracts in its
                           area
-``switching_operator``    the party is OCCTO (kind ``occto``)                          0
+``basic_controller``      the TSO of the area, over the periods of the target's         1 (shared)
+                          remote-island and last-resort contracts (it answers for
+                          those customers' basic information)
 ========================  ===========================================================  =========
 
-``dr_resource`` (a DR contractor with a registered DR resource at the point) is provided by the
-negawatt area (:mod:`jointuse.negawatt.relation`).
+``applicant``, ``forwarding_addressee`` and ``switching_operator`` are derived from market flows
+(:mod:`jointuse.flows.relations`); ``dr_resource`` from DR agreements
+(:mod:`jointuse.negawatt.relation`).
 
 Providers return nothing (and query nothing) for party kinds the relation does not concern, so
 a request costs at most one indexed query per relation kind; the contracts of the target are
@@ -47,10 +48,9 @@ from jointuse.access.relations import (
     RelationRegistry,
     TargetRef,
     jst_midnight,
-    period,
 )
 from jointuse.customers import repository
-from jointuse.customers.model import RetailContract
+from jointuse.customers.model import TSO_CONTROLLED_KINDS, RetailContract
 from jointuse.parties.reference import tso_for_area
 from jointuse.policy.engine import Party, RelationPeriod, Target
 
@@ -58,14 +58,12 @@ __all__ = [
     "ALWAYS",
     "RelationContext",
     "TargetRef",
-    "applicant",
     "area_tso",
     "contract_holder",
     "contracts_in_force",
     "contracts_of",
     "jst_midnight",
     "provided_relations",
-    "switching_operator",
     "target_facts",
 ]
 
@@ -127,26 +125,6 @@ def contract_holder(ctx: RelationContext) -> Iterable[RelationPeriod]:
     return out
 
 
-def applicant(ctx: RelationContext) -> Iterable[RelationPeriod]:
-    if ctx.party.kind != "retailer":
-        return ()
-    t = ctx.target
-    found = repository.application_periods(
-        ctx.conn,
-        retailer_code=ctx.party.code,
-        supply_point_id=t.supply_point_id,
-        customer_id=t.customer_id,
-    )
-    out = []
-    for customer_id, applied_at, valid_to in found:
-        if t.customer_id is not None and customer_id != t.customer_id:
-            continue
-        held = period("applicant", applied_at, valid_to)
-        if held is not None:
-            out.append(held)
-    return out
-
-
 def area_tso(ctx: RelationContext) -> Iterable[RelationPeriod]:
     if ctx.party.kind != "tso":
         return ()
@@ -164,19 +142,28 @@ def area_tso(ctx: RelationContext) -> Iterable[RelationPeriod]:
     ]
 
 
-def switching_operator(ctx: RelationContext) -> Iterable[RelationPeriod]:
-    if ctx.party.kind != "occto":
+def basic_controller(ctx: RelationContext) -> Iterable[RelationPeriod]:
+    """The TSO of the point's area over the periods of contracts on remote-island or last-resort
+    supply, for which it answers for the customer's basic information (管理責任者)."""
+    if ctx.party.kind != "tso":
         return ()
-    return (RelationPeriod("switching_operator", ALWAYS),)
+    return [
+        RelationPeriod(
+            "basic_controller",
+            jst_midnight(c.valid_from),
+            jst_midnight(c.valid_to) if c.valid_to else None,
+        )
+        for c in contracts_of(ctx)
+        if c.kind in TSO_CONTROLLED_KINDS and c.supply_point_id.tso_code == ctx.party.code
+    ]
 
 
 def provided_relations() -> dict[str, RelationProvider]:
     """The relations this area derives (see the module docstring)."""
     return {
         "contract_holder": contract_holder,
-        "applicant": applicant,
         "area_tso": area_tso,
-        "switching_operator": switching_operator,
+        "basic_controller": basic_controller,
     }
 
 

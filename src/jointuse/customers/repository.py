@@ -9,15 +9,12 @@ the access. Rows are turned back into the domain objects of :mod:`jointuse.custo
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, insert, or_, select, update
 
-from jointuse.core.db import HotQuery
-from jointuse.core.errors import ValidationError
 from jointuse.core.ids import SupplyPointId
 from jointuse.customers.model import (
     Address,
@@ -32,44 +29,10 @@ from jointuse.customers.model import (
     SupplyPoint,
 )
 from jointuse.customers.tables import (
-    APPLICATION_STATUSES,
     customer,
     retail_contract,
-    supply_application,
     supply_point,
 )
-
-ApplicationStatus = Literal["pending", "withdrawn", "completed"]
-
-
-@dataclass(frozen=True, slots=True)
-class SupplyApplication:
-    """A customer's application to a retailer for a supply point (供給申込).
-
-    While ``pending`` it is the relation ``applicant`` of that retailer to the point, over
-    ``[applied_at, valid_to)``; withdrawing or completing it sets ``valid_to``.
-    """
-
-    application_id: str
-    retailer_code: str
-    customer_id: str
-    supply_point_id: SupplyPointId
-    applied_at: datetime
-    status: ApplicationStatus = "pending"
-    valid_to: datetime | None = None
-
-    def __post_init__(self) -> None:
-        if self.status not in APPLICATION_STATUSES:
-            raise ValidationError(
-                f"unknown application status {self.status!r}",
-                field="status",
-                valid=list(APPLICATION_STATUSES),
-            )
-        if self.applied_at.tzinfo is None:
-            raise ValidationError(
-                "applied_at must be timezone-aware", field="applied_at", valid="aware datetime"
-            )
-
 
 # --- customers --------------------------------------------------------------------------------
 
@@ -163,6 +126,44 @@ def _contract(row: Row[Any]) -> RetailContract:
 
 def insert_contract(conn: Connection, c: RetailContract) -> None:
     conn.execute(insert(retail_contract).values(_contract_values(c)))
+
+
+def end_contract(
+    conn: Connection, retailer_code: str, contract_number: str, valid_to: date
+) -> bool:
+    """End the contract at ``valid_to`` (exclusive) if it runs past it; False if it does not
+    (already ended earlier, or unknown)."""
+    result = conn.execute(
+        update(retail_contract)
+        .where(
+            _rc.retailer_code == retailer_code,
+            _rc.contract_number == contract_number,
+            or_(_rc.valid_to.is_(None), _rc.valid_to > valid_to),
+            _rc.valid_from < valid_to,
+        )
+        .values(valid_to=valid_to)
+    )
+    return bool(result.rowcount)
+
+
+def contract_on(conn: Connection, supply_point_id: str, day: date) -> RetailContract | None:
+    """The contract of the point in force on JST ``day`` (at most one: contracts of a point do
+    not overlap)."""
+    for c in contracts_for(conn, supply_point_id=supply_point_id):
+        if c.active_on(day):
+            return c
+    return None
+
+
+def get_contract(
+    conn: Connection, retailer_code: str, contract_number: str
+) -> RetailContract | None:
+    row = conn.execute(
+        select(retail_contract).where(
+            _rc.retailer_code == retailer_code, _rc.contract_number == contract_number
+        )
+    ).first()
+    return _contract(row) if row is not None else None
 
 
 # The hot-path statements are built once (module level, bound parameters): building and
@@ -302,131 +303,6 @@ def save_supply_point(
         return False
     conn.execute(insert(supply_point).values(values))
     return True
-
-
-# --- applications -----------------------------------------------------------------------------
-
-
-def _application(row: Row[Any]) -> SupplyApplication:
-    m = row._mapping
-    return SupplyApplication(
-        application_id=m["id"],
-        retailer_code=m["retailer_code"],
-        customer_id=m["customer_id"],
-        supply_point_id=SupplyPointId(m["supply_point_id"]),
-        applied_at=m["applied_at"],
-        status=m["status"],
-        valid_to=m["valid_to"],
-    )
-
-
-def _application_values(a: SupplyApplication) -> dict[str, Any]:
-    return {
-        "id": a.application_id,
-        "retailer_code": a.retailer_code,
-        "customer_id": a.customer_id,
-        "supply_point_id": a.supply_point_id.value,
-        "applied_at": a.applied_at,
-        "valid_to": a.valid_to,
-        "status": a.status,
-    }
-
-
-_sa = supply_application.c
-_APPLICATIONS_BY_POINT = (
-    select(supply_application)
-    .where(
-        _sa.retailer_code == bindparam("retailer_code"),
-        _sa.supply_point_id == bindparam("supply_point_id"),
-    )
-    .order_by(_sa.applied_at)
-)
-_APPLICATIONS_BY_CUSTOMER = (
-    select(supply_application)
-    .where(
-        _sa.retailer_code == bindparam("retailer_code"),
-        _sa.customer_id == bindparam("customer_id"),
-    )
-    .order_by(_sa.applied_at)
-)
-
-
-def insert_application(conn: Connection, a: SupplyApplication) -> None:
-    conn.execute(insert(supply_application).values(_application_values(a)))
-
-
-def applications_for(
-    conn: Connection,
-    *,
-    retailer_code: str,
-    supply_point_id: str | None = None,
-    customer_id: str | None = None,
-) -> list[SupplyApplication]:
-    """Applications to ``retailer_code`` for a point (index (point, retailer)) or a customer."""
-    if supply_point_id is not None:
-        rows = conn.execute(
-            _APPLICATIONS_BY_POINT,
-            {"retailer_code": retailer_code, "supply_point_id": supply_point_id},
-        ).all()
-    elif customer_id is not None:
-        rows = conn.execute(
-            _APPLICATIONS_BY_CUSTOMER, {"retailer_code": retailer_code, "customer_id": customer_id}
-        ).all()
-    else:
-        return []
-    return [_application(r) for r in rows]
-
-
-_PERIOD_COLUMNS = (_sa.customer_id, _sa.applied_at, _sa.valid_to)
-_PERIODS_BY_POINT = HotQuery(
-    select(*_PERIOD_COLUMNS)
-    .where(
-        _sa.retailer_code == bindparam("retailer_code"),
-        _sa.supply_point_id == bindparam("supply_point_id"),
-    )
-    .order_by(_sa.applied_at)
-)
-_PERIODS_BY_CUSTOMER = HotQuery(
-    select(*_PERIOD_COLUMNS)
-    .where(
-        _sa.retailer_code == bindparam("retailer_code"),
-        _sa.customer_id == bindparam("customer_id"),
-    )
-    .order_by(_sa.applied_at)
-)
-
-
-def application_periods(
-    conn: Connection,
-    *,
-    retailer_code: str,
-    supply_point_id: str | None = None,
-    customer_id: str | None = None,
-) -> list[tuple[str, datetime, datetime | None]]:
-    """``(customer_id, applied_at, valid_to)`` of the applications :func:`applications_for`
-    finds — only what the ``applicant`` relation needs (no application objects built; the
-    gate's hot path, so a :class:`~jointuse.core.db.HotQuery`)."""
-    if supply_point_id is not None:
-        query, params = _PERIODS_BY_POINT, {"supply_point_id": supply_point_id}
-    elif customer_id is not None:
-        query, params = _PERIODS_BY_CUSTOMER, {"customer_id": customer_id}
-    else:
-        return []
-    rows = query.rows(conn, {"retailer_code": retailer_code, **params})
-    return [(r[0], r[1], r[2]) for r in rows]
-
-
-def close_application(
-    conn: Connection, application_id: str, status: ApplicationStatus, at: datetime
-) -> bool:
-    """Mark a pending application withdrawn or completed at ``at``; False if none was pending."""
-    t = supply_application.c
-    result = conn.execute(
-        update(supply_application)
-        .where(t.id == application_id, t.status == "pending")
-        .values(status=status, valid_to=at)
-    )
-    return bool(result.rowcount)
 
 
 # --- bulk (administrative seeding) ------------------------------------------------------------

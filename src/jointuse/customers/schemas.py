@@ -38,21 +38,12 @@ Text100 = Annotated[str, Field(max_length=100), _Printable]
 Text250 = Annotated[str, Field(max_length=250), _Printable]
 
 
-class ContractIn(StrictModel):
-    """The retail contract (小売供給契約) the retailer holds with the customer."""
-
-    number: Text40
-    kind: Text32 = "standard"
-    supply_point_id: Text64
-    valid_from: date
-    valid_to: date | None = None
-
-
 class CustomerIn(StrictModel):
-    """A customer's basic items (基本情報) as the retailer records them."""
+    """A customer's basic items (基本情報) as the retailer records them (filing a flow)."""
 
     customer_id: Text64 | None = Field(
-        default=None, description="The retailer's id for the customer; generated if omitted."
+        default=None,
+        description="One of the filer's own customers; omitted: a new record (ID generated).",
     )
     name: Text100
     name_kana: Text100
@@ -61,20 +52,6 @@ class CustomerIn(StrictModel):
     address: Text250 = Field(description="The address after the prefecture.")
     phone: Text32
     membership: Text16 = "non_member"
-
-
-class CustomerRegistration(CustomerIn):
-    """``POST /v1/customers``: a customer and their retail contract with the calling retailer."""
-
-    contract: ContractIn
-
-
-class ApplicationIn(StrictModel):
-    """``POST /v1/applications``: a customer applies to the calling retailer for a point."""
-
-    customer: CustomerIn
-    supply_point_id: Text64
-    application_id: Text36 | None = None
 
 
 class CapacityIn(StrictModel):

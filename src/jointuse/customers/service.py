@@ -14,10 +14,6 @@ the routes and the CLI never open one themselves (an architecture test holds the
 ===============================  ==============================  ==================================
 use case                         purpose / action / items        relation that allows it
 ===============================  ==============================  ==================================
-:func:`register_customer`        P1 write basic (4 items)        ``contract_holder``, established
-                                                                 by the contract being registered
-:func:`record_application`       P1 write name, address, phone   ``applicant``, established by the
-                                                                 application being recorded
 :func:`save_supply_point`        P4 (or P1) write supply_point   ``area_tso`` (the point's TSO)
 :func:`supply_point_inquiry`     P3 read supply_point            ``applicant`` (retailer),
                                  (設備情報照会)                  ``switching_operator`` (OCCTO)
@@ -25,11 +21,10 @@ use case                         purpose / action / items        relation that a
 :func:`read_basic`               any purpose, read basic         whatever the policy says
 ===============================  ==============================  ==================================
 
-Why P1 for a retailer's own registrations: the retailer is the controller (管理責任者) of its
-customers' basic items; the policy lets a retailer *write* basic items only under P1, through
-``contract_holder`` or ``applicant``. A registration creates exactly that relation, so the
-use case asserts it (``Gate.write(establishes=…)``) — only for the acting retailer and only from
-the record being written; the decision (rule ``P1-retailer``, relation) is on the ledger.
+No retailer writes contract periods: contracts begin and end only through completed market
+flows (:mod:`jointuse.flows`: switch, move-in, move-out), and the contracts existing at go-live
+come in through :func:`import_contracts`, run by the area's TSO or the platform operator (the
+CLI's ``jointuse contracts import``), one ledger entry per contract.
 
 :func:`bulk_load` is **administrative seeding** for the demo-data command only: it inserts
 customers, contracts and supply points with executemany, bypasses the policy (there is no party
@@ -50,7 +45,6 @@ from sqlalchemy import Connection, Engine
 from jointuse.access.gate import Gate, GateParts, GateResult, LoadContext, Loader, LoaderKey
 from jointuse.core.db import UnitOfWork
 from jointuse.core.errors import NotFound, ValidationError
-from jointuse.core.ids import SupplyPointId
 from jointuse.customers import repository
 from jointuse.customers.model import (
     BASIC_ITEM_KEYS,
@@ -63,13 +57,12 @@ from jointuse.customers.relations import (
     RelationContext,
     TargetRef,
     contracts_in_force,
-    jst_midnight,
     provided_relations,
     target_facts,
 )
 from jointuse.ledger.chain import LedgerEntry
 from jointuse.ledger.service import append
-from jointuse.policy.engine import Party, RelationPeriod
+from jointuse.policy.engine import Party
 
 P1 = "P1_wheeling"
 P3 = "P3_supply_point_confirmation"
@@ -82,13 +75,19 @@ TSO_LOOKUP_ITEMS = frozenset({"name", "address", "phone"})
 
 
 def _contracts_seen(ctx: LoadContext) -> list[RetailContract]:
-    """Contracts in force at ``at``; a retailer sees only its own (as contract holder or as
-    applicant: "basic of its own customer" — never the contract number of the retailer it is
-    taking the point over from). Time slicing: the allowing relation holds at ``at``, so these
-    lie in its period."""
+    """Contracts in force at ``at`` that the allowing relation covers: a retailer sees only its
+    own (as contract holder or as applicant: "basic of its own customer" — never the contract
+    number of the retailer it is taking the point over from); a TSO only those of points in its
+    area (a customer with points in two areas: the other TSO's contract is not its business).
+    Time slicing: the allowing relation holds at ``at``, so these lie in its period."""
     rc = ctx.relations
-    own = rc.party.code if rc.party.kind == "retailer" else None
-    return contracts_in_force(rc, own)
+    party = rc.party
+    if party.kind == "retailer":
+        return contracts_in_force(rc, party.code)
+    found = contracts_in_force(rc)
+    if party.kind == "tso":
+        found = [c for c in found if c.supply_point_id.tso_code == party.code]
+    return found
 
 
 def load_basic(ctx: LoadContext) -> dict[str, object]:
@@ -96,16 +95,17 @@ def load_basic(ctx: LoadContext) -> dict[str, object]:
     rc = ctx.relations
     contracts = _contracts_seen(ctx)
     contract = contracts[0] if contracts else None
-    customer_id = rc.target.customer_id or (contract.customer_id if contract else None)
-    if customer_id is None and ctx.decision.relation == "applicant":
-        pending = [
-            a
-            for a in repository.applications_for(
-                rc.conn, retailer_code=rc.party.code, supply_point_id=rc.target.supply_point_id
-            )
-            if a.status == "pending"
-        ]
-        customer_id = pending[-1].customer_id if pending else None
+    t = rc.target
+    customer_id = t.customer_id or (contract.customer_id if contract else None)
+    if (
+        contract is None
+        and t.supply_point_id is not None
+        and ctx.decision.relation != "applicant"  # the filed flow names its customer
+    ):
+        # Point and customer named, no contract of theirs in force that the relation covers:
+        # the customer is not this point's (a TSO of the area must not read any customer by
+        # pairing them with one of its points).
+        customer_id = None
     customer = repository.get_customer(rc.conn, customer_id) if customer_id else None
     if customer is None:
         raise NotFound(
@@ -169,168 +169,6 @@ def as_caller(
 
 
 # --- writes -----------------------------------------------------------------------------------
-
-
-def register_customer(
-    uow: UnitOfWork,
-    *,
-    actor: Party,
-    customer: Customer,
-    contract: RetailContract,
-    request_id: str,
-    at: datetime,
-    gate: Gate,
-) -> GateResult:
-    """A retailer registers its customer and their retail contract (P1 write of basic items).
-
-    Refused (``ValidationError``, nothing written, no ledger entry) when the contract names
-    another customer, the supply point is not registered, the customer id belongs to another
-    retailer's record, or another contract of the point overlaps (a switch goes through the
-    switching flow). A pending application of this retailer for the point is completed.
-    """
-    if contract.customer_id != customer.customer_id:
-        raise ValidationError(
-            f"the contract is for customer {contract.customer_id!r}, not {customer.customer_id!r}",
-            field="customer_id",
-            valid=customer.customer_id,
-        )
-    establishes: tuple[RelationPeriod, ...] = ()
-    if actor.kind == "retailer" and contract.retailer_code == actor.code:
-        start = min(at, jst_midnight(contract.valid_from))
-        end = jst_midnight(contract.valid_to) if contract.valid_to else None
-        if end is None or end > start:
-            establishes = (RelationPeriod("contract_holder", start, end),)
-
-    def change(ctx: RelationContext) -> dict[str, object]:
-        conn = ctx.conn
-        point_id = contract.supply_point_id.value
-        if repository.get_supply_point(conn, point_id) is None:
-            raise NotFound(
-                f"supply point {point_id} is not registered; its TSO registers it first",
-                supply_point_id=point_id,
-            )
-        creator = repository.customer_creator(conn, customer.customer_id)
-        if creator is None:
-            repository.insert_customer(conn, customer, created_by=actor.code, created_at=at)
-        elif creator == actor.code:
-            repository.update_customer(conn, customer)
-        else:
-            raise ValidationError(
-                f"customer id {customer.customer_id!r} is taken; choose another id",
-                field="customer_id",
-                valid="an id not yet registered",
-            )
-        overlapping = repository.overlapping_contracts(conn, contract)
-        if overlapping:
-            first = overlapping[0]
-            raise ValidationError(
-                f"supply point {point_id} already has a contract from {first.valid_from} to "
-                f"{first.valid_to or 'open'} overlapping {contract.valid_from}–"
-                f"{contract.valid_to or 'open'}; a switch goes through the switching flow",
-                field="valid_from",
-                valid=f"a period not overlapping {first.valid_from}–{first.valid_to or 'open'}",
-            )
-        repository.insert_contract(conn, contract)
-        completed = [
-            a.application_id
-            for a in repository.applications_for(
-                conn, retailer_code=actor.code, supply_point_id=point_id
-            )
-            if a.status == "pending" and a.customer_id == customer.customer_id
-        ]
-        for application_id in completed:
-            repository.close_application(conn, application_id, "completed", at)
-        return {
-            **customer.basic_items(contract.contract_number),
-            "applications_completed": completed,
-        }
-
-    return gate.write(
-        uow,
-        actor=actor,
-        purpose=P1,
-        target=TargetRef(contract.supply_point_id.value, customer.customer_id),
-        items=frozenset(BASIC_ITEM_KEYS),
-        request_id=request_id,
-        at=at,
-        change=change,
-        establishes=establishes,
-    )
-
-
-def record_application(
-    uow: UnitOfWork,
-    *,
-    actor: Party,
-    customer: Customer,
-    supply_point_id: str,
-    request_id: str,
-    at: datetime,
-    application_id: str | None = None,
-    gate: Gate,
-) -> GateResult:
-    """A customer applies to the retailer ``actor`` for a supply point (供給申込).
-
-    The retailer records the customer's details (its own record: a P1 write of name, address,
-    phone) and the pending application, which makes it the point's ``applicant`` (opening P3
-    for it). ``data`` holds ``application_id``. One pending application per retailer and point.
-    """
-    target = TargetRef(supply_point_id, customer.customer_id)
-    target_point = SupplyPointId.parse(supply_point_id)
-    point_id = target_point.value
-    app_id = application_id or str(uuid.uuid4())
-    establishes: tuple[RelationPeriod, ...] = ()
-    if actor.kind == "retailer":
-        establishes = (RelationPeriod("applicant", at),)
-
-    def change(ctx: RelationContext) -> dict[str, object]:
-        conn = ctx.conn
-        if repository.get_supply_point(conn, point_id) is None:
-            raise NotFound(f"supply point {point_id} is not registered", supply_point_id=point_id)
-        pending = [
-            a
-            for a in repository.applications_for(
-                conn, retailer_code=actor.code, supply_point_id=point_id
-            )
-            if a.status == "pending"
-        ]
-        if pending:
-            raise ValidationError(
-                f"an application to {actor.code} for {point_id} is already pending "
-                f"({pending[0].application_id})",
-                field="supply_point_id",
-                valid="a point without a pending application to this retailer",
-            )
-        creator = repository.customer_creator(conn, customer.customer_id)
-        if creator is None:
-            repository.insert_customer(conn, customer, created_by=actor.code, created_at=at)
-        elif creator == actor.code:
-            repository.update_customer(conn, customer)
-        else:
-            raise ValidationError(
-                f"customer id {customer.customer_id!r} is taken; choose another id",
-                field="customer_id",
-                valid="an id not yet registered",
-            )
-        repository.insert_application(
-            conn,
-            repository.SupplyApplication(
-                app_id, actor.code, customer.customer_id, target_point, applied_at=at
-            ),
-        )
-        return {"application_id": app_id, "status": "pending"}
-
-    return gate.write(
-        uow,
-        actor=actor,
-        purpose=P1,
-        target=target,
-        items=frozenset({"name", "address", "phone"}),
-        request_id=request_id,
-        at=at,
-        change=change,
-        establishes=establishes,
-    )
 
 
 def save_supply_point(
@@ -496,3 +334,135 @@ def bulk_load(
             ),
         )
     return BulkLoadResult(*counts, ledger_seq=seq)
+
+
+# --- contracts at go-live: the operator's import ----------------------------------------------
+
+PLATFORM_OPERATOR = "jointuse-operator"
+IMPORT_PURPOSE = "admin:contract_import"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRow:
+    """One contract in force at go-live, with its customer's basic information."""
+
+    customer: Customer
+    contract: RetailContract
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    line: int | None
+    field: str | None
+    message: str
+
+
+class ImportRefused(ValidationError):
+    """Rows of an import that cannot be taken; nothing was imported. ``errors`` names each."""
+
+    code = "import_refused"
+
+    def __init__(self, errors: Sequence[RowError]) -> None:
+        first = errors[0]
+        super().__init__(
+            f"{len(errors)} row(s) refused, nothing imported; first: line {first.line}: "
+            f"{first.message}",
+            field=first.field,
+            rows=[{"line": e.line, "field": e.field, "message": e.message} for e in errors],
+        )
+        self.errors = tuple(errors)
+
+
+def import_contracts(
+    uow: UnitOfWork, *, by: str, rows: Sequence[ImportRow], request_id: str, at: datetime
+) -> int:
+    """Bring the contracts existing at go-live into the registry (all or nothing).
+
+    ``by`` is the area's TSO (every row's point must be in its area) or the platform operator
+    (:data:`PLATFORM_OPERATOR`); never a retailer: a retailer cannot make itself a point's
+    contract holder. Each row's supply point must be registered; its customer is created (as the
+    contract's retailer's record) or, if that retailer registered it already, updated; a customer
+    ID of another retailer's record, or a contract overlapping another of the point, refuses the
+    row (the rule's name, :mod:`jointuse.core.conflicts`). Every row is tried (in a savepoint of
+    its own) so the report names every bad row; if any is bad, nothing is imported
+    (:class:`ImportRefused`, and the unit of work rolls back). Each imported
+    contract is one ledger entry (party ``by``, purpose ``admin:contract_import``, the basic items
+    written, the point and the customer). Returns the number imported.
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    from jointuse.core.conflicts import conflict_from
+    from jointuse.core.errors import JointuseError
+    from jointuse.parties.reference import tso_for_area
+
+    if by != PLATFORM_OPERATOR and not by.startswith("tso-"):
+        raise ValidationError(
+            f"{by!r} cannot import contracts",
+            field="by",
+            valid=f"the area's TSO (tso-01 … tso-10) or {PLATFORM_OPERATOR}",
+        )
+    conn = uow.connection
+    errors: list[RowError] = []
+    done: list[ImportRow] = []
+    for row in rows:
+        c, k = row.customer, row.contract
+        savepoint = conn.begin_nested()
+        try:
+            point = k.supply_point_id.value
+            if by != PLATFORM_OPERATOR and tso_for_area(k.supply_point_id.area_code) != by:
+                raise ValidationError(
+                    f"supply point {point} is not in {by}'s area",
+                    field="supply_point_id",
+                    valid=f"points of {by}'s area",
+                )
+            if c.customer_id != k.customer_id:
+                raise ValidationError(
+                    f"the contract is for customer {k.customer_id!r}, not {c.customer_id!r}",
+                    field="customer_id",
+                )
+            if repository.get_supply_point(conn, point) is None:
+                raise ValidationError(
+                    f"supply point {point} is not registered (its TSO registers it first)",
+                    field="supply_point_id",
+                )
+            creator = repository.customer_creator(conn, c.customer_id)
+            if creator is None:
+                repository.insert_customer(conn, c, created_by=k.retailer_code, created_at=at)
+            elif creator == k.retailer_code:
+                repository.update_customer(conn, c)
+            else:
+                raise ValidationError(
+                    f"customer id {c.customer_id!r} is another retailer's record",
+                    field="customer_id",
+                )
+            repository.insert_contract(conn, k)
+            savepoint.commit()
+            done.append(row)
+        except IntegrityError as exc:
+            savepoint.rollback()
+            conflict = conflict_from(exc)
+            if conflict is None:
+                raise
+            errors.append(RowError(row.line, conflict.rule, conflict.message))
+        except JointuseError as exc:
+            savepoint.rollback()
+            errors.append(RowError(row.line, exc.details.get("field"), exc.message))
+    if errors:
+        raise ImportRefused(errors)
+    for row in done:
+        append(
+            conn,
+            LedgerEntry(
+                party=by,
+                purpose=IMPORT_PURPOSE,
+                action="write",
+                decision="allowed",
+                supply_point_id=row.contract.supply_point_id.value,
+                customer_id=row.customer.customer_id,
+                items_granted=BASIC_ITEM_KEYS,
+                rule_id=IMPORT_PURPOSE,
+                request_id=request_id,
+            ),
+        )
+    return len(done)

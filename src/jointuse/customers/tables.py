@@ -15,7 +15,9 @@ Choices:
 * **Days are JST dates** (``valid_from`` inclusive, ``valid_to`` exclusive, NULL = open), like
   :class:`~jointuse.customers.model.RetailContract`; moments are timezone-aware timestamps.
 * **Hot-path indexes**: supply point by id (its primary key), contracts by ``supply_point_id``
-  and by ``customer_id``, applications by ``(supply_point_id, retailer_code)``.
+  and by ``customer_id``.
+* **Rules** (409 naming them, :mod:`jointuse.core.conflicts`): contracts of a point never
+  overlap; a retailer's contract numbers, customer IDs and supply point IDs are unique.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 
+from jointuse.core import conflicts
 from jointuse.core.db import metadata
 
 
@@ -125,18 +128,14 @@ retail_contract = Table(
     Index("ix_retail_contract_customer_id", "customer_id"),
 )
 
-APPLICATION_STATUSES = ("pending", "withdrawn", "completed")
 
-supply_application = Table(
-    "supply_application",
-    metadata,
-    Column("id", String(36), primary_key=True),
-    Column("retailer_code", String(64), nullable=False),
-    Column("customer_id", String(64), ForeignKey("customer.id"), nullable=False),
-    Column("supply_point_id", String(22), ForeignKey("supply_point.id"), nullable=False),
-    Column("applied_at", Moment(), nullable=False),
-    Column("valid_to", Moment(), nullable=True),
-    Column("status", String(16), nullable=False),
-    CheckConstraint("status IN ('pending', 'withdrawn', 'completed')", name="status_known"),
-    Index("ix_supply_application_point_retailer", "supply_point_id", "retailer_code"),
+#: No two retail contracts of one supply point overlap in time (migration ``0010_flows``: an
+#: exclusion constraint on PostgreSQL, triggers on SQLite). Contracts begin and end only through
+#: completed flows (a switch, a move-in or -out) and the operator's import at go-live.
+NO_OVERLAP = conflicts.rule(
+    "ex_retail_contract_no_overlap",
+    "no two retail contracts of one supply point may overlap in time",
 )
+conflicts.rule("pk_retail_contract", "a retailer uses each contract number once")
+conflicts.rule("pk_customer", "a customer ID is registered once")
+conflicts.rule("pk_supply_point", "a supply point is registered once")

@@ -9,8 +9,9 @@ co-operative ``coop-mirai`` and three other retailers, two DR contractors, and N
 customers, each with a retail contract for a supply point of the TSO serving their prefecture
 (:mod:`jointuse.demo.generate`). The registry is bulk-loaded in chunks through
 :func:`jointuse.customers.service.bulk_load` (one ledger entry per chunk, by the operator); one
-switching scenario then runs through the gate: a customer of the co-operative applies to
-``r-hikari`` for their supply point, which opens the P3 supply point inquiry to that retailer.
+switching scenario then runs through the gate: a customer asks ``r-hikari`` to take over their
+supply point, and ``r-hikari`` files the switch with its 廃止取次 to the current retailer — which
+makes it the point's applicant and opens the P3 supply point inquiry to it.
 Finally a bearer token is issued for each demo party and printed, with ``curl`` lines to try.
 """
 
@@ -73,6 +74,7 @@ class DemoSummary:
     example_point: str
     example_area_tso: str
     tokens: dict[str, str]
+    applicant: str = APPLICANT
 
 
 def _models(rec: SyntheticCustomer) -> tuple[Customer, RetailContract, SupplyPoint]:
@@ -205,34 +207,48 @@ def load_customers(
     return first
 
 
-def open_switching_example(engine: Engine, rec: SyntheticCustomer, at: datetime) -> None:
-    """The customer ``rec`` applies to r-hikari for their point: through the gate (P1 write),
-    which makes r-hikari the point's applicant (P3 inquiry allowed)."""
-    customer, _contract, _point = _models(rec)
-    applicant_copy = Customer.create(
-        customer_id=f"HK-{rec.index:08d}",
-        name=customer.name,
-        name_kana=customer.name_kana,
-        postal_code=customer.address.postal_code.value,
-        prefecture=customer.address.prefecture,
-        address_rest=customer.address.rest,
-        phone=customer.phone.national,
-        membership="non_member",
+def applicant_for(rec: SyntheticCustomer) -> str:
+    """The retailer that files the demo's switch of ``rec``'s point (not its current one)."""
+    return APPLICANT if rec.retailer_code != APPLICANT else "r-aozora"
+
+
+def open_switching_example(engine: Engine, rec: SyntheticCustomer, at: datetime) -> str:
+    """The customer ``rec`` asks another retailer to take over their point: it files the switch
+    with its 廃止取次 through the gate (P1 and P2 writes), which makes it the point's applicant
+    (P3 inquiry allowed). Returns the filing retailer."""
+    from jointuse.flows.filing import SwitchFiling, file_switch
+
+    customer, contract, _point = _models(rec)
+    applicant = applicant_for(rec)
+    filing = SwitchFiling(
+        supply_point_id=rec.supply_point_id,
+        customer=Customer.create(
+            customer_id=f"{applicant.upper()}-{rec.index:08d}",
+            name=customer.name,
+            name_kana=customer.name_kana,
+            postal_code=customer.address.postal_code.value,
+            prefecture=customer.address.prefecture,
+            address_rest=customer.address.rest,
+            phone=customer.phone.national,
+            membership="non_member",
+        ),
+        new_contract_number=f"SW-{rec.index:08d}",
+        old_contract_number=contract.contract_number,
     )
 
-    def apply(uow: UnitOfWork, actor: Actor) -> None:
-        customers.record_application(
+    def switch(uow: UnitOfWork, actor: Actor) -> None:
+        file_switch(
             uow,
             gate=default_gate(),
             actor=actor,
-            customer=applicant_copy,
-            supply_point_id=rec.supply_point_id,
-            request_id=f"demo-application-{rec.index}",
+            filing=filing,
+            request_id=f"demo-switch-{rec.index}",
             at=at,
         )
 
-    # the demo acts as r-hikari by its code (no token): a seeding step, still through the gate
-    customers.as_caller(engine, lambda _conn: Actor(APPLICANT, "retailer"), apply)
+    # the demo acts as the retailer by its code (no token): a seeding step, still through the gate
+    customers.as_caller(engine, lambda _conn: Actor(applicant, "retailer"), switch)
+    return applicant
 
 
 def issue_demo_tokens(engine: Engine, codes: list[str]) -> dict[str, str]:
@@ -257,13 +273,18 @@ def build_demo(
     )
     point = first.supply_point_id if first else "0312345678901234567890"
     area_tso = SupplyPointId(point).tso_code
+    applicant = APPLICANT
     if first is not None:
-        open_switching_example(engine, first, datetime.now(UTC))
+        applicant = open_switching_example(engine, first, datetime.now(UTC))
     other_tso = "tso-06" if area_tso != "tso-06" else "tso-03"
     codes = [code for code, *_ in RETAILERS] + [area_tso, other_tso, "occto"]
     codes += [code for code, *_ in DR_CONTRACTORS]
     tokens = issue_demo_tokens(engine, codes)
-    return DemoSummary(count, time.perf_counter() - started, point, area_tso, tokens)
+    return DemoSummary(count, time.perf_counter() - started, point, area_tso, tokens, applicant)
+
+
+def _bystander(summary: DemoSummary) -> str:
+    return next(c for c, *_ in RETAILERS if c not in (summary.applicant, "coop-mirai"))
 
 
 def what_to_try(summary: DemoSummary, base: str = "http://127.0.0.1:8000") -> str:
@@ -277,15 +298,16 @@ def what_to_try(summary: DemoSummary, base: str = "http://127.0.0.1:8000") -> st
         "",
         "Start the API:  jointuse serve   (then open " + base + "/docs)",
         "",
-        f"# P3 supply point inquiry (設備情報照会) by the applicant {APPLICANT}: 16 items",
-        f'curl -s -H "Authorization: Bearer {t[APPLICANT]}" {base}/v1/supply-points/{p}',
+        f"# P3 supply point inquiry (設備情報照会) by {summary.applicant}, which filed a switch: "
+        "16 items",
+        f'curl -s -H "Authorization: Bearer {t[summary.applicant]}" {base}/v1/supply-points/{p}',
         "",
         f"# P4: the area's TSO ({summary.example_area_tso}) reads name, address, phone",
         f'curl -s -H "Authorization: Bearer {t[summary.example_area_tso]}" '
         f'-H "Jointuse-Purpose: P4_tso_operations" {base}/v1/supply-points/{p}/customer',
         "",
-        "# Refused (403, recorded on the access ledger): a retailer with no application",
-        f'curl -s -H "Authorization: Bearer {t["r-aozora"]}" {base}/v1/supply-points/{p}',
+        "# Refused (403, recorded on the access ledger): a retailer that filed nothing",
+        f'curl -s -H "Authorization: Bearer {t[_bystander(summary)]}" {base}/v1/supply-points/{p}',
         "",
         f"# Refused (403): the TSO of another area ({other_tso})",
         f'curl -s -H "Authorization: Bearer {t[other_tso]}" '
@@ -365,7 +387,8 @@ def _fresh_tokens(engine: Engine) -> DemoSummary:
     area_tso = SupplyPointId(first.supply_point_id).tso_code
     other = "tso-06" if area_tso != "tso-06" else "tso-03"
     codes = [c for c, *_ in RETAILERS] + [area_tso, other, "occto"]
-    return DemoSummary(0, 0.0, first.supply_point_id, area_tso, issue_demo_tokens(engine, codes))
+    tokens = issue_demo_tokens(engine, codes)
+    return DemoSummary(0, 0.0, first.supply_point_id, area_tso, tokens, applicant_for(first))
 
 
 def serve_command(

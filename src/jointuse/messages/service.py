@@ -1,0 +1,189 @@
+"""Each party's inbox: post (in the caller's transaction), peek, acknowledge.
+
+Posting is an **outbox**: other areas call :func:`post_many` on the connection of their own unit
+of work, so a message commits or rolls back with the state change it reports — a party is never
+told of a step that did not happen, and never misses one that did.
+
+Messages carry **references and states, never personal data**: a flow's ID, the supply point ID,
+the kind of event, the state reached. What a recipient may see of the data itself it reads
+through the gate, which decides and records. :func:`post_many` refuses a body or reference that
+names a basic-information item of the notice (氏名, 住所, 電話番号, 契約番号), so a careless caller
+cannot turn the inbox into a path around the gate.
+
+Reading: :func:`peek` returns a party's messages in order after a cursor (the last ``id`` it
+saw), unacknowledged ones only by default; :func:`acknowledge` marks messages read — its own
+only (another party's message ID is "not found", as an unknown one), acknowledging twice is
+harmless.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from jointuse.core.errors import NotFound, ValidationError
+from jointuse.messages.tables import party_message
+
+#: Keys a message may not carry: the notice's basic-information items (personal data).
+PERSONAL_KEYS = frozenset({"name", "name_kana", "address", "phone", "contract_number"})
+MAX_BODY_BYTES = 2048
+MAX_PEEK = 1000
+_m = party_message.c
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: int
+    recipient: str
+    kind: str
+    subject_ref: dict[str, str]
+    body: dict[str, Any]
+    created_at: datetime
+    acked_at: datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "subject_ref": self.subject_ref,
+            "body": self.body,
+            "created_at": self.created_at.isoformat(),
+            "acked_at": self.acked_at.isoformat() if self.acked_at else None,
+        }
+
+
+def _keys(value: Any) -> Iterable[str]:
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            yield str(k)
+            yield from _keys(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _keys(v)
+
+
+def _row(message: Mapping[str, Any], at: datetime) -> dict[str, Any]:
+    recipient = str(message.get("recipient") or "")
+    kind = str(message.get("kind") or "")
+    refs = message.get("subject_ref") or {}
+    body = message.get("body") or {}
+    if not recipient or len(recipient) > 64 or not kind or len(kind) > 32:
+        raise ValidationError(
+            f"a message needs a recipient (≤ 64) and a kind (≤ 32): {recipient!r}, {kind!r}",
+            field="recipient",
+        )
+    personal = sorted(PERSONAL_KEYS & set(_keys(refs)) | PERSONAL_KEYS & set(_keys(body)))
+    if personal:
+        raise ValidationError(
+            f"a message may not carry personal data ({', '.join(personal)}): send references "
+            "and read the data through the gate",
+            field="body",
+            valid="references (flow_id, supply_point_id …) and states",
+        )
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in refs.items()):
+        raise ValidationError("subject_ref maps names to IDs (strings)", field="subject_ref")
+    text = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    if len(text.encode()) > MAX_BODY_BYTES:
+        raise ValidationError(
+            f"a message body is at most {MAX_BODY_BYTES} bytes", field="body", valid="a small body"
+        )
+    return {
+        "recipient": recipient,
+        "kind": kind,
+        "subject_ref": json.dumps(refs, sort_keys=True, separators=(",", ":")),
+        "body": text,
+        "created_at": at,
+        "acked_at": None,
+    }
+
+
+def post_many(conn: Connection, messages: Sequence[Mapping[str, Any]], *, at: datetime) -> int:
+    """Write ``messages`` (``recipient``, ``kind``, ``subject_ref``, ``body``) to their
+    recipients' inboxes in the caller's transaction, one statement; return how many."""
+    rows = [_row(m, at) for m in messages]
+    if rows:
+        conn.execute(insert(party_message), rows)
+    return len(rows)
+
+
+def post(
+    conn: Connection,
+    *,
+    recipient: str,
+    kind: str,
+    subject_ref: Mapping[str, str],
+    body: Mapping[str, Any],
+    at: datetime,
+) -> None:
+    """One message (see :func:`post_many`)."""
+    post_many(
+        conn,
+        [{"recipient": recipient, "kind": kind, "subject_ref": subject_ref, "body": body}],
+        at=at,
+    )
+
+
+def _message(row: Any) -> Message:
+    m = row._mapping
+    return Message(
+        id=int(m["id"]),
+        recipient=m["recipient"],
+        kind=m["kind"],
+        subject_ref=json.loads(m["subject_ref"]),
+        body=json.loads(m["body"]),
+        created_at=m["created_at"],
+        acked_at=m["acked_at"],
+    )
+
+
+def peek(
+    conn: Connection,
+    party: str,
+    *,
+    after: int = 0,
+    limit: int = 100,
+    kind: str | None = None,
+    include_acked: bool = False,
+) -> list[Message]:
+    """``party``'s messages with ``id > after``, oldest first, at most ``limit``."""
+    if not 1 <= limit <= MAX_PEEK:
+        raise ValidationError(
+            f"limit {limit} out of range", field="limit", valid=f"1 to {MAX_PEEK}"
+        )
+    if after < 0:
+        raise ValidationError("after must not be negative", field="after", valid=">= 0")
+    query = select(party_message).where(_m.recipient == party, _m.id > after)
+    if not include_acked:
+        query = query.where(_m.acked_at.is_(None))
+    if kind is not None:
+        query = query.where(_m.kind == kind)
+    rows = conn.execute(query.order_by(_m.id).limit(limit)).all()
+    return [_message(r) for r in rows]
+
+
+def acknowledge(conn: Connection, party: str, ids: Sequence[int], *, at: datetime) -> int:
+    """Mark ``party``'s messages ``ids`` read; returns how many were unread. An ID that is not
+    one of ``party``'s messages is :class:`NotFound` (nothing is marked then)."""
+    wanted = sorted({int(i) for i in ids})
+    if not wanted or len(wanted) > MAX_PEEK:
+        raise ValidationError(
+            "acknowledge 1 to 1000 message IDs", field="ids", valid=f"1 to {MAX_PEEK} IDs"
+        )
+    own = {
+        int(r[0])
+        for r in conn.execute(select(_m.id).where(_m.recipient == party, _m.id.in_(wanted))).all()
+    }
+    missing = [i for i in wanted if i not in own]
+    if missing:
+        raise NotFound(f"no message {missing[0]} in your inbox", ids=missing[:20], field="ids")
+    result = conn.execute(
+        update(party_message)
+        .where(_m.recipient == party, _m.id.in_(wanted), _m.acked_at.is_(None))
+        .values(acked_at=at)
+    )
+    return int(result.rowcount or 0)

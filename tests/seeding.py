@@ -9,8 +9,8 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import Engine
 
 from jointuse.core.db import UnitOfWork
+from jointuse.customers.imports import PLATFORM_OPERATOR, ImportRow, import_contracts
 from jointuse.customers.model import Customer, RetailContract
-from jointuse.customers.service import PLATFORM_OPERATOR, ImportRow, import_contracts
 
 
 def seed_contract(

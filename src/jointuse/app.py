@@ -52,6 +52,7 @@ def create_app(
     trust_client_cert_header: bool | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     run_sealer: bool = True,
+    run_scheduler: bool | None = None,
     clock: Callable[[], datetime] | None = None,
     environ: Mapping[str, str] | None = None,
     gate: Gate | None = None,
@@ -62,7 +63,10 @@ def create_app(
     disposed, otherwise one is made from ``settings.database_url`` and disposed on shutdown.
     ``bench`` / ``trust_client_cert_header`` default to the environment flags
     ``JOINTUSE_BENCH_ENDPOINTS`` / ``JOINTUSE_TRUST_CLIENT_CERT_HEADER`` (``1``/``true``).
-    ``clock`` gives the moment of each request (default: now, UTC). ``gate`` (for tests) is used
+    ``clock`` gives the moment of each request (default: now, UTC), and of the flow scheduler's
+    ticks. ``run_scheduler`` (default: as ``run_sealer``) runs the market flows' clock
+    (:class:`~jointuse.flows.scheduler.FlowScheduler`: automatic judgements, completions on their
+    date, expiries) every ``settings.flow_tick_interval`` seconds. ``gate`` (for tests) is used
     as given; otherwise it is assembled over the operator's policy (``settings.policy_path``,
     ``JOINTUSE_POLICY``; the shipped one by default), which is checked first: a policy with
     errors, or one the installed areas cannot serve, refuses to build the app.
@@ -70,6 +74,7 @@ def create_app(
     from jointuse.customers.api import bench_router
     from jointuse.customers.api import router as customers_router
     from jointuse.flows.api import router as flows_router
+    from jointuse.flows.scheduler import FlowScheduler
     from jointuse.ledger.service import BackgroundSealer
     from jointuse.messages.api import router as inbox_router
     from jointuse.parties.api import router as parties_router
@@ -78,6 +83,7 @@ def create_app(
     env = os.environ if environ is None else environ
     settings = settings or load_settings(env)
     the_gate = gate if gate is not None else gate_for(settings.policy_path)
+    the_clock = clock or (lambda: datetime.now(UTC))
     owns_engine = engine is None
     db = (
         engine
@@ -97,6 +103,12 @@ def create_app(
                 db, interval=settings.ledger_seal_interval, max_batch=settings.ledger_seal_batch
             )
             sealer.start()
+        scheduler = None
+        if run_sealer if run_scheduler is None else run_scheduler:
+            scheduler = FlowScheduler(
+                db, the_gate, interval=settings.flow_tick_interval, clock=the_clock
+            )
+            scheduler.start()
         checkpointer = None
         if owns_engine and db.dialect.name == "sqlite":
             checkpointer = BackgroundCheckpointer(db)
@@ -104,6 +116,8 @@ def create_app(
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.stop()
             if sealer is not None:
                 sealer.stop()
             if checkpointer is not None:
@@ -128,7 +142,7 @@ def create_app(
         authenticate=authenticate,
         gate=the_gate,
         trust_client_cert_header=trust,
-        clock=clock or (lambda: datetime.now(UTC)),
+        clock=the_clock,
     )
     app.state.bench_endpoints = with_bench
     install_problem_handlers(app)

@@ -483,3 +483,31 @@ def test_bulk_load_writes_one_ledger_entry(engine: Engine, uow: UowFactory) -> N
         )
     assert got.data["contract_number"] == "B-3" and got.data["phone"] == "0310000003"
     assert set(got.data) == set(SUPPLY_POINT_ITEM_KEYS) | set(BASIC_ITEM_KEYS)
+
+
+def test_a_tso_reads_only_the_contract_of_its_area(world: World) -> None:
+    """Issue 8: a TSO asking P1 for a customer's contract number got the contract of a point in
+    another area. A customer with points in Kansai (older contract) and Tokyo: Tokyo's TSO sees
+    the Tokyo contract, Kansai's the Kansai one."""
+    two = make_customer("c-two", "二地 太郎", "03-1212-3434")
+    with world.uow() as u:
+        seed_contract(
+            u, two, contract("r-old", "K-1", "c-two", K, date(2023, 1, 1), None), at=jst(2024, 1, 1)
+        )
+    with world.uow() as u:
+        seed_contract(
+            u, two, contract("r-old", "B-1", "c-two", B, date(2024, 1, 1), None), at=jst(2024, 1, 1)
+        )
+    for tso, expected in ((TSO03, "B-1"), (TSO06, "K-1")):
+        with world.uow() as u:
+            got = service.read_basic(
+                u,
+                gate=GATE,
+                actor=tso,
+                purpose=service.P1,
+                request_id=f"two-{tso.code}",
+                at=jst(2024, 2, 1),
+                customer_id="c-two",
+                items=frozenset({"contract_number"}),
+            )
+        assert got.data["contract_number"] == expected, tso

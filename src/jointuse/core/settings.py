@@ -10,6 +10,9 @@ Environment variables:
     Seconds between two runs of the background ledger sealer in the server (default 0.5).
 ``JOINTUSE_LEDGER_SEAL_BATCH``
     Most ledger entries sealed in one short transaction (default 5000).
+``JOINTUSE_FLOW_TICK_INTERVAL``
+    Seconds between two runs of the market flows' clock in the server (automatic judgements,
+    completions on their date, expiries; default 5).
 ``JOINTUSE_POLICY``
     The operator's policy file (TOML, the format of the shipped ``data/policy.toml``). Default:
     the shipped policy. Checked at start: a policy with errors is refused.
@@ -32,6 +35,7 @@ class Settings:
     ledger_seal_interval: float = 0.5
     ledger_seal_batch: int = 5000
     policy_path: str | None = None
+    flow_tick_interval: float = 5.0
 
 
 def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -77,4 +81,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ledger_seal_interval=_positive_float(env, "JOINTUSE_LEDGER_SEAL_INTERVAL", 0.5),
         ledger_seal_batch=_positive_int(env, "JOINTUSE_LEDGER_SEAL_BATCH", 5000),
         policy_path=env.get("JOINTUSE_POLICY", "").strip() or None,
+        flow_tick_interval=_positive_float(env, "JOINTUSE_FLOW_TICK_INTERVAL", 5.0),
     )

@@ -23,8 +23,8 @@ use case                         purpose / action / items        relation that a
 
 No retailer writes contract periods: contracts begin and end only through completed market
 flows (:mod:`jointuse.flows`: switch, move-in, move-out), and the contracts existing at go-live
-come in through :func:`import_contracts`, run by the area's TSO or the platform operator (the
-CLI's ``jointuse contracts import``), one ledger entry per contract.
+come in through :mod:`jointuse.customers.imports`, run by the area's TSO or the platform
+operator (the CLI's ``jointuse contracts import``), one ledger entry per contract.
 
 :func:`bulk_load` is **administrative seeding** for the demo-data command only: it inserts
 customers, contracts and supply points with executemany, bypasses the policy (there is no party
@@ -44,7 +44,7 @@ from sqlalchemy import Connection, Engine
 
 from jointuse.access.gate import Gate, GateParts, GateResult, LoadContext, Loader, LoaderKey
 from jointuse.core.db import UnitOfWork
-from jointuse.core.errors import NotFound, ValidationError
+from jointuse.core.errors import NotFound
 from jointuse.customers import repository
 from jointuse.customers.model import (
     BASIC_ITEM_KEYS,
@@ -334,135 +334,3 @@ def bulk_load(
             ),
         )
     return BulkLoadResult(*counts, ledger_seq=seq)
-
-
-# --- contracts at go-live: the operator's import ----------------------------------------------
-
-PLATFORM_OPERATOR = "jointuse-operator"
-IMPORT_PURPOSE = "admin:contract_import"
-
-
-@dataclass(frozen=True, slots=True)
-class ImportRow:
-    """One contract in force at go-live, with its customer's basic information."""
-
-    customer: Customer
-    contract: RetailContract
-    line: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RowError:
-    line: int | None
-    field: str | None
-    message: str
-
-
-class ImportRefused(ValidationError):
-    """Rows of an import that cannot be taken; nothing was imported. ``errors`` names each."""
-
-    code = "import_refused"
-
-    def __init__(self, errors: Sequence[RowError]) -> None:
-        first = errors[0]
-        super().__init__(
-            f"{len(errors)} row(s) refused, nothing imported; first: line {first.line}: "
-            f"{first.message}",
-            field=first.field,
-            rows=[{"line": e.line, "field": e.field, "message": e.message} for e in errors],
-        )
-        self.errors = tuple(errors)
-
-
-def import_contracts(
-    uow: UnitOfWork, *, by: str, rows: Sequence[ImportRow], request_id: str, at: datetime
-) -> int:
-    """Bring the contracts existing at go-live into the registry (all or nothing).
-
-    ``by`` is the area's TSO (every row's point must be in its area) or the platform operator
-    (:data:`PLATFORM_OPERATOR`); never a retailer: a retailer cannot make itself a point's
-    contract holder. Each row's supply point must be registered; its customer is created (as the
-    contract's retailer's record) or, if that retailer registered it already, updated; a customer
-    ID of another retailer's record, or a contract overlapping another of the point, refuses the
-    row (the rule's name, :mod:`jointuse.core.conflicts`). Every row is tried (in a savepoint of
-    its own) so the report names every bad row; if any is bad, nothing is imported
-    (:class:`ImportRefused`, and the unit of work rolls back). Each imported
-    contract is one ledger entry (party ``by``, purpose ``admin:contract_import``, the basic items
-    written, the point and the customer). Returns the number imported.
-    """
-    from sqlalchemy.exc import IntegrityError
-
-    from jointuse.core.conflicts import conflict_from
-    from jointuse.core.errors import JointuseError
-    from jointuse.parties.reference import tso_for_area
-
-    if by != PLATFORM_OPERATOR and not by.startswith("tso-"):
-        raise ValidationError(
-            f"{by!r} cannot import contracts",
-            field="by",
-            valid=f"the area's TSO (tso-01 … tso-10) or {PLATFORM_OPERATOR}",
-        )
-    conn = uow.connection
-    errors: list[RowError] = []
-    done: list[ImportRow] = []
-    for row in rows:
-        c, k = row.customer, row.contract
-        savepoint = conn.begin_nested()
-        try:
-            point = k.supply_point_id.value
-            if by != PLATFORM_OPERATOR and tso_for_area(k.supply_point_id.area_code) != by:
-                raise ValidationError(
-                    f"supply point {point} is not in {by}'s area",
-                    field="supply_point_id",
-                    valid=f"points of {by}'s area",
-                )
-            if c.customer_id != k.customer_id:
-                raise ValidationError(
-                    f"the contract is for customer {k.customer_id!r}, not {c.customer_id!r}",
-                    field="customer_id",
-                )
-            if repository.get_supply_point(conn, point) is None:
-                raise ValidationError(
-                    f"supply point {point} is not registered (its TSO registers it first)",
-                    field="supply_point_id",
-                )
-            creator = repository.customer_creator(conn, c.customer_id)
-            if creator is None:
-                repository.insert_customer(conn, c, created_by=k.retailer_code, created_at=at)
-            elif creator == k.retailer_code:
-                repository.update_customer(conn, c)
-            else:
-                raise ValidationError(
-                    f"customer id {c.customer_id!r} is another retailer's record",
-                    field="customer_id",
-                )
-            repository.insert_contract(conn, k)
-            savepoint.commit()
-            done.append(row)
-        except IntegrityError as exc:
-            savepoint.rollback()
-            conflict = conflict_from(exc)
-            if conflict is None:
-                raise
-            errors.append(RowError(row.line, conflict.rule, conflict.message))
-        except JointuseError as exc:
-            savepoint.rollback()
-            errors.append(RowError(row.line, exc.details.get("field"), exc.message))
-    if errors:
-        raise ImportRefused(errors)
-    for row in done:
-        append(
-            conn,
-            LedgerEntry(
-                party=by,
-                purpose=IMPORT_PURPOSE,
-                action="write",
-                decision="allowed",
-                supply_point_id=row.contract.supply_point_id.value,
-                customer_id=row.customer.customer_id,
-                items_granted=BASIC_ITEM_KEYS,
-                rule_id=IMPORT_PURPOSE,
-                request_id=request_id,
-            ),
-        )
-    return len(done)

@@ -14,7 +14,7 @@ import pytest
 from api_helpers import World, customer_body, file_switch, switch_body
 
 from jointuse.app import create_app
-from live_server import serve
+from jointuse.demo.live import serve
 
 
 def _inbox(w: World, party: str) -> list[str]:

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from jointuse.core.ids import SupplyPointId
 from jointuse.customers.model import (
@@ -70,15 +71,36 @@ def _customer(row: Row[Any]) -> Customer:
     )
 
 
+_INSERT_CUSTOMER = insert(customer)
+_UPDATE_CUSTOMER = (
+    update(customer)
+    .where(customer.c.id == bindparam("_id"))
+    .values(
+        {
+            k: bindparam(k)
+            for k in (
+                "name",
+                "name_kana",
+                "postal_code",
+                "prefecture",
+                "address_rest",
+                "phone",
+                "membership",
+            )
+        }
+    )
+)
+
+
 def insert_customer(
     conn: Connection, c: Customer, *, created_by: str, created_at: datetime
 ) -> None:
-    conn.execute(insert(customer).values(_customer_values(c, created_by, created_at)))
+    conn.execute(_INSERT_CUSTOMER, _customer_values(c, created_by, created_at))
 
 
 def update_customer(conn: Connection, c: Customer) -> None:
     """Update the basic items of an existing customer (its id, creator and creation stay)."""
-    conn.execute(update(customer).where(customer.c.id == c.customer_id).values(_basic_values(c)))
+    conn.execute(_UPDATE_CUSTOMER, {"_id": c.customer_id, **_basic_values(c)})
 
 
 _CUSTOMER_BY_ID = select(customer).where(customer.c.id == bindparam("customer_id"))
@@ -124,8 +146,26 @@ def _contract(row: Row[Any]) -> RetailContract:
     )
 
 
+_INSERT_CONTRACT = insert(retail_contract)
+
+
 def insert_contract(conn: Connection, c: RetailContract) -> None:
-    conn.execute(insert(retail_contract).values(_contract_values(c)))
+    conn.execute(_INSERT_CONTRACT, _contract_values(c))
+
+
+_END_CONTRACT = (
+    update(retail_contract)
+    .where(
+        retail_contract.c.retailer_code == bindparam("_retailer"),
+        retail_contract.c.contract_number == bindparam("_number"),
+        or_(
+            retail_contract.c.valid_to.is_(None),
+            retail_contract.c.valid_to > bindparam("valid_to"),
+        ),
+        retail_contract.c.valid_from < bindparam("valid_to"),
+    )
+    .values(valid_to=bindparam("valid_to"))
+)
 
 
 def end_contract(
@@ -134,14 +174,8 @@ def end_contract(
     """End the contract at ``valid_to`` (exclusive) if it runs past it; False if it does not
     (already ended earlier, or unknown)."""
     result = conn.execute(
-        update(retail_contract)
-        .where(
-            _rc.retailer_code == retailer_code,
-            _rc.contract_number == contract_number,
-            or_(_rc.valid_to.is_(None), _rc.valid_to > valid_to),
-            _rc.valid_from < valid_to,
-        )
-        .values(valid_to=valid_to)
+        _END_CONTRACT,
+        {"_retailer": retailer_code, "_number": contract_number, "valid_to": valid_to},
     )
     return bool(result.rowcount)
 
@@ -290,18 +324,33 @@ def get_supply_point(conn: Connection, supply_point_id: str) -> SupplyPoint | No
     return _point(row) if row is not None else None
 
 
+_INSERT_POINT = insert(supply_point)
+_UPDATE_POINT = (
+    update(supply_point)
+    .where(supply_point.c.id == bindparam("_id"))
+    .values({c.name: bindparam(c.name) for c in supply_point.c if c.name != "id"})
+)
+
+
 def save_supply_point(
     conn: Connection, p: SupplyPoint, *, updated_by: str, updated_at: datetime
 ) -> bool:
-    """Insert or update the point; True if it was created. (Update first: one statement in the
-    common case, portable across both backends.)"""
+    """Insert or update the point; True if it was created. Update first (one statement in the
+    common case); else insert in a savepoint — and if a concurrent request inserted the point
+    meanwhile (its primary key refuses ours), update it after all: two simultaneous registrations
+    of one new point both succeed, one creating it, the other updating it."""
     values = _point_values(p) | {"updated_by": updated_by, "updated_at": updated_at}
-    result = conn.execute(
-        update(supply_point).where(supply_point.c.id == values["id"]).values(values)
-    )
-    if result.rowcount:
+    params = {**values, "_id": values["id"]}
+    if conn.execute(_UPDATE_POINT, params).rowcount:
         return False
-    conn.execute(insert(supply_point).values(values))
+    savepoint = conn.begin_nested()
+    try:
+        conn.execute(_INSERT_POINT, values)
+    except IntegrityError:
+        savepoint.rollback()
+        conn.execute(_UPDATE_POINT, params)
+        return False
+    savepoint.commit()
     return True
 
 

@@ -42,6 +42,7 @@ from jointuse.customers.model import (
     SupplyPoint,
 )
 from jointuse.demo.generate import SyntheticCustomer, generate_customers
+from jointuse.demo.scenario import demo_scenario_command
 from jointuse.parties import service as parties
 from jointuse.policy.engine import Party as Actor
 
@@ -430,3 +431,4 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(serve_command)
     app.command("demo-data")(demo_data_command)
     app.command("demo")(demo_command)
+    app.command("demo-scenario")(demo_scenario_command)

@@ -170,9 +170,32 @@ def insert_flows(conn: Connection, flows: Sequence[Flow], *, actor: str, reason:
     )
 
 
+_FLOW_BY_ID = select(market_flow).where(_f.id == bindparam("flow_id"))
+_FORWARDING_BY_ID = select(cancellation_forwarding).where(_fw.id == bindparam("forwarding_id"))
+_FORWARDING_OF_FLOW = select(cancellation_forwarding).where(_fw.flow_id == bindparam("flow_id"))
+
+
 def get_flow(conn: Connection, flow_id: str) -> Flow | None:
-    row = conn.execute(select(market_flow).where(_f.id == flow_id)).first()
+    row = conn.execute(_FLOW_BY_ID, {"flow_id": flow_id}).first()
     return _flow(row) if row is not None else None
+
+
+_INSERT_TRANSITION = insert(flow_transition)
+_MOVES: dict[tuple[str, ...], Any] = {}
+
+
+def _move_statement(keys: tuple[str, ...]) -> Any:
+    """``UPDATE market_flow SET <keys> WHERE id = :_id AND version = :_seen``, built once per set
+    of changed columns (statements with bound parameters compile once; values baked into a
+    statement would be compiled and cache-keyed on every call)."""
+    found = _MOVES.get(keys)
+    if found is None:
+        found = _MOVES[keys] = (
+            update(market_flow)
+            .where(_f.id == bindparam("_id"), _f.version == bindparam("_seen"))
+            .values({k: bindparam(k) for k in keys})
+        )
+    return found
 
 
 def move(
@@ -198,10 +221,9 @@ def move(
         "closed_at": at if terminal else None,
         **changes,
     }
+    params = {k: _dump(v) if k == "details" else v for k, v in values.items()}
     result = conn.execute(
-        update(market_flow)
-        .where(_f.id == flow.id, _f.version == flow.version)
-        .values(**{k: _dump(v) if k == "details" else v for k, v in values.items()})
+        _move_statement(tuple(sorted(params))), {**params, "_id": flow.id, "_seen": flow.version}
     )
     if result.rowcount != 1:
         now = get_flow(conn, flow.id)
@@ -214,17 +236,18 @@ def move(
             allowed=allowed_steps(flow.kind, state),
         )
     conn.execute(
-        insert(flow_transition).values(
-            flow_id=flow.id,
-            seq=flow.version + 1,
-            step=step.value,
-            from_state=flow.state.value,
-            to_state=to_state.value,
-            actor=actor,
-            at=at,
-            reason=reason,
-            details=_dump(details or {}),
-        )
+        _INSERT_TRANSITION,
+        {
+            "flow_id": flow.id,
+            "seq": flow.version + 1,
+            "step": step.value,
+            "from_state": flow.state.value,
+            "to_state": to_state.value,
+            "actor": actor,
+            "at": at,
+            "reason": reason,
+            "details": _dump(details or {}),
+        },
     )
     kept = {k: v for k, v in changes.items() if k in Flow.__dataclass_fields__}
     return replace(
@@ -360,13 +383,27 @@ def insert_forwardings(conn: Connection, forwardings: Sequence[Forwarding]) -> N
 
 
 def get_forwarding(conn: Connection, forwarding_id: str) -> Forwarding | None:
-    row = conn.execute(select(cancellation_forwarding).where(_fw.id == forwarding_id)).first()
+    row = conn.execute(_FORWARDING_BY_ID, {"forwarding_id": forwarding_id}).first()
     return _forwarding(row) if row is not None else None
 
 
 def forwarding_of(conn: Connection, flow_id: str) -> Forwarding | None:
-    row = conn.execute(select(cancellation_forwarding).where(_fw.flow_id == flow_id)).first()
+    row = conn.execute(_FORWARDING_OF_FLOW, {"flow_id": flow_id}).first()
     return _forwarding(row) if row is not None else None
+
+
+_JUDGE = (
+    update(cancellation_forwarding)
+    .where(_fw.id == bindparam("_id"), _fw.closed_at.is_(None))
+    .values(
+        {k: bindparam(k) for k in ("result", "reasons", "match", "mode", "judged_at", "closed_at")}
+    )
+)
+_CLOSE = (
+    update(cancellation_forwarding)
+    .where(_fw.flow_id == bindparam("_flow"), _fw.closed_at.is_(None))
+    .values(closed_at=bindparam("closed_at"))
+)
 
 
 def judge(
@@ -380,25 +417,21 @@ def judge(
     at: datetime,
 ) -> None:
     conn.execute(
-        update(cancellation_forwarding)
-        .where(_fw.id == forwarding_id, _fw.closed_at.is_(None))
-        .values(
-            result=result,
-            reasons=_dump(list(reasons)),
-            match=_dump(match) if match is not None else None,
-            mode=mode,
-            judged_at=at,
-            closed_at=at,
-        )
+        _JUDGE,
+        {
+            "_id": forwarding_id,
+            "result": result,
+            "reasons": _dump(list(reasons)),
+            "match": _dump(match) if match is not None else None,
+            "mode": mode,
+            "judged_at": at,
+            "closed_at": at,
+        },
     )
 
 
 def close_forwarding(conn: Connection, flow_id: str, at: datetime) -> None:
-    conn.execute(
-        update(cancellation_forwarding)
-        .where(_fw.flow_id == flow_id, _fw.closed_at.is_(None))
-        .values(closed_at=at)
-    )
+    conn.execute(_CLOSE, {"_flow": flow_id, "closed_at": at})
 
 
 # --- the relations' hot path ----------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""A real HTTP server for tests: the app served by uvicorn on a free port of 127.0.0.1, in a
-thread of the test process (real sockets, real concurrency: uvicorn's event loop hands each
-request to the thread pool, so requests from several client threads overlap in the database)."""
+"""A real HTTP server for tests and demos: the app served by uvicorn on a free port of
+127.0.0.1, in a thread of this process (real sockets, real concurrency: uvicorn's event loop hands
+each request to the thread pool, so requests from several client threads overlap in the
+database)."""
 
 from __future__ import annotations
 

@@ -636,3 +636,69 @@ def test_applicant_holds_only_for_the_point_and_customer_filed(world: World) -> 
             customer_id=filed.flow.customer_id,
         )
     assert got.decision.relation == "applicant" and got.data["phone"] == "0333334444"
+
+
+def test_a_new_contract_number_is_refused_at_filing_when_in_use(world: World) -> None:
+    w = world
+
+    def move_in(party: Any, number: str, request_id: str) -> None:
+        with w.uow() as u:
+            filing.file_move_in(
+                u,
+                gate=GATE,
+                actor=party,
+                request_id=request_id,
+                at=FILED,
+                filing=MoveInFiling(
+                    supply_point_id=B,
+                    customer=person(f"c-{request_id}"),
+                    new_contract_number=number,
+                    wished_date=date(2024, 3, 20),
+                ),
+            )
+
+    # r-old holds OLD-1 (at A): a new contract cannot take its number.
+    with pytest.raises(Conflict) as in_use:
+        move_in(R_OLD, "OLD-1", "in-old")
+    assert in_use.value.rule == "pk_retail_contract"
+    (entry,) = w.entries("in-old")
+    assert entry.entry.items_refused[0].reason == "failed:conflict:pk_retail_contract"
+    # An open filing names NEW-1: another open filing of r-new's cannot name it too.
+    move_in(R_NEW, "NEW-1", "in")
+    with pytest.raises(Conflict) as open_twice:
+        _file(w)
+    assert open_twice.value.rule == "uq_market_flow_open_contract_number"
+
+
+def test_two_registrations_of_one_new_point_at_once_both_succeed(
+    world: World, racing: None
+) -> None:
+    from flows_world import point
+
+    new_point = point("03" + "8" * 20)
+    barrier = threading.Barrier(2)
+    answers: list[Any] = []
+
+    def register(n: int) -> None:
+        try:
+            with world.uow() as u:
+                barrier.wait(timeout=10)
+                answers.append(
+                    customers.save_supply_point(
+                        u,
+                        gate=GATE,
+                        actor=TSO03,
+                        point=new_point,
+                        request_id=f"put-{n}",
+                        at=FILED,
+                    ).data["created"]
+                )
+        except Exception as exc:
+            answers.append(exc)
+
+    threads = [threading.Thread(target=register, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(answers, key=str) == [False, True], answers

@@ -385,7 +385,9 @@ class Gate:
         except (AccessDenied, NoLoader):
             raise  # a nested gate call refused: it has recorded and committed its refusal
         except JointuseError as exc:
-            self._failed(uow, ctx, decision, purpose, request_id, exc.code)
+            rule = exc.details.get("rule")
+            code = f"{exc.code}:{rule}" if isinstance(rule, str) else exc.code
+            self._failed(uow, ctx, decision, purpose, request_id, code)
             raise
         except IntegrityError as exc:
             conflict = conflict_from(exc)

@@ -56,6 +56,10 @@ TITLES: Mapping[str, str] = {
     "purpose_unknown": "Unknown purpose",
     "authentication_failed": "Authentication failed",
     "request_too_large": "Request body too large",
+    "conflict": "Conflict with a rule of the registry",
+    "invalid_transition": "Step not allowed in the flow's state",
+    "point_not_switchable": "Supply point cannot take this flow",
+    "not_available": "Not available in this installation",
     "internal_error": "Internal error",
 }
 
@@ -256,6 +260,21 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(request.scope, status, _base(status, code, detail), exc.headers)
 
 
+async def _on_integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    """A write the database refused by a named business rule: 409 naming it (a constraint no
+    rule names is a bug: 500)."""
+    from sqlalchemy.exc import IntegrityError
+
+    from jointuse.core.conflicts import conflict_from
+
+    assert isinstance(exc, IntegrityError)
+    conflict = conflict_from(exc)
+    if conflict is None:
+        return await _on_unexpected(request, exc)
+    status, body = error_problem(conflict)
+    return problem_response(request.scope, status, body)
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error (request %s)", request_id_of(request.scope))
     body = _base(500, "internal_error", "The server could not complete the request.")
@@ -267,4 +286,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(JointuseError, _on_jointuse_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    from sqlalchemy.exc import IntegrityError
+
+    app.add_exception_handler(IntegrityError, _on_integrity_error)
     app.add_exception_handler(Exception, _on_unexpected)

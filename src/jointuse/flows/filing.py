@@ -30,8 +30,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Connection
+
 from jointuse.access.gate import Gate
 from jointuse.access.relations import RelationContext, TargetRef
+from jointuse.core import conflicts
+from jointuse.core.conflicts import Conflict
 from jointuse.core.db import UnitOfWork
 from jointuse.core.errors import ValidationError
 from jointuse.customers import repository as customers
@@ -143,6 +147,15 @@ class MoveInFiling:
         )
 
 
+def _check_new_number(conn: Connection, actor: str, number: str) -> None:
+    """A contract number the filer uses already is refused at filing, not at completion."""
+    if customers.get_contract(conn, actor, number) is not None:
+        raise Conflict(
+            f"refused by the rule: {conflicts.rules()['pk_retail_contract']} ({number})",
+            rule="pk_retail_contract",
+        )
+
+
 def new_customer(customer: Customer | None = None, **basic: Any) -> Customer:
     """A customer record with a generated ID (or ``customer`` as given)."""
     if customer is not None:
@@ -196,6 +209,7 @@ def file_switch(
                 "the customer's bill; for a point without supply file a move-in",
                 field="supply_point_id",
             )
+        _check_new_number(conn, actor.code, filing.new_contract_number)
         customer_id = filer_customer(
             conn, actor.code, filing.customer, given_id=filing.customer_id_given, at=at
         )
@@ -301,6 +315,7 @@ def file_move_in(
                 "point without supply (for a supplied point file a switch)",
                 field="supply_point_id",
             )
+        _check_new_number(conn, actor.code, filing.new_contract_number)
         customer_id = filer_customer(
             conn, actor.code, filing.customer, given_id=filing.customer_id_given, at=at
         )

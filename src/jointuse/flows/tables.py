@@ -16,6 +16,9 @@ Rules the database enforces (both backends; their names are the 409's ``rule``):
 * ``uq_market_flow_one_in_flight`` — at most one switch, move-in or move-out in flight per
   supply point (a partial unique index over open flows of those kinds);
 * ``uq_market_flow_one_ampere_change`` — at most one ampere change in flight per point;
+* ``uq_market_flow_open_contract_number`` — a retailer's open switches and move-ins name
+  distinct new contract numbers (and, checked at filing, none already in use:
+  ``pk_retail_contract``);
 * ``uq_cancellation_forwarding_flow_id`` — one 廃止取次 per switch.
 """
 
@@ -57,6 +60,7 @@ EXCLUSIVE_KINDS = ("switch", "move_in", "move_out")
 _OPEN_EXCLUSIVE = "closed_at IS NULL AND kind IN ('switch', 'move_in', 'move_out')"
 _OPEN_AMPERE = "closed_at IS NULL AND kind = 'ampere_change'"
 _OPEN = "closed_at IS NULL"
+_OPEN_STARTS = "closed_at IS NULL AND kind IN ('switch', 'move_in')"
 
 
 def _in(values: tuple[str, ...]) -> str:
@@ -111,6 +115,14 @@ market_flow = Table(
         unique=True,
         sqlite_where=text(_OPEN_EXCLUSIVE),
         postgresql_where=text(_OPEN_EXCLUSIVE),
+    ),
+    Index(
+        "uq_market_flow_open_contract_number",
+        "filed_by",
+        "contract_number",
+        unique=True,
+        sqlite_where=text(_OPEN_STARTS),
+        postgresql_where=text(_OPEN_STARTS),
     ),
     Index(
         "uq_market_flow_one_ampere_change",
@@ -177,6 +189,10 @@ ONE_AMPERE_CHANGE = conflicts.rule(
     "uq_market_flow_one_ampere_change", "one ampere change in flight per supply point"
 )
 conflicts.rule("uq_cancellation_forwarding_flow_id", "one cancellation forwarding per switch")
+conflicts.rule(
+    "uq_market_flow_open_contract_number",
+    "a retailer's open switches and move-ins name distinct new contract numbers",
+)
 conflicts.rule("pk_market_flow", "a flow ID is used once")
 conflicts.rule("pk_cancellation_forwarding", "a cancellation forwarding number is used once")
 conflicts.rule("pk_flow_party_setting", "one switching setting per party")

@@ -96,3 +96,32 @@ def switch(
         moment = datetime.combine(dated.fixed_date, time(9), tzinfo=filed_at.tzinfo)
         tick(engine, gate=gate, at=moment)
     return filed.flow.id
+
+
+def open_work_order(
+    uow: Callable[[], UnitOfWork],
+    tso: str,
+    points: list[str],
+    *,
+    starts: datetime,
+    days: int = 30,
+    kind: str = "meter_reading",
+) -> str:
+    """The TSO opens a work order on ``points`` from ``starts`` for ``days`` (its contact
+    reads under P4 need one); the order's ID."""
+    from jointuse.policy.engine import Party
+    from jointuse.workorders.service import open_order
+
+    with uow() as u:
+        order = open_order(
+            u,
+            actor=Party(tso, "tso"),
+            kind=kind,
+            reason="test round",
+            starts_at=starts,
+            ends_at=starts + timedelta(days=days),
+            points=points,
+            request_id=f"order-{tso}",
+            at=starts,
+        )
+    return order.id

@@ -79,6 +79,7 @@ def create_app(
     from jointuse.messages.api import router as inbox_router
     from jointuse.parties.api import router as parties_router
     from jointuse.parties.service import authenticate
+    from jointuse.workorders.api import router as work_orders_router
 
     env = os.environ if environ is None else environ
     settings = settings or load_settings(env)
@@ -151,6 +152,7 @@ def create_app(
     app.include_router(customers_router)
     app.include_router(flows_router)
     app.include_router(inbox_router)
+    app.include_router(work_orders_router)
     if with_bench:
         app.include_router(bench_router)
     return app

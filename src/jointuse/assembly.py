@@ -32,8 +32,9 @@ def area_parts() -> list[GateParts]:
     from jointuse.customers.service import gate_parts as customers_parts
     from jointuse.flows.relations import gate_parts as flows_parts
     from jointuse.negawatt.relation import gate_parts as negawatt_parts
+    from jointuse.workorders.relations import gate_parts as work_orders_parts
 
-    return [customers_parts(), flows_parts(), negawatt_parts()]
+    return [customers_parts(), flows_parts(), negawatt_parts(), work_orders_parts()]
 
 
 def build_gate(policy: Policy | None = None) -> Gate:

@@ -23,7 +23,7 @@ from jointuse.customers.tables import customer as customer_table
 from jointuse.flows.filing import SwitchFiling, file_switch
 from jointuse.ledger.service import LedgerRecord, find_entries
 from jointuse.policy.engine import AccessRequest, Party, PartyStatus, RelationPeriod
-from seeding import seed_contract
+from seeding import open_work_order, seed_contract
 
 GATE = default_gate()
 
@@ -71,6 +71,8 @@ def _seed(uow: UowFactory) -> None:
             ),
             at=datetime(2024, 1, 1, tzinfo=JST),
         )
+    # A meter-reading round of tso-03 holding A around AT: it opens A's contact data (P4).
+    open_work_order(uow, "tso-03", [A], starts=datetime(2024, 5, 15, tzinfo=JST))
 
 
 def _switch_by_r_two(uow: UowFactory) -> str:
@@ -337,8 +339,10 @@ def test_one_gate_read_costs_a_few_indexed_statements(seeded: UowFactory, engine
         retailer = list(statements)
     finally:
         event.remove(engine, "before_cursor_execute", record)
-    # TSO: contracts of the point, the customer, the ledger insert.
-    assert len(tso) == 3 and sum(s.startswith("INSERT") for s in tso) == 1
+    # TSO: its work orders holding the point, the contracts of the point, the customer, the
+    # ledger insert.
+    assert len(tso) == 4 and sum(s.startswith("INSERT") for s in tso) == 1
+    assert "work_order" in tso[0]
     # Retailer: contracts, applications, supply point, customer, the ledger insert.
     assert len(retailer) == 5 and "access_ledger" in retailer[-1]
 

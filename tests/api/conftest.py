@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from api_helpers import POINT, World, customer_body, supply_point_body
@@ -15,7 +15,7 @@ from jointuse.core.db import UnitOfWork
 from jointuse.core.ids import SupplyPointId
 from jointuse.customers.model import ContractKind, Customer, RetailContract
 from jointuse.parties import service as parties
-from seeding import seed_contract
+from seeding import open_work_order, seed_contract
 
 
 @pytest.fixture
@@ -57,7 +57,8 @@ def world(engine: Engine) -> Iterator[World]:
 @pytest.fixture
 def registered(world: World) -> World:
     """The Tokyo point registered by its TSO, supplied by r-old to customer C0001 (山田 花子,
-    contract OLD-1 since 2024-01-01), imported at go-live by the platform operator."""
+    contract OLD-1 since 2024-01-01), imported at go-live by the platform operator; a work order
+    of tso-03 holds the point now."""
     r = world.client.put(
         f"/v1/supply-points/{POINT}", json=supply_point_body(), headers=world.headers("tso-03")
     )
@@ -78,4 +79,11 @@ def registered(world: World) -> World:
     )
     with UnitOfWork(world.engine) as u:
         seed_contract(u, customer, contract, at=datetime(2024, 1, 1, tzinfo=UTC))
+    # tso-03's meter-reading round holds the point now: its contact data are open to it (P4).
+    open_work_order(
+        lambda: UnitOfWork(world.engine),
+        "tso-03",
+        [POINT],
+        starts=datetime.now(UTC) - timedelta(hours=1),
+    )
     return world

@@ -135,10 +135,13 @@ def test_retailer_reads_its_own_customer(registered: World) -> None:
     assert r.status_code == 403
 
 
-def test_unknown_supply_point_is_404_for_the_area_tso(world: World) -> None:
+def test_contacts_need_a_work_order_even_for_the_area_tso(world: World) -> None:
+    """Need-to-know: being the area's TSO opens no contact data; a work order holding the point
+    does (and none can hold an unknown point, so its existence is not revealed either)."""
     r = world.client.get(f"/v1/supply-points/{POINT}/customer", headers=world.headers("tso-03", P4))
-    assert r.status_code == 404, r.text
-    assert r.json()["code"] == "not_found"
+    assert r.status_code == 403, r.text
+    assert r.json()["reason"] == "relation_missing"
+    assert "work_order" in r.json()["detail"]
     r = world.client.get(
         f"/v1/supply-points/{OTHER_POINT}/customer", headers=world.headers("tso-03", P4)
     )
@@ -176,7 +179,14 @@ def test_allowed_reads_of_every_granted_item_never_end_in_500(registered: World)
     w = registered
     r = w.client.get("/v1/customers/C0001", headers=w.headers("tso-03", P4))
     assert r.status_code == 200, r.text
-    assert set(r.json()["items"]) == {"name", "address", "phone", "interval_readings"}
+    assert set(r.json()["items"]) == {"name", "address", "phone"}  # the work order's grant
+    assert w.ledger()[0]["rule_id"] == "P4-tso-field-work"
+    r = w.client.get(
+        "/v1/customers/C0001",
+        params={"items": "interval_readings"},
+        headers=w.headers("tso-03", P4),
+    )
+    assert r.status_code == 200, r.text
     assert r.json()["items"]["interval_readings"] == []
     assert (w.ledger()[0]["decision"], w.ledger()[0]["rule_id"]) == ("allowed", "P4-tso")
 

@@ -123,7 +123,8 @@ def test_client_certificate_header_is_trusted_only_when_configured(world: World)
     app = create_app(engine=world.engine, run_sealer=False, trust_client_cert_header=True)
     with TestClient(app) as client:
         r = client.get(url, headers=headers)
-        assert r.status_code == 404, r.text  # authenticated as tso-03; the point is unknown
+        assert r.status_code == 403, r.text  # authenticated as tso-03 (no work order: refused)
+        assert r.json()["reason"] == "relation_missing"
         r = client.get(url, headers={**headers, "X-Client-Cert-Fingerprint": "ab" * 32})
         assert r.status_code == 401
 

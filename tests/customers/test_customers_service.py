@@ -42,7 +42,7 @@ from jointuse.flows.scheduler import tick
 from jointuse.flows.steps import fix_date, judge_forwarding
 from jointuse.ledger.service import LedgerRecord, find_entries
 from jointuse.policy.engine import Party, PartyStatus
-from seeding import seed_contract
+from seeding import open_work_order, seed_contract
 
 GATE = default_gate()
 
@@ -148,6 +148,8 @@ def world(engine: Engine, uow: UowFactory) -> World:
             request_id="switch-new",
             at=jst(2024, 3, 1),
         )
+    # A maintenance round of tso-03 holding A from mid-January: it opens A's contacts (P4).
+    open_work_order(uow, "tso-03", [A], starts=jst(2024, 1, 15), days=90, kind="maintenance")
     return World(engine, uow, c_old, c_new, filed.flow.id, filed.forwarding_id or "")
 
 
@@ -155,14 +157,25 @@ def complete_switch(w: World) -> None:
     """r-old answers OK, tso-03 dates the switch 2024-04-01, the scheduler completes it."""
     with w.uow() as u:
         judge_forwarding(
-            u, gate=GATE, actor=R_OLD, forwarding_id=w.forwarding_id, result="ok", reasons=[],
-            request_id="judge", at=jst(2024, 3, 2),
-        )  # fmt: skip
+            u,
+            gate=GATE,
+            actor=R_OLD,
+            forwarding_id=w.forwarding_id,
+            result="ok",
+            reasons=[],
+            request_id="judge",
+            at=jst(2024, 3, 2),
+        )
     with w.uow() as u:
         fix_date(
-            u, gate=GATE, actor=TSO03, flow_id=w.flow_id, day=date(2024, 4, 1),
-            request_id="date", at=jst(2024, 3, 5),
-        )  # fmt: skip
+            u,
+            gate=GATE,
+            actor=TSO03,
+            flow_id=w.flow_id,
+            day=date(2024, 4, 1),
+            request_id="date",
+            at=jst(2024, 3, 5),
+        )
     report = tick(w.engine, gate=GATE, at=jst(2024, 4, 1, 0, 30))
     assert report.completed == 1, report
 
@@ -247,7 +260,7 @@ def test_p4_area_tso_reads_name_address_phone_other_area_denied(world: World) ->
         result = service.tso_customer_lookup(
             u, gate=GATE, actor=TSO03, supply_point_id=A, request_id="p4-ok", at=jst(2024, 2, 1)
         )
-    assert result.decision.rule_id == "P4-tso"
+    assert result.decision.rule_id == "P4-tso-field-work"
     assert set(result.data) == {"name", "address", "phone"}
     assert result.data["name"] == {"kanji": "山田\u3000太郎", "kana": "ヤマダ\u3000タロウ"}
     assert result.data["phone"] == "0311112222"
@@ -333,9 +346,13 @@ def test_completion_ends_the_applicant_relation(world: World) -> None:
     longer the applicant, so P3 (which only the applicant has) is closed again."""
     with world.uow() as u:
         service.supply_point_inquiry(
-            u, gate=GATE, actor=R_NEW, supply_point_id=A, request_id="p3-before",
+            u,
+            gate=GATE,
+            actor=R_NEW,
+            supply_point_id=A,
+            request_id="p3-before",
             at=jst(2024, 3, 25),
-        )  # fmt: skip
+        )
     complete_switch(world)
     with pytest.raises(PolicyDenied) as caught, world.uow() as u:
         service.supply_point_inquiry(
@@ -344,9 +361,12 @@ def test_completion_ends_the_applicant_relation(world: World) -> None:
     assert caught.value.details["reason"] == "relation_missing"
     with world.engine.connect() as conn:
         rows = conn.execute(
-            select(retail_contract.c.retailer_code, retail_contract.c.valid_from,
-                   retail_contract.c.valid_to).order_by(retail_contract.c.valid_from)
-        ).all()  # fmt: skip
+            select(
+                retail_contract.c.retailer_code,
+                retail_contract.c.valid_from,
+                retail_contract.c.valid_to,
+            ).order_by(retail_contract.c.valid_from)
+        ).all()
     assert [tuple(r) for r in rows] == [
         ("r-old", date(2024, 1, 1), date(2024, 4, 1)),
         ("r-new", date(2024, 4, 1), None),
@@ -378,12 +398,14 @@ def test_a_second_switch_in_flight_fails_on_its_rule_and_is_on_the_ledger(world:
             gate=GATE,
             actor=R_OTHER,
             filing=SwitchFiling(
-                supply_point_id=A, customer=intruder, new_contract_number="X-1",
+                supply_point_id=A,
+                customer=intruder,
+                new_contract_number="X-1",
                 old_contract_number="OLD-1",
             ),
             request_id="second",
             at=jst(2024, 3, 3),
-        )  # fmt: skip
+        )
     assert caught.value.status == 409
     assert caught.value.rule == "uq_market_flow_one_in_flight"
     assert "r-new" not in caught.value.message and "NEW-1" not in caught.value.message
@@ -401,9 +423,15 @@ def test_a_second_switch_in_flight_fails_on_its_rule_and_is_on_the_ledger(world:
 def test_a_retailer_cannot_end_a_contract_it_does_not_hold(world: World) -> None:
     with pytest.raises(PolicyDenied) as caught, world.uow() as u:
         file_move_out(
-            u, gate=GATE, actor=R_OTHER, supply_point_id=A, wished_date=date(2024, 5, 1),
-            meter_removal=False, request_id="foreign", at=jst(2024, 3, 1),
-        )  # fmt: skip
+            u,
+            gate=GATE,
+            actor=R_OTHER,
+            supply_point_id=A,
+            wished_date=date(2024, 5, 1),
+            meter_removal=False,
+            request_id="foreign",
+            at=jst(2024, 3, 1),
+        )
     assert caught.value.details["reason"] == "relation_missing"
     assert [(r.entry.action, r.entry.decision) for r in world.entries("foreign")] == [
         ("write", "denied")
@@ -441,11 +469,30 @@ def test_tso_writes_only_points_of_its_area(world: World) -> None:
 
 def test_unknown_supply_point_is_not_found_and_leaves_no_entry(world: World) -> None:
     missing = "03" + "9" * 20
+    # No work order can hold an unregistered point: as the area's TSO alone, tso-03 may not read
+    # contact items — they need a work order (refused, recorded; nothing says whether the point
+    # exists).
+    with pytest.raises(PolicyDenied) as unknown, world.uow() as u:
+        service.tso_customer_lookup(
+            u, gate=GATE, actor=TSO03, supply_point_id=missing, request_id="nf", at=jst(2024, 2, 2)
+        )
+    assert unknown.value.details["reason"] == "relation_missing"
+    assert "needs relation work_order" in unknown.value.details["refused"][0]["message"]
+    assert [r.entry.decision for r in world.entries("nf")] == ["denied"]
+    # A registered point whose order holds it, but no contract in force: 404, nothing recorded.
+    with world.uow() as u:
+        seed_contract(
+            u,
+            make_customer("c-gone", "去 太郎", "03-1111-0000"),
+            contract("r-old", "GONE-1", "c-gone", B, date(2023, 1, 1), date(2023, 6, 1)),
+            at=jst(2023, 1, 1),
+        )
+    open_work_order(world.uow, "tso-03", [B], starts=jst(2024, 2, 1))
     with pytest.raises(NotFound), world.uow() as u:
         service.tso_customer_lookup(
-            u, gate=GATE, actor=TSO03, supply_point_id=missing, request_id="nf", at=jst(2024, 1, 2)
+            u, gate=GATE, actor=TSO03, supply_point_id=B, request_id="nf-b", at=jst(2024, 2, 2)
         )
-    assert world.entries("nf") == []
+    assert world.entries("nf-b") == []
     # OCCTO relays no flow of the point: it has no relation to it at all (no standing one).
     with pytest.raises(PolicyDenied) as caught, world.uow() as u:
         service.supply_point_inquiry(

@@ -221,7 +221,8 @@ def test_p2_new_and_old_retailer_take_different_rules() -> None:
         frozenset({"forwarding_judgement"}),
         "write",
     )
-    assert not forged.allowed and forged.refused[0].reason is Reason.ITEM_NOT_PERMITTED
+    # (only the addressee of a 廃止取次 writes a judgement: the relation is what is missing)
+    assert not forged.allowed and forged.refused[0].reason is Reason.RELATION_MISSING
 
 
 def test_decision_names_the_controllers() -> None:

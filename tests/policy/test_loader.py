@@ -106,10 +106,8 @@ def test_unknown_item_in_rule_read(tmp_path: Path) -> None:
 def test_unknown_item_in_multiline_array_points_at_value_line(tmp_path: Path) -> None:
     path, text = write_variant(
         tmp_path,
-        'read = ["name", "address", "phone", "interval_readings"]\n'
-        'write = ["supply_point.*", "interval_readings"]',
-        'read = [\n  "name",\n  "adress",\n  "phone",\n  "interval_readings",\n]\n'
-        'write = ["supply_point.*", "interval_readings"]',
+        'relations = ["work_order"]\nread = ["name", "address", "phone"]',
+        'relations = ["work_order"]\nread = [\n  "name",\n  "adress",\n  "phone",\n]',
     )
     err = load_error(path)
     assert err.line == line_of(text, '"adress"')

@@ -13,6 +13,9 @@ Interpretations of DOMAIN.md §2 made in this table:
   supply point ID — and reads the judgement; the old retailer reads those items only as the
   addressee of the 廃止取次 (``forwarding_addressee``, not as contract holder) and writes its
   judgement; the area's TSO reads the judgement (the matching result it needs to fix the date).
+* P4 (need-to-know, the work-orders issue): the TSO reads a customer's name, address and phone
+  only through a work order whose scope holds the point (``work_order``), not as the area's TSO;
+  as the area's TSO it writes the supply-point items and the readings and reads the readings.
 * The TSO answers for the basic information of remote-island and last-resort customers
   (``basic_controller``): it reads and writes their name, address and phone under P1.
 * Interval meter data (30-minute readings) reach the retailer supplying the point under the
@@ -63,6 +66,7 @@ RELATIONS = (
     "switching_operator",
     "forwarding_addressee",
     "basic_controller",
+    "work_order",
     None,
 )
 PURPOSES = (
@@ -99,10 +103,8 @@ EXPECTED: dict[tuple[str, str, str], tuple[frozenset[str], frozenset[str]]] = {
     ),
     ("P3_supply_point_confirmation", "occto", "switching_operator"): (SUPPLY_POINT, NONE),
     # P4 — TSO operations
-    ("P4_tso_operations", "tso", "area_tso"): (
-        frozenset({"name", "address", "phone"}) | READINGS,
-        SUPPLY_POINT | READINGS,
-    ),
+    ("P4_tso_operations", "tso", "area_tso"): (READINGS, SUPPLY_POINT | READINGS),
+    ("P4_tso_operations", "tso", "work_order"): (frozenset({"name", "address", "phone"}), NONE),
     ("P4_tso_operations", "retailer", "contract_holder"): (READINGS, NONE),
     # P5 — negawatt
     ("P5_negawatt", "dr_contractor", "dr_resource"): (
@@ -207,4 +209,4 @@ def test_matrix_whole_rows() -> None:
 def test_every_expected_row_is_reachable() -> None:
     """Guard against a table that silently allows nothing: each row grants something."""
     assert all(read or write for read, write in EXPECTED.values())
-    assert len(EXPECTED) == 18
+    assert len(EXPECTED) == 19

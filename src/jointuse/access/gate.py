@@ -187,6 +187,22 @@ def ledger_entry(
     )
 
 
+def commit_alone(uow: UnitOfWork, entry: LedgerEntry) -> None:
+    """End ``uow`` with ``entry`` on the ledger although its use case fails: undo the unit of
+    work's changes (they must not half-happen), append again the entries of the reads it was
+    already allowed (their data may have left), append ``entry``, commit. The caller then raises
+    its refusal; the enclosing unit of work rolls back an empty transaction. Every refusal of an
+    authenticated caller goes through here — the gate's and those of use cases that refuse
+    before any decision is possible (an order for points outside the TSO's area, say)."""
+    kept: list[LedgerEntry] = uow.info.pop(_READS_KEY, [])
+    session = uow.session
+    session.rollback()
+    for done in kept:
+        append(session, done)
+    append(session, entry)
+    session.commit()
+
+
 def wanted_relations(policy: Policy) -> dict[tuple[str | None, str, str], frozenset[str]]:
     """(purpose, party kind, action) → the relations the policy's rules for it accept.
 
@@ -473,11 +489,6 @@ class Gate:
         reads already allowed, record the write as allowed then failed — its granted items,
         and the refused item ``*`` with reason ``failed:<code>`` — and commit. The caller
         re-raises the refusal."""
-        kept: list[LedgerEntry] = uow.info.pop(_READS_KEY, [])
-        session = uow.session
-        session.rollback()
-        for entry in kept:
-            append(session, entry)
         failed = ledger_entry(
             actor=ctx.party,
             purpose=purpose,
@@ -486,13 +497,12 @@ class Gate:
             decision=decision,
             request_id=request_id,
         )
-        append(
-            session,
+        commit_alone(
+            uow,
             dataclasses.replace(
                 failed, items_refused=(LedgerRefused(WHOLE_REQUEST, f"failed:{code}"[:200]),)
             ),
         )
-        session.commit()
 
     def _deny(
         self,
@@ -503,13 +513,8 @@ class Gate:
         action: Literal["read", "write"],
         request_id: str,
     ) -> None:
-        kept: list[LedgerEntry] = uow.info.pop(_READS_KEY, [])
-        session = uow.session
-        session.rollback()
-        for entry in kept:
-            append(session, entry)
-        append(
-            session,
+        commit_alone(
+            uow,
             ledger_entry(
                 actor=ctx.party,
                 purpose=purpose,
@@ -519,7 +524,6 @@ class Gate:
                 request_id=request_id,
             ),
         )
-        session.commit()
         raise PolicyDenied(decision, request_id=request_id, valid_purposes=self._purposes)
 
     def _loader(self, purpose: str | None, category: str) -> Loader | None:
@@ -551,13 +555,8 @@ class Gate:
     ) -> None:
         """Record the read as refused (``not_available`` per unavailable item), commit, raise."""
         items = [item for keys in missing.values() for item in keys]
-        kept: list[LedgerEntry] = uow.info.pop(_READS_KEY, [])
-        session = uow.session
-        session.rollback()
-        for entry in kept:
-            append(session, entry)
-        append(
-            session,
+        commit_alone(
+            uow,
             LedgerEntry(
                 party=ctx.party.code,
                 purpose=_printable(purpose) if purpose else NO_PURPOSE,
@@ -571,7 +570,6 @@ class Gate:
                 recorded_at=datetime.now(UTC),
             ),
         )
-        session.commit()
         raise NoLoader(
             f"the policy allows reading {', '.join(items)}, but this installation holds no "
             f"{', '.join(sorted(missing))} data; ask for other items",

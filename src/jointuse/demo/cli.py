@@ -208,6 +208,31 @@ def load_customers(
     return first
 
 
+def open_meter_reading_round(engine: Engine, point: str, at: datetime) -> None:
+    """The area's TSO opens a 30-day meter-reading round holding the example point: the work
+    order that opens its customer's contact data to the TSO (P4), as the API's curl shows."""
+    from datetime import timedelta
+
+    from jointuse.workorders.service import open_order
+
+    tso = SupplyPointId(point).tso_code
+
+    def open_round(uow: UnitOfWork, actor: Actor) -> None:
+        open_order(
+            uow,
+            actor=actor,
+            kind="meter_reading",
+            reason="demo: monthly meter-reading round",
+            starts_at=at - timedelta(hours=1),
+            ends_at=at + timedelta(days=30),
+            points=[point],
+            request_id=f"demo-order-{point}",
+            at=at,
+        )
+
+    customers.as_caller(engine, lambda _conn: Actor(tso, "tso"), open_round)
+
+
 def applicant_for(rec: SyntheticCustomer) -> str:
     """The retailer that files the demo's switch of ``rec``'s point (not its current one)."""
     return APPLICANT if rec.retailer_code != APPLICANT else "r-aozora"
@@ -277,6 +302,7 @@ def build_demo(
     applicant = APPLICANT
     if first is not None:
         applicant = open_switching_example(engine, first, datetime.now(UTC))
+        open_meter_reading_round(engine, point, datetime.now(UTC))
     other_tso = "tso-06" if area_tso != "tso-06" else "tso-03"
     codes = [code for code, *_ in RETAILERS] + [area_tso, other_tso, "occto"]
     codes += [code for code, *_ in DR_CONTRACTORS]
@@ -303,7 +329,8 @@ def what_to_try(summary: DemoSummary, base: str = "http://127.0.0.1:8000") -> st
         "16 items",
         f'curl -s -H "Authorization: Bearer {t[summary.applicant]}" {base}/v1/supply-points/{p}',
         "",
-        f"# P4: the area's TSO ({summary.example_area_tso}) reads name, address, phone",
+        f"# P4: the area's TSO ({summary.example_area_tso}) reads name, address, phone — "
+        "opened by its meter-reading round (a work order) holding the point",
         f'curl -s -H "Authorization: Bearer {t[summary.example_area_tso]}" '
         f'-H "Jointuse-Purpose: P4_tso_operations" {base}/v1/supply-points/{p}/customer',
         "",
@@ -389,6 +416,7 @@ def _fresh_tokens(engine: Engine) -> DemoSummary:
     other = "tso-06" if area_tso != "tso-06" else "tso-03"
     codes = [c for c, *_ in RETAILERS] + [area_tso, other, "occto"]
     tokens = issue_demo_tokens(engine, codes)
+    open_meter_reading_round(engine, first.supply_point_id, datetime.now(UTC))
     return DemoSummary(0, 0.0, first.supply_point_id, area_tso, tokens, applicant_for(first))
 
 

@@ -134,6 +134,16 @@ class Engine:
                 f"{' or '.join(sorted(by_relation))} to the target valid at ",
                 rules[0] if len(rules) == 1 else None,
             )
+        # grant key → items another relation of the same slot grants (→ that relation): an item
+        # refused through the relation held but open through another is ``relation_missing``
+        # (a TSO reading contacts without a work order), not merely "not permitted".
+        self._elsewhere: dict[str, dict[str, str]] = {}
+        for by_relation in grants.values():
+            for grant in by_relation.values():
+                other = self._elsewhere.setdefault(grant.key, {})
+                for relation, g in sorted(by_relation.items()):
+                    for item in g.items - grant.items:
+                        other.setdefault(item, relation)
         self._outcomes: dict[tuple[str, str, frozenset[str]], Outcome] = {}
         self._controller_cache: dict[tuple[object, ...], tuple[ControllerRef, ...]] = {}
         # asked items → (policy order, categories)
@@ -401,9 +411,13 @@ class Engine:
             refused = tuple(self._item_refusal(grant, i) for i in filterfalse(within, ordered))
             ja, en = self._legal_basis(rule, granted) if granted else (None, None)
         if refused:
-            reason = Reason.ITEMS_REFUSED
             names = ", ".join(r.item for r in refused)
             message = f"rule {rule.id} (relation {relation}) does not cover: {names}"
+            reason = Reason.ITEMS_REFUSED
+            if not granted and all(r.reason is Reason.RELATION_MISSING for r in refused):
+                # Nothing asked is open through the relation held; all of it through another.
+                reason = Reason.RELATION_MISSING
+                message = refused[0].message
         else:
             reason = Reason.ALLOWED
             message = f"allowed by rule {rule.id} through relation {relation}"
@@ -449,7 +463,15 @@ class Engine:
         found = self._item_refusals.get((grant.key, item))
         if found is None:
             rule = grant.rule
-            if item in self._order:
+            needs = self._elsewhere.get(grant.key, {}).get(item)
+            if needs is not None:
+                found = RefusedItem(
+                    item,
+                    Reason.RELATION_MISSING,
+                    f"{item!r} for purpose {rule.purpose} needs relation {needs} (not "
+                    f"{', '.join(sorted(rule.relations))})",
+                )
+            elif item in self._order:
                 found = RefusedItem(
                     item,
                     Reason.ITEM_NOT_PERMITTED,

@@ -28,7 +28,7 @@ from jointuse.customers.model import (
 from jointuse.flows.filing import SwitchFiling
 from jointuse.ledger.service import LedgerRecord, find_entries
 from jointuse.policy.engine import Party
-from seeding import seed_contract
+from seeding import open_work_order, seed_contract
 
 GATE: Gate = default_gate()
 A = "03" + "1" * 20
@@ -115,4 +115,6 @@ def build(engine: Engine, uow: UowFactory) -> World:
             ),
             at=t0,
         )
+    # A maintenance round of tso-03 holding A in late February and March 2024 (P4 contacts).
+    open_work_order(uow, "tso-03", [A], starts=jst(2024, 2, 15), days=60, kind="maintenance")
     return World(engine, uow)

@@ -1,0 +1,123 @@
+"""HTTP routes of the work orders (the area's TSO only; each call on the ledger).
+
+=====================================  ===================================================
+``POST /v1/work-orders``               open an order: kind, reason, window, points/feeder
+``POST /v1/work-orders/{id}/scope``    widen it: more points, or a feeder's
+``POST /v1/work-orders/{id}/close``    close it now
+``GET  /v1/work-orders``               the TSO's orders (``?open=true``: open now)
+``PUT  /v1/feeders/{feeder}``          the points a feeder serves (topology)
+=====================================  ===================================================
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, status
+from pydantic import Field
+
+from jointuse.core.db import UnitOfWork
+from jointuse.core.http import Caller, Credentials, StrictModel, request_credentials, run_unit
+from jointuse.customers.service import as_caller
+from jointuse.workorders import service
+
+router = APIRouter(prefix="/v1", tags=["work orders (作業指示)"])
+CredentialsDep = Annotated[Credentials, Depends(request_credentials)]
+Point = Annotated[str, Field(max_length=64)]
+
+
+class OrderIn(StrictModel):
+    kind: Literal["meter_reading", "maintenance", "meter_replacement", "outage", "disaster"]
+    reason: str = Field(max_length=500)
+    starts_at: datetime
+    ends_at: datetime
+    points: list[Point] = Field(default_factory=list, max_length=service.MAX_POINTS_PER_CALL)
+    feeder: str | None = Field(default=None, max_length=32)
+
+
+class ScopeIn(StrictModel):
+    points: list[Point] = Field(default_factory=list, max_length=service.MAX_POINTS_PER_CALL)
+    feeder: str | None = Field(default=None, max_length=32)
+
+
+class FeederIn(StrictModel):
+    points: list[Point] = Field(min_length=1, max_length=service.MAX_POINTS_PER_CALL)
+
+
+async def _call(credentials: Credentials, use_case: Any) -> Any:
+    return await run_unit(
+        credentials.engine, as_caller, credentials.engine, credentials.authenticate, use_case
+    )
+
+
+@router.post("/work-orders", status_code=status.HTTP_201_CREATED, summary="Open a work order")
+async def open_order(body: OrderIn, credentials: CredentialsDep) -> dict[str, Any]:
+    def use_case(uow: UnitOfWork, caller: Caller) -> dict[str, Any]:
+        order = service.open_order(
+            uow,
+            actor=caller.party,
+            kind=body.kind,
+            reason=body.reason,
+            starts_at=body.starts_at,
+            ends_at=body.ends_at,
+            points=body.points,
+            feeder=body.feeder,
+            request_id=caller.request_id,
+            at=caller.at,
+        )
+        return service.view(order)
+
+    return dict(await _call(credentials, use_case))
+
+
+@router.post("/work-orders/{order_id}/scope", summary="Widen an open work order")
+async def widen(order_id: str, body: ScopeIn, credentials: CredentialsDep) -> dict[str, Any]:
+    def use_case(uow: UnitOfWork, caller: Caller) -> dict[str, Any]:
+        order = service.widen(
+            uow,
+            actor=caller.party,
+            order_id=order_id,
+            points=body.points,
+            feeder=body.feeder,
+            request_id=caller.request_id,
+            at=caller.at,
+        )
+        return service.view(order)
+
+    return dict(await _call(credentials, use_case))
+
+
+@router.post("/work-orders/{order_id}/close", summary="Close a work order now")
+async def close(order_id: str, credentials: CredentialsDep) -> dict[str, Any]:
+    def use_case(uow: UnitOfWork, caller: Caller) -> dict[str, Any]:
+        order = service.close(
+            uow, actor=caller.party, order_id=order_id, request_id=caller.request_id, at=caller.at
+        )
+        return service.view(order)
+
+    return dict(await _call(credentials, use_case))
+
+
+@router.get("/work-orders", summary="Your work orders (newest first)")
+async def list_orders(credentials: CredentialsDep, open: bool = False) -> dict[str, Any]:
+    def use_case(uow: UnitOfWork, caller: Caller) -> dict[str, Any]:
+        found = service.orders(uow, actor=caller.party, at=caller.at, open_only=open)
+        return {"orders": [service.view(o) for o in found]}
+
+    return dict(await _call(credentials, use_case))
+
+
+@router.put("/feeders/{feeder}", summary="The points a feeder (配電線) serves")
+async def set_feeder(feeder: str, body: FeederIn, credentials: CredentialsDep) -> dict[str, Any]:
+    def use_case(uow: UnitOfWork, caller: Caller) -> dict[str, Any]:
+        n = service.set_feeder(
+            uow,
+            actor=caller.party,
+            feeder=feeder,
+            points=body.points,
+            request_id=caller.request_id,
+        )
+        return {"feeder": feeder, "points": n}
+
+    return dict(await _call(credentials, use_case))

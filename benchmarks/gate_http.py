@@ -96,11 +96,13 @@ from jointuse.customers.model import (
     SupplyPoint,
 )
 from jointuse.customers.tables import supply_point
+from jointuse.flows.dates import reading_codes
 from jointuse.flows.filing import SwitchFiling, file_switch
 from jointuse.flows.tables import market_flow
 from jointuse.ledger.chain import parse_entry
 from jointuse.ledger.tables import access_ledger
 from jointuse.parties import service as parties
+from jointuse.parties.reference import tso_for_area
 from jointuse.policy.engine import Party as Actor
 
 GATE = default_gate()
@@ -131,6 +133,7 @@ def build_chunk(
     contracts: list[RetailContract] = []
     for i in range(start, start + count):
         pid = SupplyPointId(point_id(i))
+        codes = reading_codes(tso_for_area(pid.area_code))
         since = date(2016 + i % 9, 1 + i % 12, 1)
         points.append(
             SupplyPoint(
@@ -146,7 +149,7 @@ def build_chunk(
                 meter_info=MeterInfo(f"M{i:012d}"),
                 grid_connected_generation=i % 13 == 0,
                 wheeling_change_date=since,
-                meter_reading_day=1 + i % 28,
+                meter_reading_day=int(codes[i % len(codes)]),  # a 検針日 code of the TSO
             )
         )
         cid = f"C{i:09d}"

@@ -1,6 +1,6 @@
 """The world of the flows tests (database, both backends), built through the use cases.
 
-Tokyo's TSO (tso-03) registered A (meter-reading day 12) and B (no supply); r-old supplies
+Tokyo's TSO (tso-03) registered A (検針日 code 10) and B (no supply); r-old supplies
 customer c-old at A (contract OLD-1 since 2024-01-01, imported at go-live). Parties: r-old,
 r-new, r-other (retailers), tso-03, tso-06, occto.
 """
@@ -70,7 +70,9 @@ def point(point_id: str, state: str = "active") -> SupplyPoint:
         capacity_determination_method="ampere_breaker",
         contract_state=state,
         current_limit=30,
-        meter_reading_day=12,
+        # 検針日 code 10: in Tokyo's schedule (tso_calendars.toml) the 7th code in use, read on
+        # the 8th business day of the month — 12 March 2024.
+        meter_reading_day=10,
     )
 
 

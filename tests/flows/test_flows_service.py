@@ -186,7 +186,8 @@ def test_a_switch_from_filing_to_completion(world: World) -> None:
     assert tso_view.data["forwarding_judgement"]["result"] == "ok"  # type: ignore[index]
 
     # The TSO fixes the proposed date: matched Fri 1 Mar → 1 business day (Mon 4) + 2 calendar
-    # days = Wed 6 Mar → the next scheduled meter-reading day (the 12th) = 12 Mar.
+    # days = Wed 6 Mar → the next scheduled meter-reading day (検針日 code 10 in Tokyo's schedule:
+    # the 8th business day of March) = Tue 12 Mar.
     with w.uow() as u:
         dated = steps.fix_date(
             u,

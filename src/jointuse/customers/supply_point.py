@@ -99,7 +99,7 @@ class SupplyPoint:
     lead_in_pole_number: str | None = None
     grid_connected_generation: bool = False
     wheeling_change_date: date | None = None
-    meter_reading_day: int | None = None  # scheduled day of the month, 1–31
+    meter_reading_day: int | None = None  # 検針日 code (1–31) of the TSO: jointuse.flows.dates
     disconnection_method: str | None = None
 
     def __post_init__(self) -> None:

@@ -27,12 +27,19 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from jointuse.parties.reference import area_for_prefecture
+from jointuse.flows.dates import reading_codes
+from jointuse.parties.reference import area_for_prefecture, tso_for_area
 
 #: Neighbourhood texts in KEN_ALL that are notes rather than place names.
 _NOTE = re.compile(r"場合|以下に掲載|その他|次に|（|\(")
 
 NAME_POOL_SIZE = 4096
+
+
+def _reading_code(area: str, draw: int) -> int:
+    """A 検針日 code the area's TSO uses (its schedule in ``tso_calendars.toml``), from a draw."""
+    codes = reading_codes(tso_for_area(area))
+    return int(codes[draw % len(codes)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +192,6 @@ def generate_customers(
             capacity_determination_method=determination,
             current_limit=_AMPERES[rng.randrange(len(_AMPERES))],
             meter_number=f"M{area}{index:012d}",
-            meter_reading_day=rng.randrange(1, 29),
+            meter_reading_day=_reading_code(area, rng.randrange(1, 29)),
             grid_connected_generation=rng.random() < 0.08,
         )

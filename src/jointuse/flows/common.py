@@ -16,6 +16,7 @@ from jointuse.core.calendar import JST, add_business_days
 from jointuse.core.errors import ValidationError
 from jointuse.customers import repository as customers
 from jointuse.customers.model import Customer
+from jointuse.flows import dates
 from jointuse.flows.model import FlowKind, FlowState, allowed_steps
 from jointuse.flows.repository import Flow, Forwarding, Transition
 
@@ -62,8 +63,14 @@ def jst_day(at: datetime) -> date:
     return at.astimezone(JST).date()
 
 
-def deadline_after(at: datetime, business_days: int, settings: FlowSettings) -> datetime:
-    """The end of the ``business_days``-th business day after ``at``'s JST day."""
+def deadline_after(
+    at: datetime, business_days: int, settings: FlowSettings, *, tso: str | None = None
+) -> datetime:
+    """The end of the ``business_days``-th business day after ``at``'s JST day: in ``tso``'s
+    calendar (its closure days from data, :func:`jointuse.flows.dates.deadline`), else with the
+    year-end closure 12/29–1/3 — in both cases only where ``settings.year_end_closure``."""
+    if tso is not None:
+        return dates.deadline(tso, at, business_days, closures=settings.year_end_closure)
     day = add_business_days(jst_day(at), business_days, year_end_closure=settings.year_end_closure)
     return jst_midnight(day + timedelta(days=1))
 

@@ -20,8 +20,11 @@ step                           gate                                    relation
                                transition is kept, the parties told
 =============================  ======================================  ==========================
 
-The switching date (:func:`proposed_date`): the next scheduled meter-reading day (検針日) on or
-after the end of the lead time counted from the matching, or the customer's wished date if later.
+The switching date (:func:`proposed_date`): the next scheduled meter-reading day (the point's
+検針日 code in the area TSO's schedule) on or after the end of the lead time counted from the
+matching, or the customer's wished date if later; lead times, closure days and schedules are the
+TSO's data, computed by :mod:`jointuse.flows.dates`. Other dated flows take the end of the lead
+time (or the wished date if later).
 """
 
 from __future__ import annotations
@@ -34,12 +37,12 @@ from sqlalchemy import Connection
 
 from jointuse.access.gate import Gate
 from jointuse.access.relations import RelationContext, TargetRef
-from jointuse.core.calendar import add_business_days
 from jointuse.core.db import UnitOfWork
 from jointuse.core.errors import NotFound, ValidationError
 from jointuse.core.ids import SupplyPointId
 from jointuse.customers import repository as customers
 from jointuse.customers.model import ContractKind, RetailContract
+from jointuse.flows import dates
 from jointuse.flows import repository as repo
 from jointuse.flows.common import (
     DEFAULT_SETTINGS,
@@ -89,55 +92,55 @@ def _move(
 
 
 def earliest_date(flow: Flow, matched_on: date, settings: FlowSettings) -> date:
-    """The end of the lead time after matching (one TSO's published figures, low voltage:
-    1 business day + 2 calendar days, 8 + 2 with meter work; high voltage below 500 kW 8 / 20
-    business days; 500 kW and above 10 / 30)."""
-    klass = str(flow.details.get("capacity_class", "low_voltage"))
-    business, calendar = {
-        ("low_voltage", False): (1, 2),
-        ("low_voltage", True): (8, 2),
-        ("high_voltage", False): (8, 0),
-        ("high_voltage", True): (20, 0),
-        ("extra_high_voltage", False): (10, 0),
-        ("extra_high_voltage", True): (30, 0),
-    }.get((klass, flow.meter_work), (1, 2))
-    day = add_business_days(matched_on, business, year_end_closure=settings.year_end_closure)
-    return day + timedelta(days=calendar)
+    """The end of the lead time after matching, from the area TSO's data
+    (:func:`jointuse.flows.dates.earliest_date`)."""
+    return dates.earliest_date(
+        _tso(flow),
+        matched_on,
+        str(flow.details.get("capacity_class", "low_voltage")),
+        flow.meter_work,
+        closures=settings.year_end_closure,
+    )
 
 
-def _next_reading_day(start: date, reading_day: int | None) -> date:
-    """The first scheduled meter-reading day on or after ``start`` (day ``reading_day`` of each
-    month, the month's last day where it is shorter); ``start`` without a schedule."""
-    if reading_day is None:
-        return start
-    year, month = start.year, start.month
-    for _ in range(3):
-        last = (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)).day
-        day = date(year, month, min(reading_day, last))
-        if day >= start:
-            return day
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return start  # unreachable: a reading day recurs every month
+def _tso(flow: Flow) -> str:
+    return tso_for_area(flow.area_code)
 
 
 def proposed_date(conn: Connection, flow: Flow, today: date, settings: FlowSettings) -> date:
-    """The date a TSO fixes unless it chooses a later one (see the module docstring)."""
+    """The date a TSO fixes unless it chooses a later one (see the module docstring). A wished
+    date already past is no longer a wish (it is before the earliest date in any case)."""
     if (
         flow.kind is FlowKind.MOVE_IN
         and flow.wished_date is not None
         and flow.details.get("retroactive")
     ):
         return flow.wished_date
-    earliest = earliest_date(flow, today, settings)
-    point = customers.get_supply_point(conn, flow.supply_point_id)
-    scheduled = (
-        _next_reading_day(earliest, point.meter_reading_day if point else None)
-        if flow.kind is FlowKind.SWITCH
-        else earliest
-    )
-    if flow.wished_date is not None and flow.wished_date > scheduled:
-        return flow.wished_date
-    return scheduled
+    tso = _tso(flow)
+    wished = flow.wished_date if flow.wished_date and flow.wished_date >= today else None
+    code: int | None = None
+    if flow.kind is FlowKind.SWITCH:
+        point = customers.get_supply_point(conn, flow.supply_point_id)
+        code = point.meter_reading_day if point else None
+    try:
+        return dates.switch_date(
+            tso,
+            today,
+            code,
+            wished,
+            klass=str(flow.details.get("capacity_class", "low_voltage")),
+            meter_work=flow.meter_work,
+            closures=settings.year_end_closure,
+        ).day
+    except ValidationError as exc:
+        if exc.field != "meter_reading_code":
+            raise
+        raise ValidationError(
+            f"supply point {flow.supply_point_id}: its 検針日 {code} is not in {tso}'s "
+            "meter-reading schedule; the TSO corrects the point's meter_reading_day",
+            field="meter_reading_day",
+            valid=exc.valid,
+        ) from None
 
 
 # --- judging a 廃止取次 ---------------------------------------------------------------------
@@ -196,7 +199,9 @@ def judge_forwarding(
         repo.judge(c, fw.id, result=str(result), reasons=reasons, match=match, mode=mode, at=at)
         changes: dict[str, Any] = {}
         if step is Step.JUDGE_OK:
-            changes["deadline"] = deadline_after(at, settings.date_fix_business_days, settings)
+            changes["deadline"] = deadline_after(
+                at, settings.date_fix_business_days, settings, tso=_tso(flow)
+            )
         else:
             changes["deadline"] = None
         new = _move(

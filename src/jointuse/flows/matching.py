@@ -58,9 +58,8 @@ from jointuse.core.errors import ValidationError
 from jointuse.customers.model import RetailContract, normalise_contract_number
 from jointuse.flows.model import NgReason
 
-_SPACES = re.compile(r"[\s\u3000]+")
+_SPACES_DOTS = re.compile(r"[\s\u3000・･]+")
 _DASHES = re.compile(r"[‐‑‒–—―−ｰ－\-]")
-_DOTS = re.compile(r"[・･]")
 _HONORIFIC = re.compile(r"(様|サマ|殿)$")
 _KANA_READING = re.compile(r"(?:\([ァ-ヺー]*\))+$")  # 山田太郎(ヤマダタロウ)
 _COMPANY = {"(株)": "株式会社", "(有)": "有限会社", "(同)": "合同会社", "(資)": "合資会社"}
@@ -72,6 +71,9 @@ _SMALL_KANA = str.maketrans(
 _KATAKANA_DASH = re.compile(r"(?<=[ァ-ヺ])-")
 _POSTAL = re.compile(r"^〒?\s*\d{3}\s*[-‐−ー]?\s*\d{4}\s*")
 _DIGIT_GAP = re.compile(r"(?<=\d)[\s\u3000]+(?=\d)")
+_DIGIT_DASH = re.compile(r"(?<=\d)ー(?=\d)")
+_DASH_RUN = re.compile(r"-+")
+_DASH_BEFORE_TEXT = re.compile(r"-(?=\D)")
 # Kanji numerals that number a block (before 丁目, 番地, 番, 号, の, 条, 線, 地割, 棟, a dash or
 # the end), not those of a place name (千代田, 六本木, 三軒茶屋 keep theirs).
 _KANJI_NUMBER = re.compile(
@@ -129,11 +131,11 @@ class FieldMatch:
 def _normalise_once(text: str) -> str:
     value = unicodedata.normalize("NFKC", text)
     value = jaconv.hira2kata(value)
-    value = _SPACES.sub("", value)
-    value = _DOTS.sub("", value)
+    value = _SPACES_DOTS.sub("", value)
     value = _DASHES.sub("-", value)
-    value = _COMPANY_FORM.sub(lambda m: _COMPANY[m.group()], value)
-    value = _KANA_READING.sub("", value)
+    if "(" in value:
+        value = _COMPANY_FORM.sub(lambda m: _COMPANY[m.group()], value)
+        value = _KANA_READING.sub("", value)
     value = _HONORIFIC.sub("", value)
     return value.translate(_SMALL_KANA)
 
@@ -174,14 +176,14 @@ def normalise_address(text: str) -> tuple[str, str]:
     value = _POSTAL.sub("", value)
     value = _DIGIT_GAP.sub("-", value)  # 1-2-3 101: the room is not glued to the 号
     value = normalise_text(value)
-    value = re.sub(r"(?<=\d)ー(?=\d)", "-", value)  # a long-vowel mark typed as a dash
+    value = _DIGIT_DASH.sub("-", value)  # a long-vowel mark typed as a dash
     value = _KYOTO_STREET.sub("", value)
     value = _GA.sub("ケ", value)
     value = _OAZA.sub("", value)
     value = _kanji_numbers(value)
     value = _SEPARATORS.sub("-", value)
-    value = re.sub(r"-+", "-", value)
-    value = re.sub(r"-(?=\D)", "", value)  # a separator before a building name
+    value = _DASH_RUN.sub("-", value)
+    value = _DASH_BEFORE_TEXT.sub("", value)  # a separator before a building name
     found = _BLOCK.search(value) or _NUMBER.search(value)
     if found is None:
         return value.strip("-"), ""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
 from importlib import resources
@@ -61,6 +61,10 @@ class ReadingRule:
     calendar: BusinessCalendar  # the reading working days (closures + non_working; Saturdays)
     verified: bool
     source: str
+    code_set: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "code_set", frozenset(self.codes))
 
 
 @dataclass(frozen=True, slots=True)

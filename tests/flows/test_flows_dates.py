@@ -8,6 +8,8 @@ import dataclasses
 from datetime import date, datetime, timedelta
 
 import pytest
+from sqlalchemy import Engine
+
 from flows_world import (
     GATE,
     R_NEW,
@@ -21,8 +23,6 @@ from flows_world import (
     point,
     switch_filing,
 )
-from sqlalchemy import Engine
-
 from jointuse.core.calendar import JST
 from jointuse.core.errors import ValidationError
 from jointuse.customers import service as customers

@@ -9,6 +9,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine, select
+
 from flows_world import (
     GATE,
     OCCTO,
@@ -26,8 +28,6 @@ from flows_world import (
     person,
     switch_filing,
 )
-from sqlalchemy import Engine, select
-
 from jointuse.access.gate import PolicyDenied
 from jointuse.access.relations import RelationContext, TargetRef
 from jointuse.core.conflicts import Conflict

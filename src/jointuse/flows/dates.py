@@ -28,7 +28,7 @@ What is fact and what is placeholder (each data file says it again, entry by ent
 Fast: every table is built once per TSO and month (or year) and memoised, as are the end of a
 lead time per (TSO, day, class, meter work), the next reading day per (TSO, code, day) and a
 switching date per argument tuple (``benchmarks/judgement_dates.py``: 100,000 switching dates
-cold in about 2 s on a shared 2-core machine, warm in a fraction of that).
+cold in 1–3 s on a shared 2-core machine, warm in about a tenth of that).
 """
 
 from __future__ import annotations

@@ -91,18 +91,16 @@ def test_the_proposed_date_over_the_year_end_follows_the_tsos_data(world: World)
 def test_a_code_the_tso_does_not_use_is_refused_by_name_and_nothing_changes(
     world: World,
 ) -> None:
+    """At registration the TSO's point is refused a code its schedule lacks (on the ledger, as
+    allowed-then-failed); the point keeps its code, and the switch is dated with it."""
     w = world
-    _code(w, 27, jst(2024, 2, 1))  # Tokyo's codes end at 26
-    flow_id = _matched(w, jst(2024, 3, 1))
     with pytest.raises(ValidationError) as caught:
-        _fix(w, flow_id, jst(2024, 3, 1, 15))
+        _code(w, 27, jst(2024, 2, 1))  # Tokyo's codes end at 26
     assert caught.value.field == "meter_reading_day"
-    assert "26" in caught.value.valid and "27" not in caught.value.valid
-    with w.uow() as u:
-        assert read_flow(u.connection, actor=R_NEW, flow_id=flow_id)["state"] == "matched"
-    # The TSO corrects the point; then the date is fixed (code 26: the 20th business day of
-    # March 2024, Fri 29 Mar).
+    assert 26 in caught.value.valid and 27 not in caught.value.valid
+    flow_id = _matched(w, jst(2024, 3, 1))
     _code(w, 26, jst(2024, 3, 1, 16))
+    # Code 26: the 20th reading day of March 2024, Fri 29 Mar.
     assert _fix(w, flow_id, jst(2024, 3, 1, 17)) == date(2024, 3, 29)
 
 

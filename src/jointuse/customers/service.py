@@ -183,9 +183,22 @@ def save_supply_point(
 ) -> GateResult:
     """The area's TSO registers or updates a supply point (controller of supply-point items;
     P4 by default, or P1 when it is part of a wheeling contract change). ``data`` has
-    ``created``."""
+    ``created``. The point's ``meter_reading_day`` is a 検針日 code of its TSO's schedule
+    (:mod:`jointuse.flows.dates`): a code the TSO does not use is refused, naming the valid ones
+    (refused after the decision, so the refusal is on the ledger)."""
 
     def change(ctx: RelationContext) -> dict[str, object]:
+        if point.meter_reading_day is not None:
+            from jointuse.flows.dates import reading_codes
+
+            codes = reading_codes(point.supply_point_id.tso_code)
+            if f"{point.meter_reading_day:02d}" not in codes:
+                raise ValidationError(
+                    f"meter_reading_day {point.meter_reading_day} is not a 検針日 code of "
+                    f"{point.supply_point_id.tso_code}'s schedule",
+                    field="meter_reading_day",
+                    valid=[int(c) for c in codes],
+                )
         created = repository.save_supply_point(
             ctx.conn, point, updated_by=actor.code, updated_at=at
         )

@@ -339,10 +339,10 @@ def test_one_gate_read_costs_a_few_indexed_statements(seeded: UowFactory, engine
         retailer = list(statements)
     finally:
         event.remove(engine, "before_cursor_execute", record)
-    # TSO: its work orders holding the point, the contracts of the point, the customer, the
-    # ledger insert.
-    assert len(tso) == 4 and sum(s.startswith("INSERT") for s in tso) == 1
-    assert "work_order" in tso[0]
+    # TSO: the orders holding the point and the one it holds (by key), the contracts of the
+    # point, the customer, the ledger insert.
+    assert len(tso) == 5 and sum(s.startswith("INSERT") for s in tso) == 1
+    assert "work_order_point" in tso[0] and "work_order" in tso[1]
     # Retailer: contracts, applications, supply point, customer, the ledger insert.
     assert len(retailer) == 5 and "access_ledger" in retailer[-1]
 

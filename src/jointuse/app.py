@@ -6,7 +6,12 @@ sealer for the lifetime of the app (started in the lifespan, stopped — with a 
 shutdown); on a SQLite database it made itself, it also checkpoints the write-ahead log in the
 background (:class:`~jointuse.core.db.BackgroundCheckpointer`), not in the commits of requests.
 
-The OpenAPI 3.1 document is at ``/openapi.json``, the interactive docs at ``/docs``.
+The OpenAPI 3.1 document is at ``/openapi.json`` (shaped by :mod:`jointuse.core.openapi`), the
+interactive docs at ``/docs`` and ``/redoc`` (assets served from the package, no CDN); liveness
+and readiness at ``/healthz`` and ``/readyz`` (:mod:`jointuse.core.health`). Refusals at the
+edge are recorded through :func:`jointuse.access.refusals.record_refusal`, authentication
+failures counted by a :class:`~jointuse.core.edge.FailureLimiter` (settings
+``auth_failure_limit`` / ``auth_failure_window``).
 
 The **bare benchmark endpoint** ``GET /v1/_bench/bare/supply-points/{id}`` (same row, no
 authentication, no policy, no ledger) exists only to measure what the gate costs. It is mounted
@@ -22,17 +27,22 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import Engine
 
 from jointuse.access.gate import Gate
 from jointuse.assembly import gate_for
 from jointuse.core.db import BackgroundCheckpointer, make_engine
+from jointuse.core.edge import FailureLimiter
+from jointuse.core.health import health_router
 from jointuse.core.http import (
     DEFAULT_MAX_BODY_BYTES,
     ApiContext,
     install_middleware,
     install_problem_handlers,
 )
+from jointuse.core.openapi import STATIC_DOCS_PATH, install_openapi
+from jointuse.core.periodic import PeriodicWorker
 from jointuse.core.settings import Settings, load_settings
 
 BENCH_ENV = "JOINTUSE_BENCH_ENDPOINTS"
@@ -71,6 +81,7 @@ def create_app(
     ``JOINTUSE_POLICY``; the shipped one by default), which is checked first: a policy with
     errors, or one the installed areas cannot serve, refuses to build the app.
     """
+    from jointuse.access.refusals import record_refusal
     from jointuse.customers.api import bench_router
     from jointuse.customers.api import router as customers_router
     from jointuse.flows.api import router as flows_router
@@ -96,6 +107,8 @@ def create_app(
         _flag(env, TRUST_CERT_ENV) if trust_client_cert_header is None else trust_client_cert_header
     )
 
+    running: list[PeriodicWorker] = []  # the sealer, for /readyz
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         sealer = None
@@ -104,6 +117,7 @@ def create_app(
                 db, interval=settings.ledger_seal_interval, max_batch=settings.ledger_seal_batch
             )
             sealer.start()
+            running.append(sealer)
         scheduler = None
         if run_sealer if run_scheduler is None else run_scheduler:
             scheduler = FlowScheduler(
@@ -120,34 +134,45 @@ def create_app(
             if scheduler is not None:
                 scheduler.stop()
             if sealer is not None:
+                running.remove(sealer)
                 sealer.stop()
             if checkpointer is not None:
                 checkpointer.stop()
             if owns_engine:
                 db.dispose()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc from packaged assets (jointuse.core.openapi)
+        static_url=STATIC_DOCS_PATH,
+        # No call to the public validator service; keep the token across reloads.
+        swagger_ui_parameters={"validatorUrl": None, "persistAuthorization": True},
         title="jointuse",
         summary="Joint use (共同利用) of electricity customers' personal data",
         description=(
             "Every personal-data route passes the access gate: the policy decides from the "
             "party, the purpose (header `Jointuse-Purpose`) and the party's relation to the "
             "supply point or customer; the decision is recorded on the access ledger. "
-            "Errors are RFC 9457 problem details (`application/problem+json`)."
+            "Errors are RFC 9457 problem details (`application/problem+json`). Every refusal "
+            "of an authenticated caller is on the ledger."
         ),
         version="1",
         lifespan=lifespan,
     )
+    limiter = FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window)
     app.state.jointuse = ApiContext(
         engine=db,
         authenticate=authenticate,
         gate=the_gate,
         trust_client_cert_header=trust,
         clock=the_clock,
+        purposes=tuple(p.key for p in the_gate.policy.purposes),
+        record_refusal=record_refusal,
+        limiter=limiter,
     )
     app.state.bench_endpoints = with_bench
     install_problem_handlers(app)
-    install_middleware(app, max_body_bytes=max_body_bytes)
+    install_middleware(app, max_body_bytes=max_body_bytes, limiter=limiter)
+    install_openapi(app)
+    app.include_router(health_router(db, lambda: running[0] if running else None))
     app.include_router(parties_router)
     app.include_router(customers_router)
     app.include_router(flows_router)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi.testclient import TestClient
-from httpx import Response
+from httpx2 import Response
 from sqlalchemy import Engine, text
 
 POINT = "0312345678901234567890"  # Tokyo area (03): tso-03
@@ -117,3 +117,12 @@ def file_switch(world: World, retailer: str = "coop-mirai", **overrides: Any) ->
     out: dict[str, Any] = r.json()
     assert out["flow"]["state"] == "awaiting_judgement"
     return out
+
+
+def assert_refusals_recorded(w: World, before: dict[str, int], refusals: int) -> None:
+    """Nothing changed in the registry, and exactly ``refusals`` ledger entries were added."""
+    after = w.counts()
+    assert {k: v for k, v in after.items() if k != "access_ledger"} == {
+        k: v for k, v in before.items() if k != "access_ledger"
+    }
+    assert after["access_ledger"] == before["access_ledger"] + refusals

@@ -3,8 +3,9 @@ request IDs, unexpected errors, the bench flag.
 
 These are decided before the access gate (or, for 500s, outside it), so they run on SQLite only
 (the ``backend`` fixture is narrowed below); the policy and authentication refusals run on both
-backends in ``test_api_refusals.py``. Every one is checked to change nothing and to record
-nothing, and none may be a 500.
+backends in ``test_api_refusals.py``, and the recording of edge refusals on both in
+``test_api_edge.py``. Every one is checked to change nothing in the registry and to add exactly
+one ledger entry per refusal of an authenticated caller, and none may be a 500.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from api_helpers import (
     POINT,
     World,
     assert_problem,
+    assert_refusals_recorded,
     customer_body,
     supply_point_body,
     switch_body,
@@ -45,7 +47,10 @@ def test_malformed_supply_point_id_is_422_naming_char_and_position(
     assert body["field"] == "supply_point_id"
     assert body["position"] == position
     assert f"position {position}" in str(body["detail"])
-    assert world.counts() == before
+    assert_refusals_recorded(world, before, 1)
+    entry = world.ledger()[0]
+    assert (entry["decision"], entry["supply_point_id"]) == ("denied", None)
+    assert '"invalid_supply_point_id"' in entry["items_refused"]
 
 
 def test_wrong_length_and_unknown_area_are_422(world: World) -> None:
@@ -73,7 +78,7 @@ def test_unknown_json_field_is_422_naming_it(registered: World) -> None:
     )
     body = assert_problem(r, 422, "invalid_input")
     assert set(body["fields"]) == {"favourite_colour", "forwarding.x"}  # type: ignore[arg-type]
-    assert w.counts() == before
+    assert_refusals_recorded(w, before, 1)
 
 
 BAD_CUSTOMER_FIELDS: list[tuple[dict[str, str], str]] = [
@@ -111,7 +116,7 @@ def test_bad_customer_fields_are_422_naming_the_field(registered: World) -> None
         )
         body = assert_problem(r, 422, "invalid_input")
         assert str(body["field"]).endswith(field), (override, body)
-    assert w.counts() == before
+    assert_refusals_recorded(w, before, len(BAD_CUSTOMER_FIELDS))
 
 
 def test_bad_supply_point_fields_are_422_naming_the_field(world: World) -> None:
@@ -124,7 +129,7 @@ def test_bad_supply_point_fields_are_422_naming_the_field(world: World) -> None:
         )
         body = assert_problem(r, 422, "invalid_input")
         assert str(body["field"]).startswith(field), (override, body)
-    assert world.counts() == before
+    assert_refusals_recorded(world, before, len(BAD_SUPPLY_POINT_FIELDS))
 
 
 def test_body_that_is_not_json_is_422(world: World) -> None:
@@ -157,7 +162,7 @@ def test_oversized_body_is_413_and_changes_nothing(registered: World) -> None:
         headers={**w.headers("coop-mirai"), "Content-Type": "application/json"},
     )
     assert_problem(r, 413, "request_too_large")
-    assert w.counts() == before
+    assert_refusals_recorded(w, before, 2)
 
 
 # --- plumbing -----------------------------------------------------------------------------------

@@ -126,6 +126,8 @@ Change = Callable[[RelationContext], dict[str, object] | None]
 class PolicyDenied(AccessDenied):
     """The policy refused; ``decision`` is the engine's decision (already on the ledger)."""
 
+    recorded_on_ledger = True
+
     def __init__(self, decision: Decision, *, request_id: str, valid_purposes: list[str]) -> None:
         details: dict[str, Any] = {
             "reason": decision.reason.value,
@@ -151,6 +153,7 @@ class NoLoader(JointuseError):
 
     code = "not_available"
     status = 501
+    recorded_on_ledger = True
 
 
 def _printable(text: str, limit: int = 200) -> str:
@@ -201,6 +204,34 @@ def commit_alone(uow: UnitOfWork, entry: LedgerEntry) -> None:
         append(session, done)
     append(session, entry)
     session.commit()
+
+
+def refusal_entry(
+    *,
+    actor: Party,
+    purpose: str | None,
+    action: Literal["read", "write"],
+    supply_point_id: str | None,
+    customer_id: str | None,
+    reason: str,
+    request_id: str,
+) -> LedgerEntry:
+    """The ledger entry of a refusal decided before the policy (at the HTTP edge: bad input,
+    body too large, a bad purpose header …): denied, no rule, the whole request (item ``"*"``)
+    refused with ``reason``; the target's IDs where the request named valid ones, else null."""
+    return LedgerEntry(
+        party=actor.code,
+        purpose=_printable(purpose) if purpose else NO_PURPOSE,
+        action=action,
+        decision="denied",
+        supply_point_id=supply_point_id,
+        customer_id=customer_id,
+        items_granted=(),
+        items_refused=(LedgerRefused(WHOLE_REQUEST, _printable(reason, 64)),),
+        rule_id=None,
+        request_id=_printable(request_id),
+        recorded_at=datetime.now(UTC),
+    )
 
 
 def wanted_relations(policy: Policy) -> dict[tuple[str | None, str, str], frozenset[str]]:

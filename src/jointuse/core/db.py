@@ -28,11 +28,12 @@ Hot statements (SQLite)
     :class:`HotQuery` (a ``SELECT`` built once) and :func:`hot_insert` run their statement
     straight on the SQLite driver connection of a SQLAlchemy :class:`~sqlalchemy.Connection`:
     compiled once per dialect, with the statement's own bind and result type conversions, and
-    driver errors raised as SQLAlchemy's (``DBAPIError.instance``). They do so only inside the
-    connection's transaction, and only while no one listens to the engine's cursor events or
-    echoes its SQL (statement counts in tests, debugging): otherwise — and on PostgreSQL — the
-    statement goes through SQLAlchemy as usual, with the same result. ``BEGIN`` (the ``begin``
-    hook below) is issued on the driver connection the same way.
+    driver errors raised as SQLAlchemy's (``DBAPIError.instance``; a fault that leaves the
+    connection stale retires the pool's connections, :mod:`jointuse.core.faults`). They do so
+    only inside the connection's transaction, and only while no one listens to the engine's
+    cursor events or echoes its SQL (statement counts in tests, debugging): otherwise — and on
+    PostgreSQL — the statement goes through SQLAlchemy as usual, with the same result.
+    ``BEGIN`` (the ``begin`` hook below) is issued on the driver connection the same way.
 
 WAL checkpoints (SQLite)
     SQLite copies the write-ahead log back into the database file (a *checkpoint*, with an
@@ -96,6 +97,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.types import Text
 
 from jointuse.core.errors import ValidationError
+from jointuse.core.faults import install_fault_handling, on_driver_error
 from jointuse.core.periodic import PeriodicWorker
 
 NAMING_CONVENTION: dict[str, str] = {
@@ -173,9 +175,12 @@ def make_engine(
         connect_args.setdefault("check_same_thread", False)
         engine = create_engine(url, echo=echo, connect_args=connect_args, **kwargs)
         _configure_sqlite(engine, background_checkpoints=background_checkpoints)
+        install_fault_handling(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, echo=echo, **kwargs)
+    engine = create_engine(url, echo=echo, **kwargs)
+    install_fault_handling(engine)  # stale connections after a fault (jointuse.core.faults)
+    return engine
 
 
 def _configure_sqlite(engine: Engine, *, background_checkpoints: bool) -> None:
@@ -217,6 +222,7 @@ def _configure_sqlite(engine: Engine, *, background_checkpoints: bool) -> None:
         try:
             _driver(conn).execute(statement)
         except sqlite3.Error as exc:
+            on_driver_error(conn, exc)
             raise DBAPIError.instance(statement, (), exc, sqlite3.Error) from exc
 
 
@@ -294,6 +300,7 @@ class HotQuery:
             found: list[tuple[Any, ...]] = cursor.fetchall()
             cursor.close()
         except sqlite3.Error as exc:
+            on_driver_error(conn, exc)
             raise DBAPIError.instance(form.sql, args, exc, sqlite3.Error) from exc
         if not any(form.results):
             return found
@@ -317,6 +324,7 @@ def hot_insert(conn: Connection, sql: str, params: Mapping[str, Any]) -> int:
         rowid = cursor.lastrowid
         cursor.close()
     except sqlite3.Error as exc:
+        on_driver_error(conn, exc)
         raise DBAPIError.instance(sql, dict(params), exc, sqlite3.Error) from exc
     assert rowid is not None
     return rowid

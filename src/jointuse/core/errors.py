@@ -13,6 +13,9 @@ class JointuseError(Exception):
 
     code: str = "jointuse_error"
     status: int = 400
+    #: True for refusals already on the access ledger (the gate's policy denials); the HTTP
+    #: edge records every other refusal of an authenticated caller (jointuse.core.edge).
+    recorded_on_ledger: bool = False
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)

@@ -8,11 +8,13 @@ Problem details (RFC 9457, ``application/problem+json``)
 
 Purpose (利用目的)
     Personal-data endpoints name their purpose in the header ``Jointuse-Purpose`` (e.g.
-    ``P4_tso_operations``). The header is passed **as given** to the access gate, so a missing or
-    unknown purpose is decided by the policy engine (``purpose_missing`` / ``purpose_unknown``) and
-    recorded on the access ledger like any other refusal; the problem mapping then turns that
-    refusal into a **400** listing the valid purposes (it is the request that is incomplete, not
-    the party that lacks a right).
+    ``P4_tso_operations``). The header is read from the raw request by
+    :func:`jointuse.core.edge.purpose_of`: one header at most, UTF-8, NFKC-normalised, and then
+    exactly one of the policy's purposes — anything else (two headers, bytes that are not UTF-8,
+    an unknown purpose, a trailing NBSP) is refused here with **400** listing the valid purposes
+    and recorded on the ledger for an authenticated caller; an unknown purpose never reaches the
+    policy engine. A *missing* purpose goes to the gate (some routes default one; otherwise the
+    policy refuses it, ``purpose_missing``, recorded, answered 400).
 
 Acting party
     ``Authorization: Bearer <token>``, or — only when the app is configured to trust a
@@ -23,10 +25,18 @@ Acting party
     :class:`Credentials` (dependency :func:`request_credentials`) and authenticate first thing
     inside their unit of work, on its connection: one transaction per request. They are
     ``async`` and await that unit of work with :func:`run_unit` (in the thread pool; on SQLite
-    one at a time per database). (FastAPI validates
-    the request's parameters and body before the route runs, so a request both unauthenticated
-    and malformed is answered 422.) :func:`acting_party` authenticates on a connection of its
+    one at a time per database). :func:`acting_party` authenticates on a connection of its
     own, for routes without a unit of work.
+
+Refusals (:func:`answer_refusal`, :mod:`jointuse.core.edge`)
+    Every refusal on a route that needs credentials authenticates first — a request that is
+    unauthenticated *and* malformed is answered 401 — and an authenticated caller's refusal
+    (422, 413, a malformed path parameter, a bad purpose header, a 404) is appended to the
+    access ledger with its reason before it is answered; the gate's policy refusals are on the
+    ledger already. 401s go to the security log and count towards the per-source limit (429).
+    Storage faults (read-only, full or unreachable database) are answered 503 with
+    ``Retry-After`` (:mod:`jointuse.core.faults`). Problem bodies are bounded
+    (:func:`jointuse.core.edge.bounded`).
 
 Request ID
     ``X-Request-ID`` is taken from the request when it is a short token (letters, digits,
@@ -35,7 +45,8 @@ Request ID
 
 Body size
     Request bodies above ``max_body_bytes`` are refused with 413 before the route runs: at once
-    from ``Content-Length``, else while the (chunked) body streams in.
+    from ``Content-Length``, else while the (chunked) body streams in (recorded on the ledger for
+    an authenticated caller, like every refusal).
 """
 
 from __future__ import annotations
@@ -43,23 +54,46 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import re
 import threading
 import uuid
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
 import anyio
 import anyio.to_thread
-from fastapi import FastAPI, Request
+from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, Engine
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.datastructures import Headers
+from starlette.types import Scope
 
 from jointuse.core.db import connect_read_only
+from jointuse.core.edge import (
+    EdgeRefusal,
+    FailureLimiter,
+    RefusalRecorder,
+    bounded,
+    log_auth_failure,
+    needs_credentials,
+    purpose_for_ledger,
+    purpose_of,
+    route_of,
+    source_of,
+)
+from jointuse.core.errors import JointuseError
+from jointuse.core.faults import storage_fault
+from jointuse.core.middleware import (
+    DEFAULT_MAX_BODY_BYTES,
+    BodySizeLimitMiddleware,
+    RequestContextMiddleware,
+    install_middleware,
+)
+from jointuse.core.openapi import bearer_scheme
 from jointuse.core.problems import (
     PROBLEM_MEDIA_TYPE,
     PROBLEM_TYPE_PREFIX,
@@ -96,6 +130,7 @@ __all__ = [
     "RequestContextMiddleware",
     "StrictModel",
     "acting_party",
+    "answer_refusal",
     "api_context",
     "error_problem",
     "install_middleware",
@@ -112,150 +147,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CLIENT_CERT_HEADER = "X-Client-Cert-Fingerprint"
-DEFAULT_MAX_BODY_BYTES = 64 * 1024
-
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class StrictModel(BaseModel):
     """Base of every request body: unknown fields are refused (422 naming the field)."""
 
     model_config = ConfigDict(extra="forbid")
-
-
-# --- ASGI middleware ----------------------------------------------------------------------------
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key.lower() == name:
-            return bytes(value).decode("latin-1")
-    return None
-
-
-async def _send_problem(
-    scope: Scope, receive: Receive, send: Send, status: int, body: dict[str, Any]
-) -> None:
-    await problem_response(scope, status, body)(scope, receive, send)
-
-
-class RequestContextMiddleware:
-    """Outermost guard: request ID in and out; any exception escaping the app → 500 problem.
-
-    Unexpected exceptions are logged with their traceback and answered with a problem that names
-    nothing internal; they are not re-raised (the request has been answered).
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        given = _header(scope, b"x-request-id")
-        request_id = given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
-        started = False
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                headers = [
-                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
-                ]
-                headers.append((b"x-request-id", request_id.encode("latin-1")))
-                message["headers"] = headers
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        except Exception:
-            log.exception("unexpected error (request %s)", request_id)
-            if started:
-                raise
-            body = _base(500, "internal_error", "The server could not complete the request.")
-            await _send_problem(scope, receive, send, 500, body)
-
-
-class BodySizeLimitMiddleware:
-    """Refuse request bodies over ``max_bytes`` with 413 (Content-Length first, then streaming).
-
-    The body is read here (at most ``max_bytes`` + one chunk) and replayed to the app, so a route
-    never sees a partial body and a refused request changes nothing.
-    """
-
-    def __init__(self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
-        if max_bytes < 1:
-            raise ValueError(f"max_bytes must be positive, got {max_bytes}")
-        self.app = app
-        self.max_bytes = max_bytes
-
-    def _too_large(self, size: str) -> dict[str, Any]:
-        body = _base(
-            413,
-            "request_too_large",
-            f"request body of {size} exceeds the limit of {self.max_bytes} bytes",
-        )
-        body["limit_bytes"] = self.max_bytes
-        return body
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = _header(scope, b"content-length")
-        if declared is not None:
-            try:
-                length = int(declared)
-            except ValueError:
-                body = _base(400, "invalid_input", f"Content-Length {declared!r} is not a number")
-                body["field"] = "Content-Length"
-                await _send_problem(scope, receive, send, 400, body)
-                return
-            if length > self.max_bytes:
-                await _send_problem(scope, receive, send, 413, self._too_large(f"{length} bytes"))
-                return
-        chunks: list[bytes] = []
-        total = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":  # client went away
-                await self.app(scope, _replay([], message, receive), send)
-                return
-            chunk = bytes(message.get("body", b""))
-            total += len(chunk)
-            if total > self.max_bytes:
-                await _send_problem(
-                    scope, receive, send, 413, self._too_large(f"over {total - 1} bytes")
-                )
-                return
-            chunks.append(chunk)
-            more = bool(message.get("more_body", False))
-        await self.app(scope, _replay(chunks, None, receive), send)
-
-
-def _replay(chunks: list[bytes], pending: Message | None, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            if pending is not None:
-                return pending
-            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-        return await receive()
-
-    return replay
-
-
-def install_middleware(app: FastAPI, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
-    """Add the body limit, then the request context (outermost)."""
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
-    app.add_middleware(RequestContextMiddleware)
 
 
 # --- request context: the acting party, the purpose ---------------------------------------------
@@ -287,6 +184,17 @@ class ApiContext:
     gate: Gate
     trust_client_cert_header: bool = False
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    #: The policy's purposes (the only values ``Jointuse-Purpose`` may take).
+    purposes: tuple[str, ...] = field(default_factory=lambda: tuple(valid_purposes()))
+    #: Records refusals decided at the edge (``jointuse.access.refusals.record_refusal``).
+    record_refusal: RefusalRecorder | None = None
+    #: Counts authentication failures per source (429 past its limit).
+    limiter: FailureLimiter | None = None
+
+
+def _context_of_scope(scope: Scope) -> ApiContext | None:
+    ctx = getattr(getattr(scope.get("app"), "state", None), "jointuse", None)
+    return ctx if isinstance(ctx, ApiContext) else None
 
 
 def _context_of(request: Request) -> ApiContext:
@@ -355,17 +263,15 @@ class Credentials:
         )
 
 
-def _credentials(request: Request) -> Credentials:
-    ctx = _context_of(request)
-    headers = request.headers
-    purpose = headers.get(PURPOSE_HEADER)
+def _scope_credentials(scope: Scope, ctx: ApiContext, purpose: str | None) -> Credentials:
+    headers = Headers(scope=scope)
     return Credentials(
         bearer=headers.get("authorization") or None,
         client_cert_fingerprint=(
             headers.get(CLIENT_CERT_HEADER) or None if ctx.trust_client_cert_header else None
         ),
-        purpose=purpose.strip() or None if purpose is not None else None,
-        request_id=request_id_of(request.scope) or uuid.uuid4().hex,
+        purpose=purpose,
+        request_id=request_id_of(scope) or uuid.uuid4().hex,
         at=ctx.clock(),
         authenticator=ctx.authenticate,
         engine=ctx.engine,
@@ -373,7 +279,33 @@ def _credentials(request: Request) -> Credentials:
     )
 
 
-async def request_credentials(request: Request) -> Credentials:
+def _credentials(request: Request) -> Credentials:
+    """The request's credentials; the purpose header checked (:func:`~.edge.purpose_of`:
+    :class:`~.edge.PurposeRefused` for an ambiguous, non-UTF-8 or unknown purpose)."""
+    ctx = _context_of(request)
+    return _scope_credentials(request.scope, ctx, purpose_of(request.scope, ctx.purposes))
+
+
+PurposeHeaderDoc = Annotated[
+    str | None,
+    Header(
+        alias=PURPOSE_HEADER,
+        description=(
+            "The purpose (利用目的) of the access: exactly one of the policy's purpose keys "
+            "(UTF-8; NFKC-normalised, so full-width forms are accepted). Required where the "
+            "route serves several purposes."
+        ),
+        examples=["P4_tso_operations"],
+    ),
+]
+"""The purpose header as documented in OpenAPI (its value is read from the raw request)."""
+
+BearerDoc = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
+
+
+async def request_credentials(
+    request: Request, _bearer: BearerDoc = None, _purpose: PurposeHeaderDoc = None
+) -> Credentials:
     """FastAPI dependency: the request's :class:`Credentials`, unchecked (``async``, no I/O:
     no thread-pool hop), with the app's engine (one dependency for both). The route opens
     ``UnitOfWork(credentials.engine)`` and calls ``credentials.authenticate(uow.connection)``."""
@@ -418,10 +350,97 @@ async def run_unit(engine: Engine, fn: Callable[..., _T], *args: Any) -> _T:
     )
 
 
-def acting_party(request: Request) -> Caller:
+def acting_party(
+    request: Request, _bearer: BearerDoc = None, _purpose: PurposeHeaderDoc = None
+) -> Caller:
     """FastAPI dependency: authenticate the request on a read-only connection of its own (401
     problem if it cannot be). Routes that open a unit of work anyway use
     :func:`request_credentials` and authenticate inside it instead (one transaction)."""
     credentials = _credentials(request)
     with connect_read_only(credentials.engine) as conn:
         return credentials.authenticate(conn)
+
+
+# --- refusals: authenticate first, record, answer -----------------------------------------------
+
+_CREDENTIAL_DEPENDENCIES: frozenset[Callable[..., Any]] = frozenset(
+    {request_credentials, acting_party}
+)
+STORAGE_RETRY_AFTER_SECONDS = 5
+
+
+def storage_unavailable(scope: Scope, what: str) -> JSONResponse:
+    """503 with ``Retry-After``: the database cannot serve (read-only, full, unreachable)."""
+    body = _base(
+        503,
+        "storage_unavailable",
+        f"the database is unavailable ({what}); nothing was changed — retry later",
+    )
+    body["retry_after"] = STORAGE_RETRY_AFTER_SECONDS
+    return problem_response(scope, 503, body, {"Retry-After": str(STORAGE_RETRY_AFTER_SECONDS)})
+
+
+def unexpected_response(scope: Scope, exc: BaseException | None) -> JSONResponse:
+    """503 for a storage fault (:func:`~jointuse.core.db.storage_fault`), else a 500 problem
+    that names nothing internal (the traceback is logged under the request ID)."""
+    fault = storage_fault(exc) if exc is not None else None
+    if fault is not None:
+        log.warning("storage fault (request %s): %s", request_id_of(scope), fault)
+        return storage_unavailable(scope, fault)
+    log.error("unexpected error (request %s)", request_id_of(scope), exc_info=exc)
+    body = _base(500, "internal_error", "The server could not complete the request.")
+    return problem_response(scope, 500, body)
+
+
+def _note_auth_failure(scope: Scope, ctx: ApiContext | None, reason: object) -> None:
+    log_auth_failure(scope, str(reason or "unauthenticated"), request_id_of(scope))
+    if ctx is not None and ctx.limiter is not None:
+        ctx.limiter.failure(source_of(scope))
+
+
+async def answer_refusal(
+    scope: Scope,
+    status: int,
+    body: dict[str, Any],
+    headers: dict[str, str] | None = None,
+    *,
+    recorded: bool = False,
+) -> JSONResponse:
+    """The response to a refusal (see :mod:`jointuse.core.edge`): on a route that needs
+    credentials, authenticate first (401 without valid ones), record an authenticated caller's
+    refusal on the ledger unless ``recorded`` (the gate did), answer with ``body`` capped."""
+    body = bounded(body)
+    ctx = _context_of_scope(scope)
+    if status == 401:
+        _note_auth_failure(scope, ctx, body.get("reason"))
+    if ctx is None or recorded or status in (401, 429) or status >= 500:
+        return problem_response(scope, status, body, headers)
+    if not needs_credentials(route_of(scope), _CREDENTIAL_DEPENDENCIES):
+        return problem_response(scope, status, body, headers)
+    credentials = _scope_credentials(scope, ctx, None)
+    method = str(scope.get("method", "GET")).upper()
+    reason = body.get("reason") if isinstance(body.get("reason"), str) else body.get("code")
+    refusal = EdgeRefusal(
+        purpose=purpose_for_ledger(scope, ctx.purposes),
+        action="read" if method in ("GET", "HEAD", "OPTIONS") else "write",
+        path_params=dict(scope.get("path_params") or {}),
+        reason=str(reason or f"http_{status}"),
+        request_id=credentials.request_id,
+    )
+    try:
+        if ctx.record_refusal is None:  # an app built without a recorder: authenticate only
+            with connect_read_only(ctx.engine) as conn:
+                credentials.authenticate(conn)
+        else:
+            await run_unit(
+                ctx.engine, ctx.record_refusal, ctx.engine, credentials.authenticate, refusal
+            )
+    except JointuseError as exc:
+        if exc.status != 401:
+            raise
+        failed = bounded(error_problem(exc)[1])
+        _note_auth_failure(scope, ctx, failed.get("reason"))
+        return problem_response(scope, 401, failed)
+    except Exception as exc:
+        return unexpected_response(scope, exc)
+    return problem_response(scope, status, body, headers)

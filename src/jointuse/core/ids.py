@@ -48,6 +48,10 @@ HYPHENS: frozenset[str] = frozenset(
 _FULLWIDTH_DIGITS = frozenset(chr(0xFF10 + n) for n in range(10))
 _ASCII_DIGITS = frozenset("0123456789")
 
+#: A customer ID: 1–64 ASCII letters, digits, '-' or '_', starting with a letter or digit
+#: (use with ``re.fullmatch``: a trailing newline is not part of an ID).
+CUSTOMER_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}"
+
 
 def _area_codes() -> frozenset[str]:
     # Imported lazily: jointuse.parties.reference imports from jointuse.core.

@@ -15,7 +15,8 @@ class PeriodicWorker:
     once more (so nothing is left undone at shutdown) and then :meth:`close`.
 
     A failing run (e.g. the database briefly unavailable) is logged at ERROR with its traceback,
-    counted in ``failures`` and kept in ``last_error``; :meth:`on_failure` may clean up, and the
+    counted in ``failures`` (and ``consecutive_failures``, reset by a run that succeeds) and kept
+    in ``last_error``; :meth:`on_failure` may clean up, and the
     next run tries again. Subclasses set ``what`` (for the log) and ``thread_name``.
     """
 
@@ -27,6 +28,7 @@ class PeriodicWorker:
             raise ValueError(f"interval must be positive, got {interval}")
         self.interval = interval
         self.failures = 0
+        self.consecutive_failures = 0
         self.last_error: BaseException | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -51,11 +53,18 @@ class PeriodicWorker:
         """:meth:`run_once`, its failure logged and counted instead of raised."""
         try:
             self.run_once()
+            self.consecutive_failures = 0
         except Exception as exc:
             self.failures += 1
+            self.consecutive_failures += 1
             self.last_error = exc
             log.exception("%s failed (attempt will be repeated)", self.what)
             self.on_failure()
+
+    @property
+    def running(self) -> bool:
+        """True while the worker's thread is alive (started and not stopped)."""
+        return self._thread is not None and self._thread.is_alive()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

@@ -31,6 +31,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from jointuse.core.edge import MAX_PROBLEM_BYTES, bounded
 from jointuse.core.errors import JointuseError
 
 # The HTTP layer's logger, named as before the split from jointuse.core.http.
@@ -44,7 +45,15 @@ PURPOSE_HEADER = "Jointuse-Purpose"
 #: 5xx statuses a refusal gives on purpose, with its own message (not available here;
 #: temporarily unavailable): passed through, not turned into an opaque 500.
 _SAID_ON_PURPOSE = frozenset({501, 503})
-_PURPOSE_REASONS = frozenset({"purpose_missing", "purpose_unknown"})
+#: What a problem keeps when its extras would take it past MAX_PROBLEM_BYTES.
+_ESSENTIAL = (
+    "type", "title", "status", "detail", "code", "reason", "field", "valid", "instance",
+    "request_id", "retry_after", "limit_bytes",
+)  # fmt: skip
+
+_PURPOSE_REASONS = frozenset(
+    {"purpose_missing", "purpose_unknown", "purpose_ambiguous", "purpose_invalid"}
+)
 
 #: Titles per stable code (the ``detail`` carries the specific message).
 TITLES: Mapping[str, str] = {
@@ -54,6 +63,10 @@ TITLES: Mapping[str, str] = {
     "access_denied": "Access denied by the joint-use policy",
     "purpose_missing": "Purpose missing",
     "purpose_unknown": "Unknown purpose",
+    "purpose_ambiguous": "Several purposes",
+    "purpose_invalid": "Unreadable purpose",
+    "too_many_failures": "Too many authentication failures",
+    "storage_unavailable": "Storage unavailable",
     "authentication_failed": "Authentication failed",
     "request_too_large": "Request body too large",
     "conflict": "Conflict with a rule of the registry",
@@ -134,6 +147,7 @@ def error_problem(exc: JointuseError) -> tuple[int, dict[str, Any]]:
     extras: dict[str, Any] = {}
     details = dict(getattr(exc, "details", {}) or {})
     decision = details.pop("decision", None) or getattr(exc, "decision", None)
+    purposes = details.get("valid_purposes") or details.get("valid")
     if decision is not None:
         extras.update(_decision_extras(decision))
         for key in ("rule_id", "refused", "valid_purposes"):  # given above, or below as `valid`
@@ -146,7 +160,7 @@ def error_problem(exc: JointuseError) -> tuple[int, dict[str, Any]]:
         # The request named no purpose, or an unknown one: the request is incomplete (400).
         status, code = 400, str(reason)
         extras["field"] = PURPOSE_HEADER
-        extras["valid"] = valid_purposes()
+        extras["valid"] = list(purposes) if isinstance(purposes, list) else valid_purposes()
     body = _base(status, code, exc.message)
     body.update({k: v for k, v in extras.items() if k not in body})
     return status, body
@@ -183,8 +197,8 @@ def problem_response(
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     """A problem response for the request of ``request_scope`` (adds instance, request_id)."""
-    body = dict(body)
-    body.setdefault("instance", str(request_scope.get("path", "")))
+    body = bounded(body)
+    body.setdefault("instance", str(request_scope.get("path", ""))[:200])
     request_id = request_id_of(request_scope)
     out_headers = dict(headers or {})
     if request_id:
@@ -192,9 +206,17 @@ def problem_response(
         out_headers[REQUEST_ID_HEADER] = request_id
     if status == 401:
         out_headers.setdefault("WWW-Authenticate", 'Bearer realm="jointuse"')
-    return JSONResponse(
+    response = JSONResponse(
         body, status_code=status, headers=out_headers, media_type=PROBLEM_MEDIA_TYPE
     )
+    if len(response.body) > MAX_PROBLEM_BYTES:  # many long extras: keep the essentials
+        essentials = {k: body[k] for k in _ESSENTIAL if k in body}
+        essentials["detail"] = str(essentials.get("detail", ""))[:300]
+        essentials["truncated"] = True
+        response = JSONResponse(
+            essentials, status_code=status, headers=out_headers, media_type=PROBLEM_MEDIA_TYPE
+        )
+    return response
 
 
 # --- exception handlers -------------------------------------------------------------------------
@@ -239,15 +261,34 @@ def validation_problem(errors: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return body
 
 
+async def _answer(
+    request: Request,
+    status: int,
+    body: dict[str, Any],
+    headers: Mapping[str, str] | None = None,
+    *,
+    recorded: bool = False,
+) -> JSONResponse:
+    # The refusal is recorded for an authenticated caller (jointuse.core.http.answer_refusal).
+    from jointuse.core.http import answer_refusal
+
+    return await answer_refusal(
+        request.scope, status, body, dict(headers) if headers else None, recorded=recorded
+    )
+
+
 async def _on_jointuse_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, JointuseError)
+    status = int(getattr(exc, "status", 400))
+    if status >= 500 and status not in _SAID_ON_PURPOSE:
+        return await _on_unexpected(request, exc)
     status, body = error_problem(exc)
-    return problem_response(request.scope, status, body)
+    return await _answer(request, status, body, recorded=exc.recorded_on_ledger)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return problem_response(request.scope, 422, validation_problem(exc.errors()))
+    return await _answer(request, 422, validation_problem(exc.errors()))
 
 
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -256,8 +297,8 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     code = {404: "not_found", 413: "request_too_large"}.get(status, f"http_{status}")
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
     if status == 404 and detail == "Not Found":
-        detail = f"no such resource: {request.method} {request.url.path}"
-    return problem_response(request.scope, status, _base(status, code, detail), exc.headers)
+        detail = f"no such resource: {request.method} {request.url.path[:200]}"
+    return await _answer(request, status, _base(status, code, detail), exc.headers)
 
 
 async def _on_integrity_error(request: Request, exc: Exception) -> JSONResponse:
@@ -276,9 +317,10 @@ async def _on_integrity_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unexpected error (request %s)", request_id_of(request.scope))
-    body = _base(500, "internal_error", "The server could not complete the request.")
-    return problem_response(request.scope, 500, body)
+    # 503 for a storage fault (read-only, full, unreachable database), else 500.
+    from jointuse.core.http import unexpected_response
+
+    return unexpected_response(request.scope, exc)
 
 
 def install_problem_handlers(app: FastAPI) -> None:

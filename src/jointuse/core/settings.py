@@ -16,6 +16,10 @@ Environment variables:
 ``JOINTUSE_POLICY``
     The operator's policy file (TOML, the format of the shipped ``data/policy.toml``). Default:
     the shipped policy. Checked at start: a policy with errors is refused.
+``JOINTUSE_AUTH_FAILURE_LIMIT`` / ``JOINTUSE_AUTH_FAILURE_WINDOW``
+    Authentication failures (401) from one source address within the window (seconds) after
+    which the source is answered 429 until the window has passed (defaults 20 and 60;
+    :mod:`jointuse.core.edge`).
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ class Settings:
     ledger_seal_batch: int = 5000
     policy_path: str | None = None
     flow_tick_interval: float = 5.0
+    auth_failure_limit: int = 20
+    auth_failure_window: float = 60.0
 
 
 def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -82,4 +88,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ledger_seal_batch=_positive_int(env, "JOINTUSE_LEDGER_SEAL_BATCH", 5000),
         policy_path=env.get("JOINTUSE_POLICY", "").strip() or None,
         flow_tick_interval=_positive_float(env, "JOINTUSE_FLOW_TICK_INTERVAL", 5.0),
+        auth_failure_limit=_positive_int(env, "JOINTUSE_AUTH_FAILURE_LIMIT", 20),
+        auth_failure_window=_positive_float(env, "JOINTUSE_AUTH_FAILURE_WINDOW", 60.0),
     )

@@ -62,7 +62,7 @@ def entry_lines(text: str, table: str) -> list[int]:
     ``entry_lines(text, table)[i]``.
     """
     pattern = re.compile(r"^\s*\[\[\s*" + re.escape(table) + r"\s*\]\]\s*(#.*)?$")
-    return [n for n, line in enumerate(text.splitlines(), start=1) if pattern.match(line)]
+    return [n for n, line in enumerate(text.splitlines(), start=1) if pattern.fullmatch(line)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +197,7 @@ def _parse_entry(
         if not isinstance(item[key], str) or not item[key].strip():
             raise fail(f"{key!r} must be a non-empty string, got {item[key]!r}")
     code = item["code"]
-    if not _CODE.match(code):
+    if not _CODE.fullmatch(code):
         raise fail(f"code {code!r} may hold only ASCII letters, digits, '_', '.' and '-'")
     if code in seen:
         raise fail(f"duplicate code {code!r} (first defined in entry #{seen[code] + 1})")

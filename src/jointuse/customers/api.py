@@ -20,9 +20,9 @@ Purpose header (``Jointuse-Purpose``) per route
     ``PUT  /v1/supply-points/{id}``             optional, default P4 (the TSO, as controller)
     ==========================================  ===============================================
 
-    A missing (where required) or unknown purpose goes to the gate as given: it is refused with
-    ``purpose_missing`` / ``purpose_unknown``, recorded on the ledger, and answered 400 with the
-    valid purposes.
+    A missing purpose (where required) goes to the gate: refused with ``purpose_missing``,
+    recorded on the ledger, answered 400 with the valid purposes. An unknown, ambiguous or
+    unreadable one is refused at the edge (:mod:`jointuse.core.edge`), recorded too, also 400.
 
 Customers and contracts are not registered here: a retailer's customer record and contract come
 from the market flows it files (:mod:`jointuse.flows.api`: switch, move-in), the contracts in
@@ -52,7 +52,7 @@ from jointuse.core.http import (
     request_credentials,
     run_unit,
 )
-from jointuse.core.ids import SupplyPointId
+from jointuse.core.ids import CUSTOMER_ID_PATTERN, SupplyPointId
 from jointuse.customers import service
 from jointuse.customers.model import (
     SUPPLY_POINT_ITEM_KEYS,
@@ -83,7 +83,9 @@ ItemsQuery = Annotated[
     ),
 ]
 
-_CUSTOMER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
+_CUSTOMER_ID = re.compile(CUSTOMER_ID_PATTERN)
+#: Most item keys one request may ask for (the policy has two dozen).
+MAX_ITEMS = 32
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -94,7 +96,7 @@ def _point(text: str) -> str:
 
 
 def _customer_id(text: str) -> str:
-    if not _CUSTOMER_ID.match(text):
+    if not _CUSTOMER_ID.fullmatch(text):
         raise ValidationError(
             f"customer id {text[:80]!r} is malformed",
             field="customer_id",
@@ -107,6 +109,12 @@ def _items(text: str | None) -> frozenset[str] | None:
     if text is None or not text.strip():
         return None
     keys = [k.strip() for k in text.split(",") if k.strip()]
+    if len(keys) > MAX_ITEMS:
+        raise ValidationError(
+            f"items: {len(keys)} keys asked; at most {MAX_ITEMS}",
+            field="items",
+            valid=f"at most {MAX_ITEMS} comma-separated item keys of the policy",
+        )
     bad = [k for k in keys if not re.fullmatch(r"[a-z_]{1,64}", k)]
     if bad:
         raise ValidationError(

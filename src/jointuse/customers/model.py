@@ -31,7 +31,7 @@ from enum import StrEnum
 from typing import Literal, Self
 
 from jointuse.core.errors import ValidationError
-from jointuse.core.ids import HYPHENS, SupplyPointId
+from jointuse.core.ids import CUSTOMER_ID_PATTERN, HYPHENS, SupplyPointId
 from jointuse.customers.supply_point import CapacityUnit as CapacityUnit
 from jointuse.customers.supply_point import ContractCapacity as ContractCapacity
 from jointuse.customers.supply_point import MeterInfo as MeterInfo
@@ -259,7 +259,7 @@ class Customer:
     membership: Membership
 
     def __post_init__(self) -> None:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}", self.customer_id or ""):
+        if not re.fullmatch(CUSTOMER_ID_PATTERN, self.customer_id or ""):
             raise _fail("customer_id", f"{self.customer_id!r}: use 1–64 ASCII letters/digits")
         if normalise_name(self.name) != self.name:
             raise _fail("name", "is not normalised; build customers with Customer.create()")

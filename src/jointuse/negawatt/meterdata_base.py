@@ -172,7 +172,7 @@ _DATE_FORMATS = (
 def _date(text: str, where: _Where, line: int | None, record: str) -> dt.date:
     t = text.strip()
     for pattern, fmt in _DATE_FORMATS:
-        if pattern.match(t):
+        if pattern.fullmatch(t):
             try:
                 return dt.datetime.strptime(t, fmt).date()
             except ValueError:
@@ -215,7 +215,7 @@ def _kwh(text: str | None, name: str, where: _Where, line: int | None, record: s
     t = (text or "").strip()
     if not t:
         return math.nan
-    if not _NUMBER.match(t):
+    if not _NUMBER.fullmatch(t):
         reason = "is negative" if t.startswith("-") else "is not a number of kWh"
         raise where.error(
             f"{name} {t!r} {reason}",

@@ -76,7 +76,7 @@ def _aware(moment: datetime, field: str) -> datetime:
 
 def validate_party_code(code: str) -> str:
     """A party code: lower-case ASCII letters, digits, '-' and '_' (e.g. "tso-03", "r-coop")."""
-    if not isinstance(code, str) or not _PARTY_CODE.match(code):
+    if not isinstance(code, str) or not _PARTY_CODE.fullmatch(code):
         raise ValidationError(
             f"invalid party code {code!r}: use 1–64 lower-case ASCII letters, digits, '-' or '_', "
             "starting with a letter or digit",
@@ -89,7 +89,7 @@ def validate_party_code(code: str) -> str:
 def normalise_meti_registration(text: str) -> str:
     """METI retailer registration number (登録番号), e.g. "Ａ０００１" → "A0001"."""
     value = unicodedata.normalize("NFKC", text).strip().upper()
-    if not _METI_REGISTRATION.match(value):
+    if not _METI_REGISTRATION.fullmatch(value):
         raise ValidationError(
             f"invalid METI registration number {text!r}: expected 'A' and four digits, e.g. A0001",
             field="meti_registration",
@@ -101,7 +101,7 @@ def normalise_meti_registration(text: str) -> str:
 def normalise_contractor_code(text: str) -> str:
     """Demand-suppression contractor code: ASCII letters, digits, '-' or '_' (NFKC first)."""
     value = unicodedata.normalize("NFKC", text).strip()
-    if not _CONTRACTOR_CODE.match(value):
+    if not _CONTRACTOR_CODE.fullmatch(value):
         raise ValidationError(
             f"invalid contractor code {text!r}: use 1–32 ASCII letters, digits, '-' or '_'",
             field="contractor_code",
@@ -195,7 +195,7 @@ class Party:
                     f"{field} does not apply to a party of kind {self.kind.value!r}",
                     field=field,
                 )
-        if self.meti_registration is not None and not _METI_REGISTRATION.match(
+        if self.meti_registration is not None and not _METI_REGISTRATION.fullmatch(
             self.meti_registration
         ):
             normalise_meti_registration(self.meti_registration)  # raises with the reason

@@ -130,7 +130,7 @@ def parse_bearer(value: str) -> tuple[str, str]:
     scheme, _, rest = token.partition(" ")
     if rest and scheme.lower() == "bearer":
         token = rest.strip()
-    match = _TOKEN.match(token)
+    match = _TOKEN.fullmatch(token)
     if match is None:
         raise AuthenticationFailed(
             "the bearer token is malformed: expected 'ju_' followed by a 16-hex-digit token id, "
@@ -178,7 +178,7 @@ def normalise_fingerprint(text: str) -> str:
     if "=" in value:  # "sha256 Fingerprint=AB:CD:..." / "SHA256=..."
         value = value.rsplit("=", 1)[1]
     compact = re.sub(r"[\s:-]", "", value).lower()
-    if not _HEX64.match(compact):
+    if not _HEX64.fullmatch(compact):
         digits = sum(c in "0123456789abcdef" for c in compact)
         raise ValidationError(
             f"invalid certificate fingerprint {text!r}: expected the SHA-256 fingerprint, "

@@ -96,7 +96,7 @@ class _Where:
             return None
         if index is None:
             pattern = re.compile(r"^\s*\[\s*" + re.escape(name) + r"\s*\]\s*(#.*)?$")
-            return next((n for n, s in enumerate(self.lines, 1) if pattern.match(s)), None)
+            return next((n for n, s in enumerate(self.lines, 1) if pattern.fullmatch(s)), None)
         found = self.arrays.setdefault(name, entry_lines(self.text, name))
         return found[index] if index < len(found) else None
 
@@ -349,7 +349,7 @@ class _Checker:
                     f"注記 {n.key!r} に未知の差込み項目 {', '.join(unknown)} があります",
                     line,
                 )
-            if n.url is not None and not re.match(r"^https?://[^\s]+$", n.url):
+            if n.url is not None and not re.fullmatch(r"https?://[^\s]+", n.url):
                 self.add(
                     "error",
                     "note-url-invalid",

@@ -33,9 +33,12 @@ Choices (documented contract):
   name).
 
 Performance (``benchmarks/policy_decisions.py``): what depends only on the policy and the shape
-of a request is memoised per engine in bounded dicts (item order and categories per asked set,
-outcomes per grant × relation × asked set, early denials per party × purpose × action, refusal
-records, controllers per fact set); a :class:`Decision` is built by
+of a request is memoised per engine in bounded dicts — keyed only by what the policy knows: a
+request with an unknown purpose, action or item (any text a caller sends) is decided without
+entering any memo, and its messages quote that text cut to 64 characters (item order and
+categories per asked set, outcomes per grant × relation × asked set, early denials per
+party × purpose × action, refusal records, controllers per fact set); a :class:`Decision` is
+built by
 :func:`~jointuse.policy.requests.new_decision` (no per-field ``object.__setattr__``); the one
 per-request text (``relation_missing`` names the moment and the held periods) is formatted when
 ``message`` or ``refused`` is first read, to the same text (:class:`~.requests.MissingText`).
@@ -101,6 +104,7 @@ class Engine:
         self._purposes = frozenset(p.key for p in policy.purposes)
         self._kinds = frozenset(k.key for k in policy.party_kinds)
         self._order = {it.key: n for n, it in enumerate(policy.items)}
+        self._item_keys = frozenset(self._order)
         self._cat_order = {c.key: n for n, c in enumerate(policy.categories)}
         # Categories as bits (item → its category's bit; bit set → categories in policy order).
         self._cat_bit = {it.key: 1 << self._cat_order[it.category] for it in policy.items}
@@ -250,26 +254,32 @@ class Engine:
         party = request.party
         status = party.status
         active = status is PartyStatus.ACTIVE
-        key = (active, status, party.code, party.kind, request.purpose, request.action)
+        purpose = request.purpose
+        key = (active, status, party.code, party.kind, purpose, request.action)
         try:
             found = self._early.get(key)
         except TypeError:  # an unhashable purpose/action: nothing to memoise
             found = (*self._early_reason(request), {})
         if found is None:
-            if len(self._early) > _CACHE_MAX:
-                self._early.clear()
-            found = self._early[key] = (*self._early_reason(request), {})
-        # Every asked item is refused with the decision's reason; one record per item.
+            found = (*self._early_reason(request), {})
+            # Only what the policy knows is memoised: an unknown purpose (or action) is any
+            # text a caller sends, and would grow the memo without bound.
+            if (purpose is None or purpose in self._purposes) and request.action in ACTIONS:
+                if len(self._early) > _CACHE_MAX:
+                    self._early.clear()
+                self._early[key] = found
+        # Every asked item is refused with the decision's reason; one record per known item.
         reason, message, records = found
-        if len(records) > _CACHE_MAX:  # (unknown items are unbounded)
-            records.clear()
         items = request.items
         ordered, cats = self._asked.get(items) or self._asked_info(items)
         refused: list[RefusedItem] = []
+        known = self._order
         for item in ordered:
             record = records.get(item)
             if record is None:
-                record = records[item] = RefusedItem(item, reason, message)
+                record = RefusedItem(item, reason, message)
+                if item in known:
+                    records[item] = record
             refused.append(record)
         return self._denial(request, reason, message, tuple(refused), cats, None)
 
@@ -289,13 +299,13 @@ class Engine:
         if purpose not in self._purposes:
             return (
                 Reason.PURPOSE_UNKNOWN,
-                f"unknown purpose {purpose!r}; valid purposes: " + purposes,
+                f"unknown purpose {_quoted(purpose)}; valid purposes: " + purposes,
             )
         action = request.action
         if action not in ACTIONS:
             return (
                 Reason.ACTION_UNKNOWN,
-                f"unknown action {action!r}; valid actions: read, write",
+                f"unknown action {_quoted(action)}; valid actions: read, write",
             )
         if party.kind not in self._kinds:
             return (
@@ -340,9 +350,11 @@ class Engine:
         """Asked items in policy order (unknown ones last, by name) and their categories."""
         found = self._asked.get(items)
         if found is None:
-            if len(self._asked) > _CACHE_MAX:
-                self._asked.clear()
-            found = self._asked[items] = (self._ordered(items), self._categories(items))
+            found = (self._ordered(items), self._categories(items))
+            if items <= self._item_keys:  # unknown item names are any text: not memoised
+                if len(self._asked) > _CACHE_MAX:
+                    self._asked.clear()
+                self._asked[items] = found
         return found
 
     def _denial(
@@ -422,9 +434,10 @@ class Engine:
             reason = Reason.ALLOWED
             message = f"allowed by rule {rule.id} through relation {relation}"
         out = Outcome(not refused, reason, message, rule.id, granted, refused, cats, ja, en)
-        if len(self._outcomes) > _CACHE_MAX:
-            self._outcomes.clear()
-        self._outcomes[(grant.key, relation, asked)] = out
+        if asked <= self._item_keys:  # only item sets of the policy are memoised
+            if len(self._outcomes) > _CACHE_MAX:
+                self._outcomes.clear()
+            self._outcomes[(grant.key, relation, asked)] = out
         return out
 
     def _items(
@@ -478,9 +491,9 @@ class Engine:
                     f"rule {rule.id} does not let a {rule.party_kind} {grant.action} "
                     f"{item!r} for purpose {rule.purpose}",
                 )
-            else:
-                found = RefusedItem(
-                    item, Reason.ITEM_UNKNOWN, f"{item!r} is not an item of the policy"
+            else:  # any text a caller sends: not memoised
+                return RefusedItem(
+                    item, Reason.ITEM_UNKNOWN, f"{_quoted(item)} is not an item of the policy"
                 )
             if len(self._item_refusals) > _CACHE_MAX:
                 self._item_refusals.clear()
@@ -494,6 +507,22 @@ class Engine:
         except KeyError:
             last = len(self._order)
             return tuple(sorted(items, key=lambda i: (self._order.get(i, last), i)))
+
+
+def _quoted(text: object, limit: int = 64) -> str:
+    """``repr`` of caller-supplied text, cut to ``limit`` characters (a message never grows
+    with what a caller sends)."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+def cache_sizes(engine: Engine) -> dict[str, int]:
+    """Entries in each of ``engine``'s memo caches (for tests of their bounds)."""
+    return {
+        name: len(value)
+        for name, value in vars(engine).items()
+        if name.startswith("_") and isinstance(value, dict) and name not in ("_index", "_order")
+    } | {"_early_records": sum(len(r) for _, _, r in engine._early.values())}
 
 
 _ENGINES: dict[int, tuple[Policy, Engine]] = {}

@@ -24,7 +24,7 @@ class Lines:
         # (line number, header name) of every table header, in order.
         self.headers: list[tuple[int, str]] = []
         for n, line in enumerate(self.lines, start=1):
-            m = _HEADER.match(line)
+            m = _HEADER.fullmatch(line)
             if m:
                 self.headers.append((n, m.group(2).replace(" ", "").replace('"', "")))
 

@@ -18,8 +18,7 @@ def backend() -> str:
 
 PERSONAL = [
     ("get", "/v1/customers/{customer_id}"),
-    ("post", "/v1/customers"),
-    ("post", "/v1/applications"),
+    ("post", "/v1/switches"),
     ("get", "/v1/supply-points/{supply_point_id}"),
     ("put", "/v1/supply-points/{supply_point_id}"),
     ("get", "/v1/supply-points/{supply_point_id}/customer"),

@@ -1,7 +1,7 @@
 """Schema fuzzing of the HTTP API with seeded valid IDs (issue 12): no request may end in 5xx.
 
 :func:`seed_world` makes a small world through the real API (parties, a token per party, supply
-points registered by their TSOs, applications and customers with contracts); :func:`fuzz` then
+points registered by their TSOs, customers with contracts imported as at go-live); :func:`fuzz` then
 sends, for every operation of the app's own OpenAPI document, ``examples`` requests generated
 by schemathesis (``operation.as_strategy()``, hypothesis; reproducible with ``seed``) in which
 hypothesis also chooses, per request, whether to replace the generated path IDs, credentials,
@@ -35,7 +35,7 @@ from jointuse.app import create_app
 from jointuse.core.settings import Settings
 from jointuse.parties import service as parties
 
-PARTIES = ("coop-mirai", "r-other", "tso-03", "tso-06", "occto")
+PARTIES = ("coop-mirai", "r-other", "r-old", "tso-03", "tso-06", "occto")
 PURPOSES = (
     "P1_wheeling",
     "P2_cancellation_forwarding",
@@ -81,9 +81,17 @@ class World:
 
 
 def seed_world(engine: Engine, client: TestClient) -> World:
-    """Parties, tokens and a registry made through the API (asserting each step)."""
+    """Parties, tokens, supply points registered through the API by their TSOs, and customers
+    with contracts imported as at go-live (r-old supplies the first three Tokyo points)."""
+    from datetime import UTC, date, datetime
+
+    from jointuse.core.db import UnitOfWork
+    from jointuse.core.ids import SupplyPointId
+    from jointuse.customers.imports import PLATFORM_OPERATOR, ImportRow, import_contracts
+    from jointuse.customers.model import ContractKind, Customer, RetailContract
+
     parties.seed_reference_parties(engine)
-    for code, reg in (("coop-mirai", "A0001"), ("r-other", "A0002")):
+    for code, reg in (("coop-mirai", "A0001"), ("r-other", "A0002"), ("r-old", "A0003")):
         parties.add_party(
             engine, code=code, kind="retailer", name_ja=code, name_en=code, meti_registration=reg
         )
@@ -96,27 +104,32 @@ def seed_world(engine: Engine, client: TestClient) -> World:
         tso = "tso-03" if point.startswith("03") else "tso-06"
         r = client.put(f"/v1/supply-points/{point}", json=supply_point_body(), headers=auth(tso))
         assert r.status_code == 201, r.text
-    for n, customer in enumerate(CUSTOMERS):
-        r = client.post(
-            "/v1/applications",
-            json={"customer": customer_body(customer), "supply_point_id": POINTS_03[n]},
-            headers=auth("coop-mirai"),
+    rows = []
+    for n, customer_id in enumerate(CUSTOMERS):
+        c = customer_body(customer_id)
+        customer = Customer.create(
+            customer_id=customer_id,
+            name=c["name"],
+            name_kana=c["name_kana"],
+            postal_code=c["postal_code"],
+            prefecture=c["prefecture"],
+            address_rest=c["address"],
+            phone=c["phone"],
+            membership=c["membership"],
         )
-        assert r.status_code == 201, r.text
-    r = client.post(
-        "/v1/customers",
-        json={
-            **customer_body(CUSTOMERS[0]),
-            "contract": {
-                "number": "K-0001",
-                "kind": "standard",
-                "supply_point_id": POINTS_03[0],
-                "valid_from": "2024-04-01",
-            },
-        },
-        headers=auth("coop-mirai"),
-    )
-    assert r.status_code == 201, r.text
+        contract = RetailContract(
+            f"OLD-{n + 1}",
+            ContractKind.STANDARD,
+            "r-old",
+            customer_id,
+            SupplyPointId(POINTS_03[n]),
+            date(2024, 1, 1),
+        )
+        rows.append(ImportRow(customer, contract))
+    with UnitOfWork(engine) as uow:
+        import_contracts(
+            uow, by=PLATFORM_OPERATOR, rows=rows, request_id="fuzz-seed", at=datetime.now(UTC)
+        )
     return World(client, tokens)
 
 
@@ -133,28 +146,25 @@ class Report:
         return sum(c[status] for c in self.statuses.values())
 
 
-def _valid_body(path: str) -> st.SearchStrategy[dict[str, Any]]:
-    """A valid body for the operation at ``path``, with seeded and colliding IDs (a small set
-    of application IDs and contract numbers, so that reuse happens)."""
+def _valid_body(path: str) -> st.SearchStrategy[dict[str, Any]] | None:
+    """A valid body for the operation at ``path`` (None: keep the generated one), with seeded
+    and colliding IDs (a small set of contract numbers, so that reuse happens)."""
     customer = st.sampled_from((*CUSTOMERS, "C0100", "C0101")).map(customer_body)
     point = st.sampled_from(POINTS_03 + POINTS_06)
-    if path == "/v1/applications":
+    if path == "/v1/switches":
         return st.fixed_dictionaries(
-            {"customer": customer, "supply_point_id": point},
-            optional={"application_id": st.sampled_from(("A-1", "A-2", "A-3"))},
-        )
-    if path == "/v1/customers":
-        contract = st.fixed_dictionaries(
             {
-                "number": st.sampled_from(("K-0001", "K-0002", "K-0003")),
-                "kind": st.sampled_from(("standard", "remote_island", "last_resort")),
                 "supply_point_id": point,
-                "valid_from": st.sampled_from(("2024-04-01", "2025-01-01", "2030-01-01")),
-            },
-            optional={"valid_to": st.sampled_from(("2024-12-31", "2026-01-01"))},
+                "customer": customer,
+                "new_contract_number": st.sampled_from(("CM-001", "CM-002", "OLD-1")),
+                "forwarding": st.fixed_dictionaries(
+                    {"old_contract_number": st.sampled_from(("OLD-1", "OLD-2", "OLD-3"))}
+                ),
+            }
         )
-        return st.tuples(customer, contract).map(lambda cc: {**cc[0], "contract": cc[1]})
-    return st.builds(supply_point_body)
+    if path == "/v1/supply-points/{supply_point_id}":
+        return st.builds(supply_point_body)
+    return None
 
 
 def _seeded(data: st.DataObject, world: World, case: Any) -> dict[str, str]:
@@ -168,9 +178,9 @@ def _seeded(data: st.DataObject, world: World, case: Any) -> dict[str, str]:
     for name in list(case.path_parameters or {}):
         if name in ids and data.draw(st.booleans(), label=f"valid {name}"):
             case.path_parameters[name] = data.draw(ids[name])
-    path = case.operation.path
-    if case.body is not None and data.draw(st.booleans(), label="valid body"):
-        case.body = data.draw(_valid_body(path), label="body")
+    valid_body = _valid_body(case.operation.path)
+    if valid_body is not None and data.draw(st.booleans(), label="valid body"):
+        case.body = data.draw(valid_body, label="body")
     body = case.body
     if isinstance(body, dict):
         for key in ("supply_point_id", "customer_id"):

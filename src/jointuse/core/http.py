@@ -67,7 +67,7 @@ import anyio.to_thread
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, Engine
 from starlette.datastructures import Headers
 from starlette.types import Scope
@@ -117,6 +117,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CLIENT_CERT_HEADER",
     "DEFAULT_MAX_BODY_BYTES",
+    "MAX_DB_INT",
     "PROBLEM_MEDIA_TYPE",
     "PROBLEM_TYPE_PREFIX",
     "PURPOSE_HEADER",
@@ -128,6 +129,7 @@ __all__ = [
     "Caller",
     "Credentials",
     "RequestContextMiddleware",
+    "RowId",
     "StrictModel",
     "acting_party",
     "answer_refusal",
@@ -147,6 +149,14 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CLIENT_CERT_HEADER = "X-Client-Cert-Fingerprint"
+
+
+#: The largest integer a database column holds (64-bit signed): integer inputs that name rows
+#: are bounded by it, so an oversized one is a 422, not a driver overflow (500).
+MAX_DB_INT = 2**63 - 1
+
+RowId = Annotated[int, Field(ge=1, le=MAX_DB_INT)]
+"""A database row ID in a request body: 1 … :data:`MAX_DB_INT`."""
 
 
 class StrictModel(BaseModel):

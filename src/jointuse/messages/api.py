@@ -12,7 +12,15 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 
 from jointuse.core.db import UnitOfWork
-from jointuse.core.http import Caller, Credentials, StrictModel, request_credentials, run_unit
+from jointuse.core.http import (
+    MAX_DB_INT,
+    Caller,
+    Credentials,
+    RowId,
+    StrictModel,
+    request_credentials,
+    run_unit,
+)
 from jointuse.customers.service import as_caller
 from jointuse.messages import service
 
@@ -21,13 +29,13 @@ CredentialsDep = Annotated[Credentials, Depends(request_credentials)]
 
 
 class AckIn(StrictModel):
-    ids: list[int] = Field(min_length=1, max_length=service.MAX_PEEK)
+    ids: list[RowId] = Field(min_length=1, max_length=service.MAX_PEEK)
 
 
 @router.get("/inbox", summary="Your messages after a cursor, oldest first (unacknowledged only)")
 async def peek(
     credentials: CredentialsDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
     limit: Annotated[int, Query(ge=1, le=service.MAX_PEEK)] = 100,
     kind: Annotated[str | None, Query(max_length=32, pattern=r"^[a-z_]{1,32}$")] = None,
     include_acked: bool = False,

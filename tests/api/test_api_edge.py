@@ -306,3 +306,21 @@ def test_unknown_purposes_do_not_grow_the_servers_caches(registered: World) -> N
         assert r.status_code == 400
     assert cache_sizes(engine) == before
     assert time.monotonic() - started < 600  # bounded loop (not a timing assertion)
+
+
+def test_a_refusal_the_gate_recorded_is_not_recorded_twice(registered: World) -> None:
+    """A write the policy allows and the database refuses (409) is on the ledger once: the
+    gate's allowed-then-failed entry, not a second one from the edge."""
+    from api_helpers import file_switch, switch_body
+
+    w = registered
+    file_switch(w)
+    before = w.counts()["access_ledger"]
+    r = w.client.post(
+        "/v1/switches",
+        json=switch_body(new_contract_number="CM-002"),
+        headers=w.headers("coop-mirai"),
+    )
+    assert r.status_code == 409, r.text
+    assert w.counts()["access_ledger"] == before + 1
+    assert '"failed:conflict:' in w.ledger()[0]["items_refused"]

@@ -435,12 +435,14 @@ class Gate:
             rule = exc.details.get("rule")
             code = f"{exc.code}:{rule}" if isinstance(rule, str) else exc.code
             self._failed(uow, ctx, decision, purpose, request_id, code)
+            exc.recorded_on_ledger = True  # the HTTP edge records it no second time
             raise
         except IntegrityError as exc:
             conflict = conflict_from(exc)
             if conflict is None:  # a constraint no rule names: a bug, not a refusal
                 raise
             self._failed(uow, ctx, decision, purpose, request_id, f"conflict:{conflict.rule}")
+            conflict.recorded_on_ledger = True
             raise conflict from None
         append(
             uow.connection,

@@ -1,9 +1,9 @@
-"""The long seeded fuzzing run: ``.venv/bin/python tests/fuzz/run.py [--examples 6000]
+"""The long seeded fuzzing run: ``.venv/bin/python tests/fuzz/run.py [--examples 1500]
 [--seed 12] [--backend sqlite|postgresql|both] [--json FILE]``.
 
 For each backend a fresh migrated database (SQLite: a temporary file; PostgreSQL: a throwaway
 database on 127.0.0.1:5432, or ``JOINTUSE_TEST_POSTGRES``, dropped afterwards), the seeded world
-and ``--examples`` generated requests per operation (:mod:`harness`; 6,000 × 6 operations
+and ``--examples`` generated requests per operation (:mod:`harness`; 1,500 × 26 operations
 ≈ 36,000 requests per backend). Prints the statuses per operation and every 5xx; exits 1 when
 there was any.
 """
@@ -96,7 +96,7 @@ def summary(backend: str, report: Report, seconds: float) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--examples", type=int, default=6000)
+    parser.add_argument("--examples", type=int, default=1500)
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--json", type=Path, default=None)

@@ -324,3 +324,19 @@ def test_a_refusal_the_gate_recorded_is_not_recorded_twice(registered: World) ->
     assert r.status_code == 409, r.text
     assert w.counts()["access_ledger"] == before + 1
     assert '"failed:conflict:' in w.ledger()[0]["items_refused"]
+
+
+def test_csv_with_a_bare_carriage_return_is_not_a_500(registered: World) -> None:
+    """Found by the fuzzer: a bare CR inside an unquoted CSV field made the csv module raise
+    (500). Read with ``newline=""`` (as the csv module requires), it is a line break."""
+    from jointuse.flows.service import _REQUIRED
+
+    w = registered
+    text = ",".join(_REQUIRED) + "\n0312\r345,x\n"
+    r = w.client.post(
+        "/v1/switches/csv",
+        content=text.encode(),
+        headers={**w.headers("coop-mirai"), "Content-Type": "text/csv"},
+    )
+    assert r.status_code == 200, r.text
+    assert [row["status"] for row in r.json()["rows"]] == [422, 422]

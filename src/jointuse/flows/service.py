@@ -193,8 +193,21 @@ def decode_csv(data: bytes) -> str:
 
 
 def parse_switch_csv(text: str) -> list[SwitchFiling | ValidationError]:
-    """One :class:`SwitchFiling` (or the row's refusal, naming line and column) per data row."""
-    reader = csv.DictReader(io.StringIO(text))
+    """One :class:`SwitchFiling` (or the row's refusal, naming line and column) per data row; a
+    file that is not CSV at all (a bare carriage return or a NUL in a field …) is refused whole,
+    naming the line (a 422, not a 500)."""
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        return _parse_switch_rows(reader)
+    except csv.Error as exc:
+        raise ValidationError(
+            f"CSV line {reader.line_num}: {exc}",
+            field="file",
+            valid="CSV (RFC 4180) with a header row; quote fields holding line breaks",
+        ) from None
+
+
+def _parse_switch_rows(reader: csv.DictReader[str]) -> list[SwitchFiling | ValidationError]:
     header = [h.strip() for h in reader.fieldnames or ()]
     missing = [c for c in _REQUIRED if c not in header]
     unknown = [c for c in header if c not in SWITCH_CSV_COLUMNS]

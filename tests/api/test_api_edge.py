@@ -118,9 +118,10 @@ def test_repeated_authentication_failures_are_rate_limited(world: World) -> None
         body = assert_problem(r, 429, "too_many_failures")
         assert 1 <= int(r.headers["retry-after"]) <= 60 and body["retry_after"] >= 1
         assert client.get("/healthz").status_code == 200  # probes are never limited
-    # Another app (another process) has its own count; the source is not blocked there.
+    # Another app (another process) has its own count; the source is not blocked there: the
+    # request is authenticated and decided by the policy (no work order: 403, on the ledger).
     with TestClient(create_app(engine=world.engine, run_sealer=False)) as client:
-        assert client.get(url, headers=world.headers("tso-03", P4)).status_code == 404
+        assert client.get(url, headers=world.headers("tso-03", P4)).status_code == 403
 
 
 def test_failure_limiter_window_and_bound() -> None:

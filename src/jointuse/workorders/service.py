@@ -60,6 +60,7 @@ def _refuse(
             items_refused=(RefusedItem("*", reason),),
         ),
     )
+    exc.recorded_on_ledger = True  # the HTTP edge records it no second time
     return exc
 
 

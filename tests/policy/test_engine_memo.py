@@ -68,7 +68,7 @@ def test_unknown_items_and_actions_reach_no_cache() -> None:
         unknown = frozenset({"name", f"unknown_item_{n}"})
         decision = engine.decide(request("P4_tso_operations", unknown))
         assert not decision.allowed
-        assert {r.reason for r in decision.refused} == {Reason.ITEM_UNKNOWN}
+        assert Reason.ITEM_UNKNOWN in {r.reason for r in decision.refused}
         decision = engine.decide(request("P4_tso_operations", unknown, action=f"erase_{n}"))
         assert decision.reason is Reason.ACTION_UNKNOWN
     assert cache_sizes(engine) == before

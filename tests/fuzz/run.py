@@ -4,8 +4,8 @@
 For each backend a fresh migrated database (SQLite: a temporary file; PostgreSQL: a throwaway
 database on 127.0.0.1:5432, or ``JOINTUSE_TEST_POSTGRES``, dropped afterwards), the seeded world
 and ``--examples`` generated requests per operation (:mod:`harness`; 1,500 × 31 operations
-≈ 40,000 requests per backend, hypothesis stopping early where inputs run out). Prints the statuses per operation and every 5xx; exits 1 when
-there was any.
+≈ 40,000 requests per backend, hypothesis stopping early where inputs run out). Prints the
+statuses per operation and every 5xx; exits 1 when there was any.
 """
 
 from __future__ import annotations

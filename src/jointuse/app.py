@@ -41,6 +41,7 @@ from jointuse.core.http import (
     install_middleware,
     install_problem_handlers,
 )
+from jointuse.core.mail import Mailer, mailer_from
 from jointuse.core.openapi import STATIC_DOCS_PATH, install_openapi
 from jointuse.core.periodic import PeriodicWorker
 from jointuse.core.settings import Settings, load_settings
@@ -66,6 +67,7 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
     environ: Mapping[str, str] | None = None,
     gate: Gate | None = None,
+    mailer: Mailer | None = None,
 ) -> FastAPI:
     """The jointuse HTTP API.
 
@@ -73,6 +75,8 @@ def create_app(
     disposed, otherwise one is made from ``settings.database_url`` and disposed on shutdown.
     ``bench`` / ``trust_client_cert_header`` default to the environment flags
     ``JOINTUSE_BENCH_ENDPOINTS`` / ``JOINTUSE_TRUST_CLIENT_CERT_HEADER`` (``1``/``true``).
+    ``mailer`` (for tests and the demo: a local SMTP sink) sends the customers' one-time codes;
+    by default SMTP as configured (``JOINTUSE_SMTP_HOST`` …, :mod:`jointuse.core.mail`).
     ``clock`` gives the moment of each request (default: now, UTC), and of the flow scheduler's
     ticks. ``run_scheduler`` (default: as ``run_sealer``) runs the market flows' clock
     (:class:`~jointuse.flows.scheduler.FlowScheduler`: automatic judgements, completions on their
@@ -90,6 +94,7 @@ def create_app(
     from jointuse.messages.api import router as inbox_router
     from jointuse.parties.api import router as parties_router
     from jointuse.parties.service import authenticate
+    from jointuse.rights.api import router as me_router
     from jointuse.workorders.api import router as work_orders_router
 
     env = os.environ if environ is None else environ
@@ -169,6 +174,7 @@ def create_app(
         limiter=limiter,
     )
     app.state.bench_endpoints = with_bench
+    app.state.mailer = mailer if mailer is not None else mailer_from(env)
     install_problem_handlers(app)
     install_middleware(app, max_body_bytes=max_body_bytes, limiter=limiter)
     install_openapi(app)
@@ -178,6 +184,7 @@ def create_app(
     app.include_router(flows_router)
     app.include_router(inbox_router)
     app.include_router(work_orders_router)
+    app.include_router(me_router)
     if with_bench:
         app.include_router(bench_router)
     return app

@@ -1,0 +1,140 @@
+"""HTTP routes of the customer (本人): ``/v1/me``.
+
+=========================================  ===================================================
+``POST /v1/me/enrolment``                  the bill's details and an e-mail address: a code is
+                                           sent if they match a contract (same 202 if not)
+``POST /v1/me/enrolment/confirm``          the code: the account, signed in (a session bearer)
+``POST /v1/me/sign-in``, ``…/confirm``     a code to an account's address; the code: signed in
+``POST /v1/me/sign-out``                   the session ends
+``GET  /v1/me``                            the account and the contracts it proved
+``GET  /v1/me/access-log``                 who used my data, and why (within my tenure)
+=========================================  ===================================================
+
+Customers authenticate with ``Authorization: Bearer jc_…`` (a session); joint users' tokens
+(``ju_…``) are not accepted here, nor sessions on the joint users' routes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, status
+from pydantic import Field
+
+from jointuse.core.http import StrictModel, run_unit
+from jointuse.core.mail import Mailer
+from jointuse.rights import service
+from jointuse.rights.access_log import Filter
+
+router = APIRouter(prefix="/v1/me", tags=["customers (本人)"])
+Bearer = Annotated[str | None, Header(alias="Authorization", include_in_schema=False)]
+
+
+class EnrolIn(StrictModel):
+    contract_number: str = Field(max_length=40, description="契約番号, as on the bill")
+    supply_point_id: str = Field(max_length=64, description="供給地点特定番号, as on the bill")
+    postal_code: str = Field(max_length=16, description="the supply address's postal code")
+    email: str = Field(max_length=254)
+
+
+class EmailIn(StrictModel):
+    email: str = Field(max_length=254)
+
+
+class CodeIn(StrictModel):
+    email: str = Field(max_length=254)
+    code: str = Field(max_length=16)
+
+
+def _ctx(request: Request) -> tuple[Any, Mailer, datetime, str | None]:
+    ctx = request.app.state.jointuse
+    client = request.client.host if request.client else None
+    return ctx.engine, request.app.state.mailer, ctx.clock(), client
+
+
+SENT = {"status": "if the details match, a code is on its way to the address given"}
+
+
+@router.post("/enrolment", status_code=status.HTTP_202_ACCEPTED, summary="Enrol with your bill")
+async def enrol(body: EnrolIn, request: Request) -> dict[str, str]:
+    engine, mailer, at, source = _ctx(request)
+    await run_unit(
+        engine,
+        lambda: service.enrol(
+            engine,
+            mailer,
+            at=at,
+            source=source,
+            contract_number=body.contract_number,
+            supply_point_id=body.supply_point_id,
+            postal_code=body.postal_code,
+            email=body.email,
+        ),
+    )
+    return SENT
+
+
+@router.post("/sign-in", status_code=status.HTTP_202_ACCEPTED, summary="A sign-in code")
+async def sign_in(body: EmailIn, request: Request) -> dict[str, str]:
+    engine, mailer, at, source = _ctx(request)
+    await run_unit(
+        engine, lambda: service.sign_in(engine, mailer, email=body.email, at=at, source=source)
+    )
+    return SENT
+
+
+async def _confirm(body: CodeIn, request: Request, purpose: str) -> dict[str, Any]:
+    engine, _mailer, at, source = _ctx(request)
+    session = await run_unit(
+        engine,
+        lambda: service.confirm(
+            engine, email=body.email, code=body.code, purpose=purpose, at=at, source=source
+        ),
+    )
+    return {
+        "account_id": session.account.id,
+        "session": session.bearer,
+        "expires_at": session.expires_at.astimezone(UTC).isoformat(),
+    }
+
+
+@router.post("/enrolment/confirm", summary="Confirm the enrolment code: signed in")
+async def confirm_enrolment(body: CodeIn, request: Request) -> dict[str, Any]:
+    return await _confirm(body, request, "enrol")
+
+
+@router.post("/sign-in/confirm", summary="Confirm the sign-in code: signed in")
+async def confirm_sign_in(body: CodeIn, request: Request) -> dict[str, Any]:
+    return await _confirm(body, request, "sign_in")
+
+
+@router.post("/sign-out", summary="End this session")
+async def sign_out(request: Request, authorization: Bearer = None) -> dict[str, str]:
+    engine, _mailer, at, _source = _ctx(request)
+    await run_unit(engine, lambda: service.sign_out(engine, authorization or "", at))
+    return {"status": "signed out"}
+
+
+@router.get("", summary="Your account and the contracts you proved")
+async def me(request: Request, authorization: Bearer = None) -> dict[str, Any]:
+    engine, _mailer, at, _source = _ctx(request)
+    return await run_unit(engine, lambda: service.me(engine, authorization, at))
+
+
+@router.get("/access-log", summary="Who used my data, and why (利用履歴)")
+async def access_log(
+    request: Request,
+    authorization: Bearer = None,
+    purpose: Annotated[str | None, Query(max_length=64)] = None,
+    party: Annotated[str | None, Query(max_length=64)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, Any]:
+    engine, _mailer, at, _source = _ctx(request)
+    policy = request.app.state.jointuse.gate.policy
+    where = Filter(purpose=purpose, party=party, since=since, until=until)
+    rid = getattr(request.state, "request_id", None) or "access-log"
+    return await run_unit(
+        engine, lambda: service.my_access_log(engine, authorization, at, policy, where, rid)
+    )

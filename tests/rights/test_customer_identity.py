@@ -1,0 +1,225 @@
+"""The customer's identity and access record over HTTP (real SMTP to a local sink), on SQLite and
+PostgreSQL: enrolment by the bill's details, one-time codes, lockout and rate limits, sessions,
+and "who used my data" bounded by each customer's own tenure."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+
+from jointuse.app import create_app
+from jointuse.assembly import default_gate
+from jointuse.core.db import UnitOfWork
+from jointuse.core.ids import SupplyPointId
+from jointuse.core.mail import MailSink, mail_sink
+from jointuse.customers import service as customers
+from jointuse.customers.model import ContractKind, Customer, RetailContract, SupplyPoint
+from jointuse.ledger.chain import LedgerEntry
+from jointuse.ledger.service import append
+from jointuse.parties import service as parties
+from jointuse.policy.engine import Party
+from jointuse.rights.tables import identity_event
+from seeding import seed_contract
+
+POINT = "0311112222333344445555"
+TODAY = datetime.now(UTC).date()
+
+
+def _customer(cid: str, name: str, postal: str) -> Customer:
+    return Customer.create(
+        customer_id=cid,
+        name=name,
+        name_kana="テスト",
+        postal_code=postal,
+        prefecture="東京都",
+        address_rest="千代田区千代田1-1",
+        phone="03-1234-5678",
+        membership="non_member",
+    )
+
+
+@pytest.fixture
+def site(engine: Engine) -> Iterator[tuple[TestClient, MailSink, Engine]]:
+    """POINT: c-old supplied by r-old from 2020 to 2023, then c-new by r-new since 2023."""
+    parties.seed_reference_parties(engine, datetime(2019, 1, 1, tzinfo=UTC))
+    for code, meti in (("r-old", "A0101"), ("r-new", "A0102")):
+        parties.add_party(
+            engine,
+            code=code,
+            kind="retailer",
+            name_ja=f"{code}電力",
+            name_en=f"{code} Power",
+            meti_registration=meti,
+            at=datetime(2019, 1, 1, tzinfo=UTC),
+        )
+    point = SupplyPoint(
+        supply_point_id=SupplyPointId(POINT),
+        supply_area="03",
+        service_menu="lv_metered_lighting_b",
+        supply_method="single_phase_3_wire",
+        capacity_determination_method="ampere_breaker",
+        contract_state="active",
+    )
+    with UnitOfWork(engine) as u:
+        customers.save_supply_point(
+            u,
+            gate=default_gate(),
+            actor=Party("tso-03", "tso"),
+            point=point,
+            request_id="sp",
+            at=datetime(2019, 6, 1, tzinfo=UTC),
+        )
+    with UnitOfWork(engine) as u:
+        seed_contract(
+            u,
+            _customer("c-old", "旧 太郎", "100-0001"),
+            RetailContract(
+                "OLD-1",
+                ContractKind.STANDARD,
+                "r-old",
+                "c-old",
+                SupplyPointId(POINT),
+                date(2020, 1, 1),
+                date(2023, 1, 1),
+            ),
+            at=datetime(2020, 1, 1, tzinfo=UTC),
+        )
+    with UnitOfWork(engine) as u:
+        seed_contract(
+            u,
+            _customer("c-new", "新 花子", "100-0001"),
+            RetailContract(
+                "NEW-1",
+                ContractKind.STANDARD,
+                "r-new",
+                "c-new",
+                SupplyPointId(POINT),
+                date(2023, 1, 1),
+            ),
+            at=datetime(2023, 1, 1, tzinfo=UTC),
+        )
+    # History at the point: the TSO's reads in 2021 (c-old's time) and 2024 (c-new's).
+    with UnitOfWork(engine) as u:
+        for year, rid in ((2021, "read-2021"), (2024, "read-2024")):
+            append(
+                u.connection,
+                LedgerEntry(
+                    party="tso-03",
+                    purpose="P4_tso_operations",
+                    action="read",
+                    decision="allowed",
+                    supply_point_id=POINT,
+                    items_granted=("name", "phone"),
+                    rule_id="P4-tso-field-work",
+                    request_id=rid,
+                    recorded_at=datetime(year, 6, 1, tzinfo=UTC),
+                ),
+            )
+    with mail_sink() as (sink, mailer):
+        app = create_app(engine=engine, run_sealer=False, environ={}, mailer=mailer)
+        with TestClient(app) as client:
+            yield client, sink, engine
+
+
+def _code(sink: MailSink, email: str) -> str:
+    found = re.search(r"(\d{6})", sink.to(email)[-1].body)
+    assert found is not None
+    return found.group(1)
+
+
+def _enrol(client: TestClient, sink: MailSink, email: str, number: str) -> dict[str, Any]:
+    r = client.post(
+        "/v1/me/enrolment",
+        json={
+            "contract_number": number,
+            "supply_point_id": "03-1111-2222-3333-4444-5555",
+            "postal_code": "１００-０００１",
+            "email": email,
+        },
+    )
+    assert r.status_code == 202, r.text
+    r = client.post("/v1/me/enrolment/confirm", json={"email": email, "code": _code(sink, email)})
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def test_each_occupant_sees_only_their_own_tenure(site: Any) -> None:
+    client, sink, _engine = site
+    old = _enrol(client, sink, "old@example.jp", "OLD-1")
+    new = _enrol(client, sink, "new@example.jp", "NEW-1")
+    seen = {}
+    for who, session in (("old", old), ("new", new)):
+        r = client.get(
+            "/v1/me/access-log", headers={"Authorization": f"Bearer {session['session']}"}
+        )
+        assert r.status_code == 200, r.text
+        p4 = [
+            e for e in r.json()["by_purpose"].get("P4_tso_operations", []) if e["action"] == "read"
+        ]
+        seen[who] = sorted(e["at"][:4] for e in p4)
+        if p4:
+            assert p4[0]["party_name_ja"] and p4[0]["purpose_ja"].startswith("電力量の検針")
+    assert seen == {"old": ["2021"], "new": ["2024"]}
+    me = client.get("/v1/me", headers={"Authorization": f"Bearer {old['session']}"}).json()
+    assert [r["contract_number"] for r in me["records"]] == ["OLD-1"]
+
+
+def test_details_that_do_not_match_get_the_same_answer_and_no_mail(site: Any) -> None:
+    client, sink, engine = site
+    r = client.post(
+        "/v1/me/enrolment",
+        json={
+            "contract_number": "OLD-1",
+            "supply_point_id": POINT,
+            "postal_code": "999-9999",
+            "email": "someone@example.jp",
+        },
+    )
+    assert r.status_code == 202 and sink.to("someone@example.jp") == []
+    with engine.connect() as conn:
+        outcomes = conn.execute(select(identity_event.c.outcome)).scalars().all()
+    assert outcomes == ["no_match"]
+    r = client.post("/v1/me/sign-in", json={"email": "nobody@example.jp"})
+    assert r.status_code == 202 and sink.to("nobody@example.jp") == []
+
+
+def test_wrong_codes_lock_the_account_and_sends_are_limited(site: Any) -> None:
+    client, sink, engine = site
+    _enrol(client, sink, "old@example.jp", "OLD-1")
+    assert client.post("/v1/me/sign-in", json={"email": "old@example.jp"}).status_code == 202
+    good = _code(sink, "old@example.jp")
+    bad = f"{(int(good) + 1) % 10**6:06d}"
+    for _ in range(5):
+        r = client.post("/v1/me/sign-in/confirm", json={"email": "old@example.jp", "code": bad})
+        assert r.status_code == 401 and r.json()["code"] == "code_refused"
+    r = client.post("/v1/me/sign-in/confirm", json={"email": "old@example.jp", "code": good})
+    assert r.status_code == 401  # locked now, even with the right code
+    with engine.connect() as conn:
+        locked = conn.execute(
+            select(func.count())
+            .select_from(identity_event)
+            .where(identity_event.c.outcome == "locked")
+        ).scalar_one()
+    assert locked == 1
+    statuses = [
+        client.post("/v1/me/sign-in", json={"email": "old@example.jp"}).status_code
+        for _ in range(5)
+    ]
+    assert statuses[-1] == 429  # at most 5 codes an hour to one address
+
+
+def test_sessions_end_and_joint_users_tokens_are_not_sessions(site: Any) -> None:
+    client, sink, engine = site
+    session = _enrol(client, sink, "old@example.jp", "OLD-1")["session"]
+    headers = {"Authorization": f"Bearer {session}"}
+    assert client.get("/v1/me", headers=headers).status_code == 200
+    token = parties.issue_token(engine, "r-old").secret
+    assert client.get("/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert client.post("/v1/me/sign-out", headers=headers).status_code == 200
+    assert client.get("/v1/me", headers=headers).status_code == 401

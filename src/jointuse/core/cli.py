@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -15,7 +15,21 @@ from jointuse.core.db import (
 )
 from jointuse.core.settings import load_settings
 
-db_app = typer.Typer(help="Database: migrations.", no_args_is_help=True)
+
+def typer_app(help: str, **kwargs: Any) -> typer.Typer:
+    """A command group of ``jointuse``: every ``typer.Typer`` of the CLI is made here.
+
+    Help screens are Click's plain ones (``rich_markup_mode=None``): help texts are printed as
+    written. With Rich markup they were read as markup and emoji codes — ``NAME@FROM[/TO]``
+    crashed ``policy explain --help`` (``MarkupError``), ``AB:CD:…`` turned into a CD emoji — and
+    every flag showed a ``<bool>`` type. ``tests/test_cli_help.py`` runs ``--help`` for every
+    command and checks each help text appears word for word.
+    """
+    kwargs.setdefault("rich_markup_mode", None)
+    return typer.Typer(help=help, **kwargs)
+
+
+db_app = typer_app("Database: migrations.", no_args_is_help=True)
 
 DatabaseUrl = Annotated[
     str | None,

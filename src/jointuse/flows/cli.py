@@ -20,14 +20,14 @@ from typing import Annotated
 import typer
 
 from jointuse.assembly import default_gate
-from jointuse.core.cli import DatabaseUrl, resolve_database_url
+from jointuse.core.cli import DatabaseUrl, resolve_database_url, typer_app
 from jointuse.core.db import make_engine
 from jointuse.core.errors import JointuseError
 from jointuse.customers.imports import PLATFORM_OPERATOR, ImportRefused, import_file
 from jointuse.flows.scheduler import tick
 
-contracts_app = typer.Typer(
-    help="Retail contracts in force at go-live (the operator's import).", no_args_is_help=True
+contracts_app = typer_app(
+    "Retail contracts in force at go-live (the operator's import).", no_args_is_help=True
 )
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from jointuse.core.cli import DatabaseUrl, resolve_database_url
+from jointuse.core.cli import DatabaseUrl, resolve_database_url, typer_app
 from jointuse.core.db import make_engine
 from jointuse.core.errors import ValidationError
 from jointuse.ledger.checkpoint import (
@@ -20,7 +20,7 @@ from jointuse.ledger.checkpoint import (
 )
 from jointuse.ledger.service import DEFAULT_SEAL_BATCH, seal_all, verify
 
-app = typer.Typer(help="The access ledger (アクセス記録): seal, verify, checkpoints.")
+app = typer_app("The access ledger (アクセス記録): seal, verify, checkpoints.")
 
 KeyFile = Annotated[Path, typer.Option("--key", help="Ed25519 private key file (PEM).")]
 

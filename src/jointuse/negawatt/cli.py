@@ -20,14 +20,14 @@ from rich.progress import Progress
 from sqlalchemy import Engine
 
 from jointuse.access.gate import PolicyDenied
-from jointuse.core.cli import DatabaseUrl, resolve_database_url
+from jointuse.core.cli import DatabaseUrl, resolve_database_url, typer_app
 from jointuse.core.db import make_engine
 from jointuse.core.errors import JointuseError
 from jointuse.negawatt import service
 from jointuse.policy.engine import Party, PartyStatus
 
-app = typer.Typer(
-    help="Negawatt (ネガワット取引): meter data import and DR event settlement.",
+app = typer_app(
+    "Negawatt (ネガワット取引): meter data import and DR event settlement.",
     no_args_is_help=True,
 )
 

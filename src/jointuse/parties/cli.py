@@ -19,19 +19,19 @@ import typer
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from jointuse.core.cli import DatabaseUrl, resolve_database_url
+from jointuse.core.cli import DatabaseUrl, resolve_database_url, typer_app
 from jointuse.core.db import database_url_for_display, make_engine, upgrade
 from jointuse.core.errors import JointuseError
 from jointuse.parties import service
 from jointuse.parties.model import Party
 from jointuse.parties.tokens import DEFAULT_TTL_DAYS, MAX_TTL_DAYS, TokenInfo
 
-party_app = typer.Typer(
-    help="Joint users (共同利用者): register, list, suspend, reinstate, deregister.",
+party_app = typer_app(
+    "Joint users (共同利用者): register, list, suspend, reinstate, deregister.",
     no_args_is_help=True,
 )
-token_app = typer.Typer(
-    help="Credentials of joint users: bearer tokens and TLS client certificates.",
+token_app = typer_app(
+    "Credentials of joint users: bearer tokens and TLS client certificates.",
     no_args_is_help=True,
 )
 

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from jointuse.core.cli import typer_app
 from jointuse.core.errors import ConfigError, JointuseError
 from jointuse.policy.engine import (
     AccessRequest,
@@ -26,8 +27,8 @@ from jointuse.policy.engine import (
 from jointuse.policy.model import Policy
 from jointuse.policy.render import FORMATS, LANGS, render_notice
 
-app = typer.Typer(
-    help="The joint-use policy (共同利用ポリシー): render the notice, check it, explain decisions.",
+app = typer_app(
+    "The joint-use policy (共同利用ポリシー): render the notice, check it, explain decisions.",
     no_args_is_help=True,
 )
 

@@ -17,6 +17,7 @@ from typer import Typer
 from typer.testing import CliRunner
 
 from jointuse.app import create_app
+from jointuse.core.db import make_engine, upgrade
 from jointuse.core.ids import SupplyPointId
 from jointuse.demo import cli as demo_cli
 from jointuse.demo.cli import NotEmpty, build_demo, register, what_to_try
@@ -122,6 +123,15 @@ def test_commands_demo_data_and_demo(tmp_path: Path, monkeypatch: pytest.MonkeyP
     register(app)
     runner = CliRunner()
     url = f"sqlite:///{tmp_path / 'demo.db'}"
+    result = runner.invoke(app, ["demo-data", "--customers", "20", "--database-url", url])
+    assert result.exit_code == 2  # demo-data fills a migrated database; it creates none
+    assert "jointuse db upgrade --database-url" in result.stderr
+    assert not (tmp_path / "demo.db").exists()
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
     result = runner.invoke(app, ["demo-data", "--customers", "20", "--database-url", url])
     assert result.exit_code == 0, result.output
     assert "20 customers" in result.output and "curl -s" in result.output

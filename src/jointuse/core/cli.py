@@ -1,18 +1,23 @@
-"""``jointuse db``: migrate the database (register with ``app.add_typer(db_app, name="db")``)."""
+"""``jointuse db`` (register with ``app.add_typer(db_app, name="db")``) and what every command
+shares: :func:`typer_app` (each command group), :data:`DatabaseUrl` (the ``--database-url``
+option) and :func:`open_cli_database` (the database of a command).
+
+Only ``jointuse db upgrade`` and ``jointuse demo`` create or migrate a database
+(``open_cli_database(..., create=True)``); every other command opens an existing database at the
+head revision, and refuses anything else — absent, empty, behind, unreachable — with the command
+that fixes it, on stderr, exit status 2 (:mod:`jointuse.core.opening`).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy import Engine
 
-from jointuse.core.db import (
-    alembic_config,
-    current_revisions,
-    database_url_for_display,
-    make_engine,
-    upgrade,
-)
+from jointuse.core.db import alembic_config, current_revisions, upgrade
+from jointuse.core.errors import JointuseError
+from jointuse.core.opening import open_database, upgrade_command
 from jointuse.core.settings import load_settings
 
 
@@ -46,18 +51,39 @@ def resolve_database_url(database_url: str | None) -> str:
     return database_url or load_settings().database_url
 
 
+def open_cli_database(
+    database_url: str | None, *, create: bool = False, at_head: bool = True
+) -> Engine:
+    """The engine of a command's database (``--database-url``, else the configured one), opened
+    by :func:`jointuse.core.opening.open_database`; the caller disposes of it. A refusal (and a
+    URL or setting that does not parse) prints ``error: …`` with the fix on stderr and exits
+    with status 2."""
+    try:
+        url = resolve_database_url(database_url)
+        hint = upgrade_command(url, explicit=database_url is not None)
+        return open_database(url, create=create, at_head=at_head, upgrade_hint=hint)
+    except JointuseError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        valid = exc.details.get("valid")
+        if valid:
+            shown = ", ".join(valid) if isinstance(valid, list | tuple) else str(valid)
+            typer.echo(f"  valid: {shown}", err=True)
+        raise typer.Exit(2) from None
+
+
 @db_app.command("upgrade")
-def upgrade_command(
+def upgrade_database_command(
     database_url: DatabaseUrl = None,
     revision: Annotated[str, typer.Option(help="Target revision.")] = "heads",
 ) -> None:
-    """Run the migrations up to REVISION (default: every head)."""
-    url = resolve_database_url(database_url)
-    engine = make_engine(url)
+    """Create (SQLite) and migrate the database up to REVISION (default: every head).
+
+    A PostgreSQL database must exist (createdb); a SQLite file is created."""
+    engine = open_cli_database(database_url, create=True)
     try:
         upgrade(engine, revision)
         typer.echo(
-            f"{database_url_for_display(url)}: at revision "
+            f"{engine.url.render_as_string(hide_password=True)}: at revision "
             f"{', '.join(current_revisions(engine)) or '(none)'}"
         )
     finally:
@@ -67,7 +93,7 @@ def upgrade_command(
 @db_app.command("current")
 def current_command(database_url: DatabaseUrl = None) -> None:
     """Print the revision(s) the database is at."""
-    engine = make_engine(resolve_database_url(database_url))
+    engine = open_cli_database(database_url, at_head=False)
     try:
         typer.echo(", ".join(current_revisions(engine)) or "(none: run `jointuse db upgrade`)")
     finally:

@@ -4,7 +4,8 @@ Register on the root Typer app with :func:`register` (``register(app)``), or one
 ``app.command("serve")(serve_command)``, ``app.command("demo-data")(demo_data_command)``,
 ``app.command("demo")(demo_command)``.
 
-``demo-data`` fills an **empty** database (refused otherwise): the ten TSOs and OCCTO, the
+``demo-data`` fills an **empty**, migrated database (refused otherwise: run ``jointuse db upgrade``
+first — only ``db upgrade`` and ``demo`` create or migrate a database): the ten TSOs and OCCTO, the
 co-operative ``coop-mirai`` and three other retailers, two DR contractors, and N synthetic
 customers, each with a retail contract for a supply point of the TSO serving their prefecture
 (:mod:`jointuse.demo.generate`). The registry is bulk-loaded in chunks through
@@ -29,8 +30,8 @@ import typer
 from sqlalchemy import Engine
 
 from jointuse.assembly import default_gate
-from jointuse.core.cli import DatabaseUrl, resolve_database_url
-from jointuse.core.db import UnitOfWork, database_url_for_display, make_engine, upgrade
+from jointuse.core.cli import DatabaseUrl, open_cli_database
+from jointuse.core.db import UnitOfWork, upgrade
 from jointuse.core.errors import JointuseError
 from jointuse.core.ids import SupplyPointId
 from jointuse.customers import service as customers
@@ -369,11 +370,11 @@ def demo_data_command(
         int, typer.Option(min=0, help="Processes building chunks (0: CPUs - 1).")
     ] = 0,
 ) -> None:
-    """Fill an EMPTY database with demo parties and N synthetic customers; print tokens."""
-    url = resolve_database_url(database_url)
-    engine = make_engine(url)
+    """Fill an empty, migrated database with demo parties and N synthetic customers; print
+    tokens. (Run `jointuse db upgrade` first; `jointuse demo` does both.)"""
+    engine = open_cli_database(database_url)
+    where = engine.url.render_as_string(hide_password=True)
     try:
-        upgrade(engine)
         summary = build_demo(
             engine, count=customers_count, seed=seed, chunk_size=chunk_size, workers=workers
         )
@@ -382,26 +383,25 @@ def demo_data_command(
     finally:
         engine.dispose()
     typer.echo(
-        f"{database_url_for_display(url)}: {summary.customers} customers and supply points "
-        f"in {summary.seconds:.1f} s"
+        f"{where}: {summary.customers} customers and supply points in {summary.seconds:.1f} s"
     )
     typer.echo(what_to_try(summary))
 
 
 def demo_command(database_url: DatabaseUrl = None) -> None:
-    """Migrate, fill with demo data if empty, print what to try; then exit."""
-    url = resolve_database_url(database_url)
-    engine = make_engine(url)
+    """Create and migrate the database, fill it with demo data if empty, print what to try;
+    then exit."""
+    engine = open_cli_database(database_url, create=True)
+    where = engine.url.render_as_string(hide_password=True)
     try:
         upgrade(engine)
         if parties.list_parties(engine):
-            typer.echo(f"{database_url_for_display(url)} already holds data: new demo tokens only.")
+            typer.echo(f"{where} already holds data: new demo tokens only.")
             summary = _fresh_tokens(engine)
         else:
             summary = build_demo(engine, count=DEFAULT_CUSTOMERS, seed=DEFAULT_SEED)
             typer.echo(
-                f"{database_url_for_display(url)}: {summary.customers} demo customers loaded "
-                f"in {summary.seconds:.1f} s"
+                f"{where}: {summary.customers} demo customers loaded in {summary.seconds:.1f} s"
             )
     except JointuseError as exc:
         raise _fail(exc) from None

@@ -2,7 +2,9 @@
 
 Register with ``app.add_typer(party_app, name="party")`` and ``app.add_typer(token_app,
 name="token")``. The database is ``--database-url``, else ``JOINTUSE_DATABASE_URL`` (read once per
-command through :mod:`jointuse.core.settings`); migrations are applied before use. A refusal
+command through :mod:`jointuse.core.settings`); it must exist and be migrated (``jointuse db
+upgrade``), else the command refuses and says so (:func:`jointuse.core.cli.open_cli_database`). A
+refusal
 (bad input, unknown party, illegal status change) prints ``error: …`` (and what would be valid)
 on stderr and exits with status 2, never with a traceback.
 """
@@ -19,8 +21,7 @@ import typer
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from jointuse.core.cli import DatabaseUrl, resolve_database_url, typer_app
-from jointuse.core.db import database_url_for_display, make_engine, upgrade
+from jointuse.core.cli import DatabaseUrl, open_cli_database, typer_app
 from jointuse.core.errors import JointuseError
 from jointuse.parties import service
 from jointuse.parties.model import Party
@@ -40,16 +41,11 @@ Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a tabl
 
 @contextmanager
 def _database(database_url: str | None) -> Iterator[Engine]:
-    """The engine of the configured database, migrated to head; refusals exit with status 2."""
-    url: str | None = None
+    """The engine of the configured database (at the head revision); refusals exit with
+    status 2."""
+    engine = open_cli_database(database_url)
     try:
-        url = resolve_database_url(database_url)
-        engine = make_engine(url)
-        try:
-            upgrade(engine)
-            yield engine
-        finally:
-            engine.dispose()
+        yield engine
     except JointuseError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         valid = getattr(exc, "valid", None)
@@ -58,10 +54,13 @@ def _database(database_url: str | None) -> Iterator[Engine]:
             typer.echo(f"  valid: {shown}", err=True)
         raise typer.Exit(2) from None
     except SQLAlchemyError as exc:
-        where = database_url_for_display(url) if url else "the database"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        typer.echo(f"error: database {where}: {first}", err=True)
+        typer.echo(
+            f"error: database {engine.url.render_as_string(hide_password=True)}: {first}", err=True
+        )
         raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
 
 
 def _iso(moment: datetime | None) -> str:

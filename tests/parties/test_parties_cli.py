@@ -252,8 +252,9 @@ def test_token_issue_prints_secret_once_and_it_authenticates(db_url: str) -> Non
     finally:
         engine.dispose()
 
-    assert f"revoked token {token_id}" in ok("token", "revoke", token_id).stdout
+    assert f"revoked token {token_id}" in ok("token", "revoke", f"ju_{token_id}").stdout
     assert "already revoked" in ok("token", "revoke", token_id).stdout
+    assert "already revoked" in ok("token", "revoke", secret).stdout
     assert json.loads(ok("token", "list", "r-coop", "--json").stdout)[0]["state"] == "revoked"
 
 
@@ -262,7 +263,16 @@ def test_certificate_commands(db_url: str) -> None:
     fp = ":".join(["AB"] * 32)
     assert "ab" * 32 in ok("token", "cert-add", "r-coop", fp).stdout
     assert "already registered" in refused("token", "cert-add", "r-coop", "ab" * 32).stderr
+    listed = ok("token", "cert-list", "r-coop").stdout
+    assert listed.splitlines()[0].split() == ["FINGERPRINT", "STATE", "REGISTERED", "REVOKED"]
+    assert "ab" * 32 in listed and " valid " in listed
     assert "revoked" in ok("token", "cert-revoke", fp.lower()).stdout
+    as_json = json.loads(ok("token", "cert-list", "r-coop", "--json").stdout)
+    assert [(c["fingerprint"], c["state"]) for c in as_json] == [("ab" * 32, "revoked")]
+    assert as_json[0]["revoked_at"] is not None
+    ok("party", "seed")
+    assert "party tso-03 has no certificates" in ok("token", "cert-list", "tso-03").stdout
+    assert "no party with code 'nobody'" in refused("token", "cert-list", "nobody").stderr
 
 
 def test_cli_on_each_backend(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

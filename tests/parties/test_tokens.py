@@ -25,6 +25,7 @@ from jointuse.parties.tokens import (
     normalise_fingerprint,
     parse_bearer,
     token_hash,
+    validate_token_id,
 )
 from jointuse.policy import engine as policy_engine
 
@@ -222,6 +223,29 @@ def test_revoke_unknown_or_malformed_token_id(parties: Engine) -> None:
     with pytest.raises(ValidationError) as err:
         service.revoke_token(parties, "not-a-token-id")
     assert err.value.field == "token_id"
+
+
+def test_a_token_id_is_taken_as_token_list_and_the_token_itself_show_it() -> None:
+    token_id, token = new_token()
+    for given_as in (
+        token_id,  # token list, token issue
+        f"ju_{token_id}",  # how the token begins
+        token,  # the whole token (a leaked one, pasted to revoke it)
+        f"Bearer {token}",  # the Authorization header value
+        f"  {token_id.upper()}  ",
+        token_id.translate(str.maketrans("0123456789abcdef", "０１２３４５６７８９ａｂｃｄｅｆ")),
+    ):
+        assert validate_token_id(given_as) == token_id, given_as
+    for bad in ("", "ju_", f"ju_{token_id}0", f"xx_{token_id}", token_id[:-1], f"{token}!"):
+        with pytest.raises(ValidationError) as err:
+            validate_token_id(bad)
+        assert "ju_" in str(err.value.valid)
+
+
+def test_revoke_by_the_token_itself(parties: Engine) -> None:
+    issued = service.issue_token(parties, "r-coop", at=T0)
+    info = service.revoke_token(parties, issued.secret, at=day(1))
+    assert (info.token_id, info.revoked_at) == (issued.token_id, day(1))
 
 
 def test_suspended_party_authenticates_with_its_status(parties: Engine, uow: Uow) -> None:

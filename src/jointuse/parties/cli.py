@@ -261,8 +261,18 @@ def issue_command(
 
 
 @token_app.command("revoke")
-def revoke_command(token_id: str, database_url: DatabaseUrl = None) -> None:
-    """Revoke a token by its id (as printed by ``token issue`` / ``token list``)."""
+def revoke_command(
+    token_id: Annotated[
+        str,
+        typer.Argument(
+            help="The token id as `token list` shows it, ju_<id> as the token begins, or the "
+            "whole token."
+        ),
+    ],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Revoke a token: by its id (as `token issue` and `token list` print it), by ju_<id> (how
+    the token itself begins) or by the whole token."""
     with _database(database_url) as engine:
         before = datetime.now(UTC)
         info = service.revoke_token(engine, token_id)
@@ -320,6 +330,35 @@ def cert_add_command(party: str, fingerprint: str, database_url: DatabaseUrl = N
     with _database(database_url) as engine:
         info = service.register_certificate(engine, party, fingerprint)
     typer.echo(f"registered certificate {info.fingerprint} for party {info.party_code}")
+
+
+@token_app.command("cert-list")
+def cert_list_command(party: str, as_json: Json = False, database_url: DatabaseUrl = None) -> None:
+    """List a party's TLS client certificates (fingerprints, dates, state)."""
+    with _database(database_url) as engine:
+        certificates = service.list_certificates(engine, party)
+    views = [
+        {
+            "fingerprint": c.fingerprint,
+            "created_at": _iso(c.created_at),
+            "revoked_at": _iso(c.revoked_at) or None,
+            "state": "revoked" if c.revoked_at is not None else "valid",
+        }
+        for c in certificates
+    ]
+    if as_json:
+        typer.echo(json.dumps(views, ensure_ascii=False, indent=2))
+        return
+    if not views:
+        typer.echo(f"party {party} has no certificates")
+        return
+    _table(
+        ["FINGERPRINT", "STATE", "REGISTERED", "REVOKED"],
+        [
+            [v["fingerprint"] or "", v["state"] or "", v["created_at"] or "", v["revoked_at"] or ""]
+            for v in views
+        ],
+    )
 
 
 @token_app.command("cert-revoke")

@@ -361,6 +361,7 @@ def revoke_certificate(db: Db, fingerprint: str, *, at: datetime | None = None) 
 
 
 def list_certificates(db: Db, party_code: str) -> list[CertificateInfo]:
+    """The party's client certificates (fingerprints, dates), oldest first."""
     with _unit(db, read_only=True) as conn:
         _require(conn, party_code)
         return repo.load_certificates(conn, party_code)

@@ -111,7 +111,9 @@ def check(
 ) -> None:
     """Report what the law requires that the policy lacks (gaps), errors and warnings.
 
-    Exit status 1 when there is a gap or an error, 0 otherwise.
+    Exit status 0 when there is no gap and no error; 1 when there is (the report says what to
+    fix in the policy); 2 when there is nothing to report on: the file cannot be read or is not a
+    valid policy (not TOML, a dangling reference — the reason on stderr), or an option is bad.
     """
     from jointuse.policy.check import check_policy, format_report
 

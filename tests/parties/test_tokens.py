@@ -248,6 +248,27 @@ def test_revoke_by_the_token_itself(parties: Engine) -> None:
     assert (info.token_id, info.revoked_at) == (issued.token_id, day(1))
 
 
+def test_reissue_replaces_the_tokens_of_one_label_in_one_transaction(parties: Engine) -> None:
+    first = service.issue_token(parties, "r-coop", label="demo", at=T0)
+    second = service.issue_token(parties, "r-coop", label="demo", at=day(1))
+    own = service.issue_token(parties, "r-coop", label="nightly batch", at=day(1))
+    new, revoked = service.reissue_token(parties, "r-coop", label=" demo ", at=day(2))
+    assert sorted(revoked) == sorted([first.token_id, second.token_id])
+    states = {t.token_id: t.state_at(day(3)) for t in service.list_tokens(parties, "r-coop")}
+    assert states == {
+        first.token_id: "revoked",
+        second.token_id: "revoked",
+        own.token_id: "valid",
+        new.token_id: "valid",
+    }
+    again, revoked = service.reissue_token(parties, "r-coop", label="demo", at=day(3))
+    assert revoked == [new.token_id] and again.token_id != new.token_id
+    with pytest.raises(ValidationError):
+        service.reissue_token(parties, "r-coop", label=" ")
+    with pytest.raises(NotFound):
+        service.reissue_token(parties, "nobody", label="demo")
+
+
 def test_suspended_party_authenticates_with_its_status(parties: Engine, uow: Uow) -> None:
     issued = service.issue_token(parties, "r-coop", at=T0)
     service.suspend(parties, "r-coop", reason="audit", at=day(2))

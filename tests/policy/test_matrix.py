@@ -9,7 +9,7 @@ Interpretations of that matrix made in this table:
 * OCCTO "what the flow it relays carries": P1 switching flows carry name, address, the contract
   number and the supply point's information; P2 the forwarded items and the judgement; P3 the
   supply point inquiry; P5 the DR plans with point IDs and negawatt quantities.
-* P2 (廃止取次, as the market flows implement it): the new retailer (applicant) writes exactly what is
+* P2 (廃止取次, as the market flows do it): the new retailer (applicant) writes exactly what is
   forwarded — the old retailer's contract number, the contract holder's name, the address, the
   supply point ID — and reads the judgement; the old retailer reads those items only as the
   addressee of the 廃止取次 (``forwarding_addressee``, not as contract holder) and writes its

@@ -13,7 +13,9 @@ customers, each with a retail contract for a supply point of the TSO serving the
 switching scenario then runs through the gate: a customer asks ``r-hikari`` to take over their
 supply point, and ``r-hikari`` files the switch with its 廃止取次 to the current retailer — which
 makes it the point's applicant and opens the P3 supply point inquiry to it.
-Finally a bearer token is issued for each demo party and printed, with ``curl`` lines to try.
+Finally a bearer token is issued for each demo party and printed, with ``curl`` lines to try;
+``demo`` on a database that holds data already only replaces those tokens (the demo's earlier
+ones are revoked: a token is shown once and stored hashed, so it cannot be shown again).
 """
 
 from __future__ import annotations
@@ -278,8 +280,29 @@ def open_switching_example(engine: Engine, rec: SyntheticCustomer, at: datetime)
     return applicant
 
 
+DEMO_TOKEN_LABEL = "demo"
+
+
+def demo_party_codes(area_tso: str) -> list[str]:
+    """The parties the demo prints a token for: the retailers, the example point's TSO and
+    another one, OCCTO and the DR contractors."""
+    other_tso = "tso-06" if area_tso != "tso-06" else "tso-03"
+    return [
+        *(code for code, *_ in RETAILERS),
+        area_tso,
+        other_tso,
+        "occto",
+        *(code for code, *_ in DR_CONTRACTORS),
+    ]
+
+
 def issue_demo_tokens(engine: Engine, codes: list[str]) -> dict[str, str]:
-    return {code: parties.issue_token(engine, code, label="demo").secret for code in codes}
+    """A fresh token per demo party; the demo's earlier tokens (label ``demo``) are revoked in
+    the same transaction, so running the demo again leaves one live demo token per party."""
+    return {
+        code: parties.reissue_token(engine, code, label=DEMO_TOKEN_LABEL)[0].secret
+        for code in codes
+    }
 
 
 def build_demo(
@@ -304,10 +327,7 @@ def build_demo(
     if first is not None:
         applicant = open_switching_example(engine, first, datetime.now(UTC))
         open_meter_reading_round(engine, point, datetime.now(UTC))
-    other_tso = "tso-06" if area_tso != "tso-06" else "tso-03"
-    codes = [code for code, *_ in RETAILERS] + [area_tso, other_tso, "occto"]
-    codes += [code for code, *_ in DR_CONTRACTORS]
-    tokens = issue_demo_tokens(engine, codes)
+    tokens = issue_demo_tokens(engine, demo_party_codes(area_tso))
     return DemoSummary(count, time.perf_counter() - started, point, area_tso, tokens, applicant)
 
 
@@ -396,7 +416,9 @@ def demo_command(database_url: DatabaseUrl = None) -> None:
     try:
         upgrade(engine)
         if parties.list_parties(engine):
-            typer.echo(f"{where} already holds data: new demo tokens only.")
+            typer.echo(
+                f"{where} already holds data: new demo tokens only (the previous ones revoked)."
+            )
             summary = _fresh_tokens(engine)
         else:
             summary = build_demo(engine, count=DEFAULT_CUSTOMERS, seed=DEFAULT_SEED)
@@ -413,9 +435,7 @@ def demo_command(database_url: DatabaseUrl = None) -> None:
 def _fresh_tokens(engine: Engine) -> DemoSummary:
     first = next(generate_customers(1, seed=DEFAULT_SEED, retailers=_retailer_weights()))
     area_tso = SupplyPointId(first.supply_point_id).tso_code
-    other = "tso-06" if area_tso != "tso-06" else "tso-03"
-    codes = [c for c, *_ in RETAILERS] + [area_tso, other, "occto"]
-    tokens = issue_demo_tokens(engine, codes)
+    tokens = issue_demo_tokens(engine, demo_party_codes(area_tso))
     open_meter_reading_round(engine, first.supply_point_id, datetime.now(UTC))
     return DemoSummary(0, 0.0, first.supply_point_id, area_tso, tokens, applicant_for(first))
 

@@ -453,6 +453,16 @@ def serve_command(
             show_default=False,
         ),
     ] = None,
+    header_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--header-timeout",
+            min=0.001,
+            help="Seconds a client has to send a complete request head; a slower or silent "
+            "connection is closed (default: JOINTUSE_HEADER_TIMEOUT, else 5).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP API (uvicorn) with the ledger sealer in the background."""
     from dataclasses import replace
@@ -460,18 +470,22 @@ def serve_command(
     import uvicorn
 
     from jointuse.app import create_app
+    from jointuse.core.serving import server_config
     from jointuse.core.settings import load_settings
 
-    settings = load_settings()
-    if database_url:
-        settings = replace(settings, database_url=database_url)
-    if policy is not None:
-        settings = replace(settings, policy_path=str(policy))
     try:
+        settings = load_settings()
+        if database_url:
+            settings = replace(settings, database_url=database_url)
+        if policy is not None:
+            settings = replace(settings, policy_path=str(policy))
+        if header_timeout is not None:
+            settings = replace(settings, header_timeout=header_timeout)
         app = create_app(settings)
     except JointuseError as exc:
         raise _fail(exc) from None
-    uvicorn.run(app, host=host, port=port)
+    config = server_config(app, host=host, port=port, header_timeout=settings.header_timeout)
+    uvicorn.Server(config).run()
 
 
 def register(app: typer.Typer) -> None:

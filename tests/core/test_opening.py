@@ -149,3 +149,14 @@ def test_the_server_refuses_to_start_on_an_unmigrated_database(
         settings = replace(load_settings({}), database_url=url)
         with pytest.raises(DatabaseNotReady):
             create_app(settings, environ={}, run_sealer=False)
+
+
+def test_the_maintenance_database_is_named_as_such(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    if backend == "sqlite":
+        pytest.skip("PostgreSQL's own databases")
+    server = request.getfixturevalue("_postgres")
+    with pytest.raises(DatabaseNotReady, match="PostgreSQL's maintenance database") as info:
+        open_database(server.url("postgres"))
+    assert info.value.state == "empty" and info.value.fix is None

@@ -58,6 +58,10 @@ class DatabaseNotReady(JointuseError):
         self.fix = fix
 
 
+MAINTENANCE_DATABASES = frozenset({"postgres", "template0", "template1"})
+"""PostgreSQL's own databases: never a jointuse database (a URL naming one is a mistake)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SchemaState:
     """The revisions a database is at and the heads of the shipped migrations."""
@@ -155,6 +159,18 @@ def require_head(engine: Engine, *, upgrade_hint: str | None = None) -> SchemaSt
     if state.at_head:
         return state
     heads = ", ".join(state.heads)
+    if (
+        not state.current
+        and engine.dialect.name == "postgresql"
+        and (engine.url.database in MAINTENANCE_DATABASES)
+    ):
+        raise DatabaseNotReady(
+            f"{_where(url)} is PostgreSQL's maintenance database, not a jointuse one: create a "
+            "database for jointuse (createdb jointuse) and name it in the URL; then run "
+            "jointuse db upgrade --database-url postgresql://…/jointuse",
+            state="empty",
+            url=_where(url),
+        )
     if not state.current:
         raise DatabaseNotReady(
             f"the database {_where(url)} is empty (no migrations applied: not a jointuse "

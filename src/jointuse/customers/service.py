@@ -44,7 +44,7 @@ from sqlalchemy import Connection, Engine
 
 from jointuse.access.gate import Gate, GateParts, GateResult, LoadContext, Loader, LoaderKey
 from jointuse.core.db import UnitOfWork
-from jointuse.core.errors import NotFound
+from jointuse.core.errors import NotFound, ValidationError
 from jointuse.customers import repository
 from jointuse.customers.model import (
     BASIC_ITEM_KEYS,

@@ -32,7 +32,7 @@ from sqlalchemy import Engine
 
 from jointuse.access.gate import Gate
 from jointuse.assembly import gate_for
-from jointuse.core.db import BackgroundCheckpointer, make_engine
+from jointuse.core.db import BackgroundCheckpointer
 from jointuse.core.edge import FailureLimiter
 from jointuse.core.health import health_router
 from jointuse.core.http import (
@@ -43,6 +43,7 @@ from jointuse.core.http import (
 )
 from jointuse.core.mail import Mailer, mailer_from
 from jointuse.core.openapi import STATIC_DOCS_PATH, install_openapi
+from jointuse.core.opening import open_database
 from jointuse.core.periodic import PeriodicWorker
 from jointuse.core.settings import Settings, load_settings
 
@@ -72,7 +73,9 @@ def create_app(
     """The jointuse HTTP API.
 
     ``settings`` default to :func:`load_settings`; ``engine`` (for tests) is used as given and not
-    disposed, otherwise one is made from ``settings.database_url`` and disposed on shutdown.
+    disposed, otherwise one is opened on ``settings.database_url`` — which must exist and be
+    migrated to the head revision, else :class:`~jointuse.core.opening.DatabaseNotReady` (the
+    server refuses to start instead of answering 500) — and disposed on shutdown.
     ``bench`` / ``trust_client_cert_header`` default to the environment flags
     ``JOINTUSE_BENCH_ENDPOINTS`` / ``JOINTUSE_TRUST_CLIENT_CERT_HEADER`` (``1``/``true``).
     ``mailer`` (for tests and the demo: a local SMTP sink) sends the customers' one-time codes;
@@ -105,7 +108,7 @@ def create_app(
     db = (
         engine
         if engine is not None
-        else make_engine(settings.database_url, background_checkpoints=True)
+        else open_database(settings.database_url, background_checkpoints=True)
     )
     with_bench = _flag(env, BENCH_ENV) if bench is None else bench
     trust = (

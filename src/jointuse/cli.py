@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import typer
-
-from jointuse.core.cli import db_app
+from jointuse.core.cli import db_app, typer_app
 from jointuse.demo.cli import register as register_demo
 from jointuse.flows.cli import contracts_app, tick_command
 from jointuse.ledger.cli import app as ledger_app
@@ -12,8 +10,8 @@ from jointuse.negawatt.cli import app as negawatt_app
 from jointuse.parties.cli import party_app, token_app
 from jointuse.policy.cli import app as policy_app
 
-app = typer.Typer(
-    help="jointuse — joint use (共同利用) of electricity customers' personal data.",
+app = typer_app(
+    "jointuse — joint use (共同利用) of electricity customers' personal data.",
     no_args_is_help=True,
 )
 app.add_typer(policy_app, name="policy")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,10 +18,12 @@ from typer import Typer
 from typer.testing import CliRunner
 
 from jointuse.app import create_app
+from jointuse.core.db import make_engine, upgrade
 from jointuse.core.ids import SupplyPointId
 from jointuse.demo import cli as demo_cli
 from jointuse.demo.cli import NotEmpty, build_demo, register, what_to_try
 from jointuse.demo.generate import generate_customers
+from jointuse.parties import service as parties
 from jointuse.parties.reference import area_for_prefecture
 
 RETAILERS = [(code, prefix, share) for code, _j, _e, _m, prefix, share in demo_cli.RETAILERS]
@@ -123,6 +126,15 @@ def test_commands_demo_data_and_demo(tmp_path: Path, monkeypatch: pytest.MonkeyP
     runner = CliRunner()
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     result = runner.invoke(app, ["demo-data", "--customers", "20", "--database-url", url])
+    assert result.exit_code == 2  # demo-data fills a migrated database; it creates none
+    assert "jointuse db upgrade --database-url" in result.stderr
+    assert not (tmp_path / "demo.db").exists()
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    result = runner.invoke(app, ["demo-data", "--customers", "20", "--database-url", url])
     assert result.exit_code == 0, result.output
     assert "20 customers" in result.output and "curl -s" in result.output
     again = runner.invoke(app, ["demo-data", "--customers", "20", "--database-url", url])
@@ -136,3 +148,41 @@ def test_commands_demo_data_and_demo(tmp_path: Path, monkeypatch: pytest.MonkeyP
     result = runner.invoke(app, ["demo", "--database-url", fresh])  # re-run: new tokens only
     assert result.exit_code == 0, result.output
     assert "already holds data" in result.output and "Bearer tokens" in result.output
+
+
+def test_running_the_demo_again_replaces_its_tokens_instead_of_piling_them_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every `make demo` issued nine more tokens. Now each run revokes the demo's previous
+    tokens (kept, with their revocation time) and issues one per demo party: after two runs each
+    demo party has exactly one valid token — the one printed last — and a token the operator
+    issued by hand (another label) is left alone."""
+    app = Typer()
+    register(app)
+    monkeypatch.setattr(demo_cli, "DEFAULT_CUSTOMERS", 10)
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    first = CliRunner().invoke(app, ["demo", "--database-url", url])
+    assert first.exit_code == 0, first.output
+    engine = make_engine(url)
+    try:
+        own = parties.issue_token(engine, "r-hikari", label="nightly batch")
+        second = CliRunner().invoke(app, ["demo", "--database-url", url])
+        assert second.exit_code == 0, second.output
+        printed = dict(
+            line.split()
+            for line in second.output.split("Bearer tokens")[1].split("\n\n")[0].splitlines()[1:]
+        )
+        demo_parties = [c for c, *_ in demo_cli.RETAILERS + demo_cli.DR_CONTRACTORS]
+        assert set(printed) >= {*demo_parties, "occto"} and len(printed) == 9
+        now = datetime.now(UTC)
+        for code, secret in printed.items():
+            tokens = parties.list_tokens(engine, code)
+            valid = [t for t in tokens if t.state_at(now) == "valid" and t.label == "demo"]
+            assert [t.token_id for t in valid] == [secret[3:19]], code
+            assert sum(t.label == "demo" for t in tokens) == 2  # the first run's, revoked
+        assert [t.state_at(now) for t in parties.list_tokens(engine, "r-hikari")].count(
+            "valid"
+        ) == 2  # the demo's and the operator's own
+        assert own.token_id in {t.token_id for t in parties.list_tokens(engine, "r-hikari")}
+    finally:
+        engine.dispose()

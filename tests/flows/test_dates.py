@@ -41,7 +41,7 @@ def test_every_tso_has_data_and_the_lead_times_of_domain_md() -> None:
             assert dates.lead_time(tso, klass, work) == lead, (tso, klass, work)
         data = dates.tso_dates(tso)
         # Placeholder data says so: nothing here is marked verified.
-        assert not data.lead_times_verified and "DOMAIN.md" in data.lead_times_source
+        assert not data.lead_times_verified and "docs/market-facts.md" in data.lead_times_source
         assert not data.reading.verified and data.reading.source
 
 

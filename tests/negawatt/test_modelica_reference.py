@@ -1,7 +1,14 @@
 """The kernel's non-Japanese options checked against LBNL's baseline predictor (Modelica Buildings).
 
 Reference results (Dymola, 2015) of ``Buildings.Controls.Predictors.ElectricalLoad`` with the
-*Average* model are read from ``/work/shared/reference/modelica-buildings`` (read only). The
+*Average* model are read from the folder ``reference/modelica-buildings`` under
+``$JOINTUSE_SHARED_DIR`` (default: a folder ``shared`` beside the repository clone; read only),
+which holds data files of the Modelica Buildings Library (``lbl-srg/modelica-buildings`` on
+GitHub, BSD-style licence), copied flat into that folder:
+``Buildings/Resources/Data/Controls/DemandResponse/Examples/B90_DR_Data.csv`` and, from
+``Buildings/Resources/ReferenceResults/Dymola/``, the Dymola results
+``Buildings_Controls_DemandResponse_Examples_ClientLBNL90.txt`` and
+``Buildings_Controls_Predictors_Validation_*.txt``. The
 predictor, for each slot, averages the last ``nHis`` = 10 stored values of that slot on days of
 the same type (working / non-working), and optionally multiplies by a day-of adjustment: the
 ratio of actual to predicted energy over the slots from 4 h to 1 h before the current slot,
@@ -43,7 +50,7 @@ LBNL_RULE = DayTypeRule(collect=10, keep=10, min_days=1)
 
 
 def _shared_dir() -> Path:
-    """``$JOINTUSE_SHARED_DIR``, else ``shared/`` beside the repository clone."""
+    """``$JOINTUSE_SHARED_DIR``, else the folder ``shared`` beside the repository clone."""
     override = os.environ.get("JOINTUSE_SHARED_DIR")
     if override:
         return Path(override)

@@ -10,6 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner, Result
 
+from jointuse.core.cli import db_app
 from jointuse.core.db import UnitOfWork, current_revisions, make_engine
 from jointuse.parties import service
 from jointuse.parties.cli import party_app, token_app
@@ -22,6 +23,7 @@ def _app() -> typer.Typer:
     app = typer.Typer()
     app.add_typer(party_app, name="party")
     app.add_typer(token_app, name="token")
+    app.add_typer(db_app, name="db")
     return app
 
 
@@ -29,11 +31,19 @@ APP = _app()
 
 
 @pytest.fixture
-def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A fresh, not yet migrated SQLite file, named by JOINTUSE_DATABASE_URL."""
+def new_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A SQLite file not created yet, named by JOINTUSE_DATABASE_URL."""
     url = f"sqlite:///{tmp_path / 'cli' / 'jointuse.db'}"
     monkeypatch.setenv("JOINTUSE_DATABASE_URL", url)
     return url
+
+
+@pytest.fixture
+def db_url(new_url: str) -> str:
+    """The same, created and migrated by `jointuse db upgrade`."""
+    upgrade = runner.invoke(APP, ["db", "upgrade"])
+    assert upgrade.exit_code == 0, upgrade.output
+    return new_url
 
 
 def run(*args: str) -> Result:
@@ -71,7 +81,14 @@ ADD_COOP = (
 )
 
 
-def test_add_and_list_migrates_the_database_first(db_url: str) -> None:
+def test_commands_need_the_database_migrated_by_db_upgrade(new_url: str, tmp_path: Path) -> None:
+    result = refused(*ADD_COOP)
+    assert "no such file" in result.stderr and result.stderr.rstrip().endswith(
+        "run: jointuse db upgrade"
+    )
+    assert not (tmp_path / "cli").exists()
+    ok("db", "upgrade")
+    db_url = new_url
     result = ok(*ADD_COOP)
     assert "registered r-coop (retailer, A0123)" in result.stdout
     engine = make_engine(db_url)
@@ -235,8 +252,9 @@ def test_token_issue_prints_secret_once_and_it_authenticates(db_url: str) -> Non
     finally:
         engine.dispose()
 
-    assert f"revoked token {token_id}" in ok("token", "revoke", token_id).stdout
+    assert f"revoked token {token_id}" in ok("token", "revoke", f"ju_{token_id}").stdout
     assert "already revoked" in ok("token", "revoke", token_id).stdout
+    assert "already revoked" in ok("token", "revoke", secret).stdout
     assert json.loads(ok("token", "list", "r-coop", "--json").stdout)[0]["state"] == "revoked"
 
 
@@ -245,7 +263,16 @@ def test_certificate_commands(db_url: str) -> None:
     fp = ":".join(["AB"] * 32)
     assert "ab" * 32 in ok("token", "cert-add", "r-coop", fp).stdout
     assert "already registered" in refused("token", "cert-add", "r-coop", "ab" * 32).stderr
+    listed = ok("token", "cert-list", "r-coop").stdout
+    assert listed.splitlines()[0].split() == ["FINGERPRINT", "STATE", "REGISTERED", "REVOKED"]
+    assert "ab" * 32 in listed and " valid " in listed
     assert "revoked" in ok("token", "cert-revoke", fp.lower()).stdout
+    as_json = json.loads(ok("token", "cert-list", "r-coop", "--json").stdout)
+    assert [(c["fingerprint"], c["state"]) for c in as_json] == [("ab" * 32, "revoked")]
+    assert as_json[0]["revoked_at"] is not None
+    ok("party", "seed")
+    assert "party tso-03 has no certificates" in ok("token", "cert-list", "tso-03").stdout
+    assert "no party with code 'nobody'" in refused("token", "cert-list", "nobody").stderr
 
 
 def test_cli_on_each_backend(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,6 +25,7 @@ from jointuse.parties.tokens import (
     normalise_fingerprint,
     parse_bearer,
     token_hash,
+    validate_token_id,
 )
 from jointuse.policy import engine as policy_engine
 
@@ -222,6 +223,50 @@ def test_revoke_unknown_or_malformed_token_id(parties: Engine) -> None:
     with pytest.raises(ValidationError) as err:
         service.revoke_token(parties, "not-a-token-id")
     assert err.value.field == "token_id"
+
+
+def test_a_token_id_is_taken_as_token_list_and_the_token_itself_show_it() -> None:
+    token_id, token = new_token()
+    for given_as in (
+        token_id,  # token list, token issue
+        f"ju_{token_id}",  # how the token begins
+        token,  # the whole token (a leaked one, pasted to revoke it)
+        f"Bearer {token}",  # the Authorization header value
+        f"  {token_id.upper()}  ",
+        token_id.translate(str.maketrans("0123456789abcdef", "０１２３４５６７８９ａｂｃｄｅｆ")),
+    ):
+        assert validate_token_id(given_as) == token_id, given_as
+    for bad in ("", "ju_", f"ju_{token_id}0", f"xx_{token_id}", token_id[:-1], f"{token}!"):
+        with pytest.raises(ValidationError) as err:
+            validate_token_id(bad)
+        assert "ju_" in str(err.value.valid)
+
+
+def test_revoke_by_the_token_itself(parties: Engine) -> None:
+    issued = service.issue_token(parties, "r-coop", at=T0)
+    info = service.revoke_token(parties, issued.secret, at=day(1))
+    assert (info.token_id, info.revoked_at) == (issued.token_id, day(1))
+
+
+def test_reissue_replaces_the_tokens_of_one_label_in_one_transaction(parties: Engine) -> None:
+    first = service.issue_token(parties, "r-coop", label="demo", at=T0)
+    second = service.issue_token(parties, "r-coop", label="demo", at=day(1))
+    own = service.issue_token(parties, "r-coop", label="nightly batch", at=day(1))
+    new, revoked = service.reissue_token(parties, "r-coop", label=" demo ", at=day(2))
+    assert sorted(revoked) == sorted([first.token_id, second.token_id])
+    states = {t.token_id: t.state_at(day(3)) for t in service.list_tokens(parties, "r-coop")}
+    assert states == {
+        first.token_id: "revoked",
+        second.token_id: "revoked",
+        own.token_id: "valid",
+        new.token_id: "valid",
+    }
+    again, revoked = service.reissue_token(parties, "r-coop", label="demo", at=day(3))
+    assert revoked == [new.token_id] and again.token_id != new.token_id
+    with pytest.raises(ValidationError):
+        service.reissue_token(parties, "r-coop", label=" ")
+    with pytest.raises(NotFound):
+        service.reissue_token(parties, "nobody", label="demo")
 
 
 def test_suspended_party_authenticates_with_its_status(parties: Engine, uow: Uow) -> None:

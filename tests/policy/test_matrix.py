@@ -1,14 +1,15 @@
 """The access matrix, exhaustively: every party kind × relation (and none) × purpose × action ×
 item is decided by the engine against the shipped policy and compared with a table written here,
-independently, from DOMAIN.md §2 (not read from policy.toml).
+independently, from the default access matrix in ``docs/access-matrix.md`` (not read from
+policy.toml).
 
-Interpretations of DOMAIN.md §2 made in this table:
+Interpretations of that matrix made in this table:
 * "basic of its own customer" (P1 retailer): a retailer holding or applying for the point — the
   customer has a contract or an application with it.
 * OCCTO "what the flow it relays carries": P1 switching flows carry name, address, the contract
   number and the supply point's information; P2 the forwarded items and the judgement; P3 the
   supply point inquiry; P5 the DR plans with point IDs and negawatt quantities.
-* P2 (廃止取次, the market-flows issue): the new retailer (applicant) writes exactly what is
+* P2 (廃止取次, as the market flows do it): the new retailer (applicant) writes exactly what is
   forwarded — the old retailer's contract number, the contract holder's name, the address, the
   supply point ID — and reads the judgement; the old retailer reads those items only as the
   addressee of the 廃止取次 (``forwarding_addressee``, not as contract holder) and writes its

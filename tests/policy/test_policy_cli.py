@@ -90,6 +90,23 @@ def test_check_exit_status_follows_the_gaps(fixed_policy: Path) -> None:
     assert data["ok"] is True and data["counts"]["gap"] == 0
 
 
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_check_exits_2_when_the_file_is_not_a_policy_as_the_readme_says(
+    tmp_path: Path, fmt: str
+) -> None:
+    """1 = the policy has gaps or errors (a report to act on); 2 = no policy to report on."""
+    unparseable = tmp_path / "unparseable.toml"
+    unparseable.write_text("[notice\nversion = ", encoding="utf-8")
+    result = runner.invoke(app, ["check", "--policy", str(unparseable), "--format", fmt])
+    assert result.exit_code == 2
+    assert result.stdout == "" and f"{unparseable}" in result.stderr
+    line = next(x for x in README.read_text(encoding="utf-8").splitlines() if "policy check" in x)
+    assert "exit 1 on a gap or error, 2 when the file is not a valid policy" in line
+
+
 def test_direct_calls_used_by_the_demo(capsys: pytest.CaptureFixture[str]) -> None:
     render(lang="ja", fmt="txt", policy=None, output=None)
     assert "1.共同利用する者の範囲" in capsys.readouterr().out

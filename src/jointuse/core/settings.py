@@ -13,6 +13,10 @@ Environment variables:
 ``JOINTUSE_FLOW_TICK_INTERVAL``
     Seconds between two runs of the market flows' clock in the server (automatic judgements,
     completions on their date, expiries; default 5).
+``JOINTUSE_HEADER_TIMEOUT``
+    Seconds a client of the server has to send a complete request head, from connecting (or from
+    the previous response on a kept-alive connection); a slower or silent one is disconnected
+    (default 5; :mod:`jointuse.core.serving`).
 ``JOINTUSE_POLICY``
     The operator's policy file (TOML, the format of the shipped ``data/policy.toml``). Default:
     the shipped policy. Checked at start: a policy with errors is refused.
@@ -42,6 +46,7 @@ class Settings:
     flow_tick_interval: float = 5.0
     auth_failure_limit: int = 20
     auth_failure_window: float = 60.0
+    header_timeout: float = 5.0
 
 
 def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -90,4 +95,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         flow_tick_interval=_positive_float(env, "JOINTUSE_FLOW_TICK_INTERVAL", 5.0),
         auth_failure_limit=_positive_int(env, "JOINTUSE_AUTH_FAILURE_LIMIT", 20),
         auth_failure_window=_positive_float(env, "JOINTUSE_AUTH_FAILURE_WINDOW", 60.0),
+        header_timeout=_positive_float(env, "JOINTUSE_HEADER_TIMEOUT", 5.0),
     )

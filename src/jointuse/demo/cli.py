@@ -4,7 +4,8 @@ Register on the root Typer app with :func:`register` (``register(app)``), or one
 ``app.command("serve")(serve_command)``, ``app.command("demo-data")(demo_data_command)``,
 ``app.command("demo")(demo_command)``.
 
-``demo-data`` fills an **empty** database (refused otherwise): the ten TSOs and OCCTO, the
+``demo-data`` fills an **empty**, migrated database (refused otherwise: run ``jointuse db upgrade``
+first — only ``db upgrade`` and ``demo`` create or migrate a database): the ten TSOs and OCCTO, the
 co-operative ``coop-mirai`` and three other retailers, two DR contractors, and N synthetic
 customers, each with a retail contract for a supply point of the TSO serving their prefecture
 (:mod:`jointuse.demo.generate`). The registry is bulk-loaded in chunks through
@@ -12,7 +13,9 @@ customers, each with a retail contract for a supply point of the TSO serving the
 switching scenario then runs through the gate: a customer asks ``r-hikari`` to take over their
 supply point, and ``r-hikari`` files the switch with its 廃止取次 to the current retailer — which
 makes it the point's applicant and opens the P3 supply point inquiry to it.
-Finally a bearer token is issued for each demo party and printed, with ``curl`` lines to try.
+Finally a bearer token is issued for each demo party and printed, with ``curl`` lines to try;
+``demo`` on a database that holds data already only replaces those tokens (the demo's earlier
+ones are revoked: a token is shown once and stored hashed, so it cannot be shown again).
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ import typer
 from sqlalchemy import Engine
 
 from jointuse.assembly import default_gate
-from jointuse.core.cli import DatabaseUrl, resolve_database_url
-from jointuse.core.db import UnitOfWork, database_url_for_display, make_engine, upgrade
+from jointuse.core.cli import DatabaseUrl, open_cli_database
+from jointuse.core.db import UnitOfWork, upgrade
 from jointuse.core.errors import JointuseError
 from jointuse.core.ids import SupplyPointId
 from jointuse.customers import service as customers
@@ -277,8 +280,29 @@ def open_switching_example(engine: Engine, rec: SyntheticCustomer, at: datetime)
     return applicant
 
 
+DEMO_TOKEN_LABEL = "demo"
+
+
+def demo_party_codes(area_tso: str) -> list[str]:
+    """The parties the demo prints a token for: the retailers, the example point's TSO and
+    another one, OCCTO and the DR contractors."""
+    other_tso = "tso-06" if area_tso != "tso-06" else "tso-03"
+    return [
+        *(code for code, *_ in RETAILERS),
+        area_tso,
+        other_tso,
+        "occto",
+        *(code for code, *_ in DR_CONTRACTORS),
+    ]
+
+
 def issue_demo_tokens(engine: Engine, codes: list[str]) -> dict[str, str]:
-    return {code: parties.issue_token(engine, code, label="demo").secret for code in codes}
+    """A fresh token per demo party; the demo's earlier tokens (label ``demo``) are revoked in
+    the same transaction, so running the demo again leaves one live demo token per party."""
+    return {
+        code: parties.reissue_token(engine, code, label=DEMO_TOKEN_LABEL)[0].secret
+        for code in codes
+    }
 
 
 def build_demo(
@@ -303,10 +327,7 @@ def build_demo(
     if first is not None:
         applicant = open_switching_example(engine, first, datetime.now(UTC))
         open_meter_reading_round(engine, point, datetime.now(UTC))
-    other_tso = "tso-06" if area_tso != "tso-06" else "tso-03"
-    codes = [code for code, *_ in RETAILERS] + [area_tso, other_tso, "occto"]
-    codes += [code for code, *_ in DR_CONTRACTORS]
-    tokens = issue_demo_tokens(engine, codes)
+    tokens = issue_demo_tokens(engine, demo_party_codes(area_tso))
     return DemoSummary(count, time.perf_counter() - started, point, area_tso, tokens, applicant)
 
 
@@ -369,11 +390,11 @@ def demo_data_command(
         int, typer.Option(min=0, help="Processes building chunks (0: CPUs - 1).")
     ] = 0,
 ) -> None:
-    """Fill an EMPTY database with demo parties and N synthetic customers; print tokens."""
-    url = resolve_database_url(database_url)
-    engine = make_engine(url)
+    """Fill an empty, migrated database with demo parties and N synthetic customers; print
+    tokens. (Run `jointuse db upgrade` first; `jointuse demo` does both.)"""
+    engine = open_cli_database(database_url)
+    where = engine.url.render_as_string(hide_password=True)
     try:
-        upgrade(engine)
         summary = build_demo(
             engine, count=customers_count, seed=seed, chunk_size=chunk_size, workers=workers
         )
@@ -382,26 +403,27 @@ def demo_data_command(
     finally:
         engine.dispose()
     typer.echo(
-        f"{database_url_for_display(url)}: {summary.customers} customers and supply points "
-        f"in {summary.seconds:.1f} s"
+        f"{where}: {summary.customers} customers and supply points in {summary.seconds:.1f} s"
     )
     typer.echo(what_to_try(summary))
 
 
 def demo_command(database_url: DatabaseUrl = None) -> None:
-    """Migrate, fill with demo data if empty, print what to try; then exit."""
-    url = resolve_database_url(database_url)
-    engine = make_engine(url)
+    """Create and migrate the database, fill it with demo data if empty, print what to try;
+    then exit."""
+    engine = open_cli_database(database_url, create=True)
+    where = engine.url.render_as_string(hide_password=True)
     try:
         upgrade(engine)
         if parties.list_parties(engine):
-            typer.echo(f"{database_url_for_display(url)} already holds data: new demo tokens only.")
+            typer.echo(
+                f"{where} already holds data: new demo tokens only (the previous ones revoked)."
+            )
             summary = _fresh_tokens(engine)
         else:
             summary = build_demo(engine, count=DEFAULT_CUSTOMERS, seed=DEFAULT_SEED)
             typer.echo(
-                f"{database_url_for_display(url)}: {summary.customers} demo customers loaded "
-                f"in {summary.seconds:.1f} s"
+                f"{where}: {summary.customers} demo customers loaded in {summary.seconds:.1f} s"
             )
     except JointuseError as exc:
         raise _fail(exc) from None
@@ -413,9 +435,7 @@ def demo_command(database_url: DatabaseUrl = None) -> None:
 def _fresh_tokens(engine: Engine) -> DemoSummary:
     first = next(generate_customers(1, seed=DEFAULT_SEED, retailers=_retailer_weights()))
     area_tso = SupplyPointId(first.supply_point_id).tso_code
-    other = "tso-06" if area_tso != "tso-06" else "tso-03"
-    codes = [c for c, *_ in RETAILERS] + [area_tso, other, "occto"]
-    tokens = issue_demo_tokens(engine, codes)
+    tokens = issue_demo_tokens(engine, demo_party_codes(area_tso))
     open_meter_reading_round(engine, first.supply_point_id, datetime.now(UTC))
     return DemoSummary(0, 0.0, first.supply_point_id, area_tso, tokens, applicant_for(first))
 
@@ -433,6 +453,16 @@ def serve_command(
             show_default=False,
         ),
     ] = None,
+    header_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--header-timeout",
+            min=0.001,
+            help="Seconds a client has to send a complete request head; a slower or silent "
+            "connection is closed (default: JOINTUSE_HEADER_TIMEOUT, else 5).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP API (uvicorn) with the ledger sealer in the background."""
     from dataclasses import replace
@@ -440,18 +470,22 @@ def serve_command(
     import uvicorn
 
     from jointuse.app import create_app
+    from jointuse.core.serving import server_config
     from jointuse.core.settings import load_settings
 
-    settings = load_settings()
-    if database_url:
-        settings = replace(settings, database_url=database_url)
-    if policy is not None:
-        settings = replace(settings, policy_path=str(policy))
     try:
+        settings = load_settings()
+        if database_url:
+            settings = replace(settings, database_url=database_url)
+        if policy is not None:
+            settings = replace(settings, policy_path=str(policy))
+        if header_timeout is not None:
+            settings = replace(settings, header_timeout=header_timeout)
         app = create_app(settings)
     except JointuseError as exc:
         raise _fail(exc) from None
-    uvicorn.run(app, host=host, port=port)
+    config = server_config(app, host=host, port=port, header_timeout=settings.header_timeout)
+    uvicorn.Server(config).run()
 
 
 def register(app: typer.Typer) -> None:

@@ -14,14 +14,24 @@ import uvicorn
 from fastapi import FastAPI
 
 from jointuse.core.net import free_port
+from jointuse.core.serving import DEFAULT_HEADER_TIMEOUT, server_config
 
 
 @contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """Serve ``app``; yields its base URL; stops the server on exit."""
+def serve(app: FastAPI, *, header_timeout: float = DEFAULT_HEADER_TIMEOUT) -> Iterator[str]:
+    """Serve ``app`` as ``jointuse serve`` does (:func:`jointuse.core.serving.server_config`,
+    with its limit on the time to send a request head); yields its base URL; stops the server
+    on exit."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        server_config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            header_timeout=header_timeout,
+            log_level="warning",
+            lifespan="on",
+        )
     )
     thread = threading.Thread(target=server.run, name="live-server", daemon=True)
     thread.start()

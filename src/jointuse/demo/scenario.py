@@ -1,6 +1,7 @@
 """``jointuse demo-scenario``: the market flows end to end, over real HTTP, printed step by step.
 
-A fresh database (a temporary SQLite file unless ``--database-url`` names an empty one) holds the
+A fresh database (a temporary SQLite file, or the empty, migrated one ``--database-url`` names —
+``jointuse db upgrade`` first) holds the
 ten TSOs, OCCTO, the co-operative ``coop-mirai`` (which supplies 山田 花子 at a Tokyo point,
 imported at go-live) and ``r-hikari``. The real app is served by uvicorn on a free local port
 with a demo clock the scenario moves forward, and every step is an HTTP call with the party's own
@@ -31,12 +32,13 @@ from typing import Any
 
 import httpx
 import typer
+from sqlalchemy import Engine
 
 from jointuse.app import create_app
 from jointuse.assembly import default_gate
 from jointuse.core.calendar import JST
-from jointuse.core.cli import DatabaseUrl
-from jointuse.core.db import make_engine, upgrade
+from jointuse.core.cli import DatabaseUrl, open_cli_database
+from jointuse.core.db import upgrade
 from jointuse.customers.imports import PLATFORM_OPERATOR, import_file
 from jointuse.demo.live import serve
 from jointuse.flows.scheduler import tick
@@ -90,12 +92,23 @@ def _customer(name: str, kana: str, address: str) -> dict[str, Any]:
 
 
 @contextmanager
-def _database(url: str | None) -> Iterator[str]:
+def _database(url: str | None) -> Iterator[Engine]:
+    """The database named (it must exist, migrated), else a temporary one made and migrated
+    here; disposed at the end."""
     if url is not None:
-        yield url
+        engine = open_cli_database(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
         return
     with tempfile.TemporaryDirectory() as tmp:
-        yield f"sqlite:///{Path(tmp) / 'scenario.db'}"
+        engine = open_cli_database(f"sqlite:///{Path(tmp) / 'scenario.db'}", create=True)
+        try:
+            upgrade(engine)
+            yield engine
+        finally:
+            engine.dispose()
 
 
 class Scenario:
@@ -128,141 +141,131 @@ class Scenario:
 def run(database_url: str | None, out: Any = None) -> bool:
     """Run the scenario; True when the ledger verifies at the end."""
     clock = DemoClock(datetime.now(JST).replace(second=0, microsecond=0))
-    with _database(database_url) as url:
-        engine = make_engine(url)
-        try:
-            upgrade(engine)
-            if parties.list_parties(engine):
-                raise typer.BadParameter("use an empty database", param_hint="--database-url")
-            since = clock.now - timedelta(days=1)  # registered the day before the scenario
-            parties.seed_reference_parties(engine, since)
-            for code, meti, name in (
-                ("coop-mirai", "A0001", "Coop Mirai"),
-                ("r-hikari", "A0101", "Hikari Power"),
-            ):
-                parties.add_party(
-                    engine,
-                    code=code,
-                    kind="retailer",
-                    name_ja=name,
-                    name_en=name,
-                    meti_registration=meti,
-                    at=since,
-                )
-            tokens = {
-                p: parties.issue_token(engine, p, label="scenario", at=since).secret
-                for p in PARTIES
-            }
-            gate = default_gate()
-            app = create_app(engine=engine, run_sealer=False, clock=clock, environ={}, gate=gate)
-            with serve(app) as base, httpx.Client(base_url=base, timeout=30) as client:
-                s = Scenario(client, tokens, clock)
-                s.step("tso-03 registers two points (one supplied, one without supply)")
-                s.call("tso-03", "PUT", f"/v1/supply-points/{POINT}", json=_point_body("active"))
-                s.call(
-                    "tso-03", "PUT", f"/v1/supply-points/{VACANT}", json=_point_body("terminated")
-                )
-                imported = import_file(
-                    engine,
-                    CONTRACT_CSV.encode(),
-                    by=PLATFORM_OPERATOR,
-                    request_id="scenario-go-live",
-                    at=clock.now,
-                )
-                typer.echo(f"     go-live import: {imported} contract (coop-mirai ← 山田 花子)")
-
-                s.step("coop-mirai: judge the 廃止取次 addressed to us automatically")
-                s.call("coop-mirai", "PUT", "/v1/switching-settings", json={"auto_judge": True})
-
-                s.step("r-hikari files the switch with its 廃止取次 (P1 + P2)")
-                filed = s.call(
-                    "r-hikari",
-                    "POST",
-                    "/v1/switches",
-                    json={
-                        "supply_point_id": "03-1234-5678-9012-3456-7890",
-                        "customer": _customer("山田　花子", "やまだ はなこ", "千代田区千代田1-1-1"),
-                        "new_contract_number": "HK-0001",
-                        "forwarding": {"old_contract_number": "CM-2016-0001"},
-                    },
-                )
-                flow_id, fw = filed["flow"]["flow_id"], filed["forwarding_id"]
-                typer.echo(f"     flow {flow_id} awaiting_judgement; 廃止取次 {fw}")
-                p3 = s.call("r-hikari", "GET", f"/v1/supply-points/{POINT}")
-                day = p3["items"]["meter_reading_day"]
-                typer.echo(
-                    f"     P3 設備情報照会 as {p3['access']['relation']}: "
-                    f"{len(p3['items'])} items, meter-reading day {day}"
-                )
-                s.inboxes()
-
-                clock.advance(minutes=5)
-                s.step("the clock ticks: coop-mirai's automatic judgement")
-                report = tick(engine, gate=gate, at=clock.now)
-                view = s.call("occto", "GET", f"/v1/flows/{flow_id}")["flow"]
-                typer.echo(
-                    f"     judged {report.judged}: {view['forwarding']['result']} → {view['state']}"
-                )
-                s.inboxes()
-
-                clock.advance(hours=2)
-                s.step("tso-03 fixes the switching date")
-                dated = s.call("tso-03", "POST", f"/v1/flows/{flow_id}/date", json={})["flow"]
-                typer.echo(f"     switching date {dated['fixed_date']}")
-                s.inboxes()
-
-                clock.now = datetime.combine(
-                    date.fromisoformat(dated["fixed_date"]), datetime.min.time(), tzinfo=JST
-                ) + timedelta(minutes=1)
-                s.step("the date has come: the clock completes the switch")
-                typer.echo(f"     completed {tick(engine, gate=gate, at=clock.now).completed}")
-                s.inboxes()
-
-                s.step("r-hikari files a move-in (再点) at the point without supply")
-                moved = s.call(
-                    "r-hikari",
-                    "POST",
-                    "/v1/move-ins",
-                    json={
-                        "supply_point_id": VACANT,
-                        "customer": _customer(
-                            "佐藤 一郎", "サトウ イチロウ", "千代田区千代田2-2-2"
-                        ),
-                        "new_contract_number": "HK-0002",
-                        "wished_date": (clock.now + timedelta(days=10)).date().isoformat(),
-                    },
-                )["flow"]
-                dated = s.call("tso-03", "POST", f"/v1/flows/{moved['flow_id']}/date", json={})
-                typer.echo(f"     move-in dated {dated['flow']['fixed_date']}")
-                s.inboxes()
-
-                s.step("r-hikari files the move-out (廃止, meter removal) of the switched point")
-                out_flow = s.call(
-                    "r-hikari",
-                    "POST",
-                    "/v1/move-outs",
-                    json={
-                        "supply_point_id": POINT,
-                        "meter_removal": True,
-                        "wished_date": (clock.now + timedelta(days=20)).date().isoformat(),
-                    },
-                )["flow"]
-                dated = s.call("tso-03", "POST", f"/v1/flows/{out_flow['flow_id']}/date", json={})
-                typer.echo(f"     move-out dated {dated['flow']['fixed_date']}")
-
-                clock.advance(days=21)
-                s.step("the clock completes both")
-                typer.echo(f"     completed {tick(engine, gate=gate, at=clock.now).completed}")
-                s.inboxes()
-            seal_all(engine)
-            result = verify(engine)
-            typer.echo(
-                f"\nledger: {result.verified} entries verified"
-                + ("" if result.ok else f"; BROKEN: {result.broken}")
+    with _database(database_url) as engine:
+        if parties.list_parties(engine):
+            raise typer.BadParameter("use an empty database", param_hint="--database-url")
+        since = clock.now - timedelta(days=1)  # registered the day before the scenario
+        parties.seed_reference_parties(engine, since)
+        for code, meti, name in (
+            ("coop-mirai", "A0001", "Coop Mirai"),
+            ("r-hikari", "A0101", "Hikari Power"),
+        ):
+            parties.add_party(
+                engine,
+                code=code,
+                kind="retailer",
+                name_ja=name,
+                name_en=name,
+                meti_registration=meti,
+                at=since,
             )
-            return bool(result.ok)
-        finally:
-            engine.dispose()
+        tokens = {
+            p: parties.issue_token(engine, p, label="scenario", at=since).secret for p in PARTIES
+        }
+        gate = default_gate()
+        app = create_app(engine=engine, run_sealer=False, clock=clock, environ={}, gate=gate)
+        with serve(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+            s = Scenario(client, tokens, clock)
+            s.step("tso-03 registers two points (one supplied, one without supply)")
+            s.call("tso-03", "PUT", f"/v1/supply-points/{POINT}", json=_point_body("active"))
+            s.call("tso-03", "PUT", f"/v1/supply-points/{VACANT}", json=_point_body("terminated"))
+            imported = import_file(
+                engine,
+                CONTRACT_CSV.encode(),
+                by=PLATFORM_OPERATOR,
+                request_id="scenario-go-live",
+                at=clock.now,
+            )
+            typer.echo(f"     go-live import: {imported} contract (coop-mirai ← 山田 花子)")
+
+            s.step("coop-mirai: judge the 廃止取次 addressed to us automatically")
+            s.call("coop-mirai", "PUT", "/v1/switching-settings", json={"auto_judge": True})
+
+            s.step("r-hikari files the switch with its 廃止取次 (P1 + P2)")
+            filed = s.call(
+                "r-hikari",
+                "POST",
+                "/v1/switches",
+                json={
+                    "supply_point_id": "03-1234-5678-9012-3456-7890",
+                    "customer": _customer("山田　花子", "やまだ はなこ", "千代田区千代田1-1-1"),
+                    "new_contract_number": "HK-0001",
+                    "forwarding": {"old_contract_number": "CM-2016-0001"},
+                },
+            )
+            flow_id, fw = filed["flow"]["flow_id"], filed["forwarding_id"]
+            typer.echo(f"     flow {flow_id} awaiting_judgement; 廃止取次 {fw}")
+            p3 = s.call("r-hikari", "GET", f"/v1/supply-points/{POINT}")
+            day = p3["items"]["meter_reading_day"]
+            typer.echo(
+                f"     P3 設備情報照会 as {p3['access']['relation']}: "
+                f"{len(p3['items'])} items, meter-reading day {day}"
+            )
+            s.inboxes()
+
+            clock.advance(minutes=5)
+            s.step("the clock ticks: coop-mirai's automatic judgement")
+            report = tick(engine, gate=gate, at=clock.now)
+            view = s.call("occto", "GET", f"/v1/flows/{flow_id}")["flow"]
+            typer.echo(
+                f"     judged {report.judged}: {view['forwarding']['result']} → {view['state']}"
+            )
+            s.inboxes()
+
+            clock.advance(hours=2)
+            s.step("tso-03 fixes the switching date")
+            dated = s.call("tso-03", "POST", f"/v1/flows/{flow_id}/date", json={})["flow"]
+            typer.echo(f"     switching date {dated['fixed_date']}")
+            s.inboxes()
+
+            clock.now = datetime.combine(
+                date.fromisoformat(dated["fixed_date"]), datetime.min.time(), tzinfo=JST
+            ) + timedelta(minutes=1)
+            s.step("the date has come: the clock completes the switch")
+            typer.echo(f"     completed {tick(engine, gate=gate, at=clock.now).completed}")
+            s.inboxes()
+
+            s.step("r-hikari files a move-in (再点) at the point without supply")
+            moved = s.call(
+                "r-hikari",
+                "POST",
+                "/v1/move-ins",
+                json={
+                    "supply_point_id": VACANT,
+                    "customer": _customer("佐藤 一郎", "サトウ イチロウ", "千代田区千代田2-2-2"),
+                    "new_contract_number": "HK-0002",
+                    "wished_date": (clock.now + timedelta(days=10)).date().isoformat(),
+                },
+            )["flow"]
+            dated = s.call("tso-03", "POST", f"/v1/flows/{moved['flow_id']}/date", json={})
+            typer.echo(f"     move-in dated {dated['flow']['fixed_date']}")
+            s.inboxes()
+
+            s.step("r-hikari files the move-out (廃止, meter removal) of the switched point")
+            out_flow = s.call(
+                "r-hikari",
+                "POST",
+                "/v1/move-outs",
+                json={
+                    "supply_point_id": POINT,
+                    "meter_removal": True,
+                    "wished_date": (clock.now + timedelta(days=20)).date().isoformat(),
+                },
+            )["flow"]
+            dated = s.call("tso-03", "POST", f"/v1/flows/{out_flow['flow_id']}/date", json={})
+            typer.echo(f"     move-out dated {dated['flow']['fixed_date']}")
+
+            clock.advance(days=21)
+            s.step("the clock completes both")
+            typer.echo(f"     completed {tick(engine, gate=gate, at=clock.now).completed}")
+            s.inboxes()
+        seal_all(engine)
+        result = verify(engine)
+        typer.echo(
+            f"\nledger: {result.verified} entries verified"
+            + ("" if result.ok else f"; BROKEN: {result.broken}")
+        )
+        return bool(result.ok)
 
 
 def demo_scenario_command(database_url: DatabaseUrl = None) -> None:

@@ -20,14 +20,13 @@ from typing import Annotated
 import typer
 
 from jointuse.assembly import default_gate
-from jointuse.core.cli import DatabaseUrl, resolve_database_url
-from jointuse.core.db import make_engine
+from jointuse.core.cli import DatabaseUrl, open_cli_database, typer_app
 from jointuse.core.errors import JointuseError
 from jointuse.customers.imports import PLATFORM_OPERATOR, ImportRefused, import_file
 from jointuse.flows.scheduler import tick
 
-contracts_app = typer.Typer(
-    help="Retail contracts in force at go-live (the operator's import).", no_args_is_help=True
+contracts_app = typer_app(
+    "Retail contracts in force at go-live (the operator's import).", no_args_is_help=True
 )
 
 
@@ -52,7 +51,7 @@ def tick_command(
 ) -> None:
     """Move the market flows on: automatic judgements, completions on their date, expiries."""
     moment = _moment(at)
-    engine = make_engine(resolve_database_url(database_url))
+    engine = open_cli_database(database_url)
     try:
         report = tick(engine, gate=default_gate(), at=moment)
     finally:
@@ -82,7 +81,7 @@ def import_command(
     if (as_party is None) == (not operator):
         raise typer.BadParameter("give exactly one of --as TSO or --operator", param_hint="--as")
     by = PLATFORM_OPERATOR if operator else str(as_party)
-    engine = make_engine(resolve_database_url(database_url))
+    engine = open_cli_database(database_url)
     try:
         n = import_file(
             engine,

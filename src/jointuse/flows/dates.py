@@ -6,17 +6,17 @@ Pure: no database, no I/O beyond reading two shipped data files once
 :class:`jointuse.core.calendar.BusinessCalendar`: not a weekend, not a national holiday (the
 ``holidays`` package: 振替休日 and 国民の休日 included), not one of the TSO's closure days.
 
-The rule (DOMAIN.md §3): a switch takes effect on the point's scheduled meter-reading day
-(定例検針日) on or after the end of the standard processing period counted from the matching, or
-on the customer's wished date if that is later. :func:`switch_date` computes it,
+The rule (``docs/market-facts.md``): a switch takes effect on the point's scheduled
+meter-reading day (定例検針日) on or after the end of the standard processing period counted from
+the matching, or on the customer's wished date if that is later. :func:`switch_date` computes it,
 :func:`earliest_date` the end of the period, :func:`reading_day` / :func:`next_reading_day` the
 schedule, :func:`deadline` (:func:`judgement_deadline`, :func:`matching_deadline`) the flows'
 deadlines in the TSO's business days.
 
 What is fact and what is placeholder (each data file says it again, entry by entry):
 
-* **Lead times** — one TSO's published figures (DOMAIN.md §3), applied to all ten until each
-  TSO's own are entered: *unverified* per TSO.
+* **Lead times** — one TSO's published figures (``docs/market-facts.md``), applied to all ten
+  until each TSO's own are entered: *unverified* per TSO.
 * **Closure days** — 12/29–1/3 for all ten: a *placeholder*, commonly observed.
 * **Meter-reading schedules** — the 検針日 code (基本検針日, the supply point item 検針日) maps to
   the (first_working_day + k − 1)-th working day of each month for the k-th code in use. The

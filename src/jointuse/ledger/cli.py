@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from jointuse.core.cli import DatabaseUrl, resolve_database_url
-from jointuse.core.db import make_engine
+from jointuse.core.cli import DatabaseUrl, open_cli_database, typer_app
 from jointuse.core.errors import ValidationError
 from jointuse.ledger.checkpoint import (
     create_checkpoint,
@@ -20,7 +19,7 @@ from jointuse.ledger.checkpoint import (
 )
 from jointuse.ledger.service import DEFAULT_SEAL_BATCH, seal_all, verify
 
-app = typer.Typer(help="The access ledger (アクセス記録): seal, verify, checkpoints.")
+app = typer_app("The access ledger (アクセス記録): seal, verify, checkpoints.")
 
 KeyFile = Annotated[Path, typer.Option("--key", help="Ed25519 private key file (PEM).")]
 
@@ -40,7 +39,7 @@ def seal_command(
     ),
 ) -> None:
     """Seal every committed unsealed entry (give it its chain position and hash)."""
-    engine = make_engine(resolve_database_url(database_url))
+    engine = open_cli_database(database_url)
     try:
         result = seal_all(engine, batch)
     finally:
@@ -70,7 +69,7 @@ def verify_command(
         )
     except ValidationError as exc:
         raise _fail(exc) from exc
-    engine = make_engine(resolve_database_url(database_url))
+    engine = open_cli_database(database_url)
     try:
         if not no_seal:
             seal_all(engine)
@@ -117,7 +116,7 @@ def checkpoint_command(key: KeyFile, database_url: DatabaseUrl = None) -> None:
         private = load_private_key(key)
     except ValidationError as exc:
         raise _fail(exc) from exc
-    engine = make_engine(resolve_database_url(database_url))
+    engine = open_cli_database(database_url)
     try:
         seal_all(engine)
         cp = create_checkpoint(engine, private)

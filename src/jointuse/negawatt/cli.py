@@ -20,14 +20,13 @@ from rich.progress import Progress
 from sqlalchemy import Engine
 
 from jointuse.access.gate import PolicyDenied
-from jointuse.core.cli import DatabaseUrl, resolve_database_url
-from jointuse.core.db import make_engine
+from jointuse.core.cli import DatabaseUrl, open_cli_database, typer_app
 from jointuse.core.errors import JointuseError
 from jointuse.negawatt import service
 from jointuse.policy.engine import Party, PartyStatus
 
-app = typer.Typer(
-    help="Negawatt (ネガワット取引): meter data import and DR event settlement.",
+app = typer_app(
+    "Negawatt (ネガワット取引): meter data import and DR event settlement.",
     no_args_is_help=True,
 )
 
@@ -63,7 +62,7 @@ def import_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Import meter files as the area's TSO: each file all or nothing, re-imports change nothing."""
-    engine = make_engine(resolve_database_url(database_url))
+    engine = open_cli_database(database_url)
     at = dt.datetime.now(dt.UTC)
     try:
         actor = _party(engine, as_party, at)
@@ -112,7 +111,7 @@ def settle_command(
         typer.echo("  valid: local, dask", err=True)
         raise typer.Exit(2)
     mode: Literal["local", "dask"] = "dask" if engine_name == "dask" else "local"
-    engine = make_engine(resolve_database_url(database_url))
+    engine = open_cli_database(database_url)
     at = dt.datetime.now(dt.UTC)
     try:
         actor = _party(engine, as_party, at)

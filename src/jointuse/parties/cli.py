@@ -2,7 +2,9 @@
 
 Register with ``app.add_typer(party_app, name="party")`` and ``app.add_typer(token_app,
 name="token")``. The database is ``--database-url``, else ``JOINTUSE_DATABASE_URL`` (read once per
-command through :mod:`jointuse.core.settings`); migrations are applied before use. A refusal
+command through :mod:`jointuse.core.settings`); it must exist and be migrated (``jointuse db
+upgrade``), else the command refuses and says so (:func:`jointuse.core.cli.open_cli_database`). A
+refusal
 (bad input, unknown party, illegal status change) prints ``error: …`` (and what would be valid)
 on stderr and exits with status 2, never with a traceback.
 """
@@ -19,19 +21,18 @@ import typer
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from jointuse.core.cli import DatabaseUrl, resolve_database_url
-from jointuse.core.db import database_url_for_display, make_engine, upgrade
+from jointuse.core.cli import DatabaseUrl, open_cli_database, typer_app
 from jointuse.core.errors import JointuseError
 from jointuse.parties import service
 from jointuse.parties.model import Party
 from jointuse.parties.tokens import DEFAULT_TTL_DAYS, MAX_TTL_DAYS, TokenInfo
 
-party_app = typer.Typer(
-    help="Joint users (共同利用者): register, list, suspend, reinstate, deregister.",
+party_app = typer_app(
+    "Joint users (共同利用者): register, list, suspend, reinstate, deregister.",
     no_args_is_help=True,
 )
-token_app = typer.Typer(
-    help="Credentials of joint users: bearer tokens and TLS client certificates.",
+token_app = typer_app(
+    "Credentials of joint users: bearer tokens and TLS client certificates.",
     no_args_is_help=True,
 )
 
@@ -40,16 +41,11 @@ Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a tabl
 
 @contextmanager
 def _database(database_url: str | None) -> Iterator[Engine]:
-    """The engine of the configured database, migrated to head; refusals exit with status 2."""
-    url: str | None = None
+    """The engine of the configured database (at the head revision); refusals exit with
+    status 2."""
+    engine = open_cli_database(database_url)
     try:
-        url = resolve_database_url(database_url)
-        engine = make_engine(url)
-        try:
-            upgrade(engine)
-            yield engine
-        finally:
-            engine.dispose()
+        yield engine
     except JointuseError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         valid = getattr(exc, "valid", None)
@@ -58,10 +54,13 @@ def _database(database_url: str | None) -> Iterator[Engine]:
             typer.echo(f"  valid: {shown}", err=True)
         raise typer.Exit(2) from None
     except SQLAlchemyError as exc:
-        where = database_url_for_display(url) if url else "the database"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        typer.echo(f"error: database {where}: {first}", err=True)
+        typer.echo(
+            f"error: database {engine.url.render_as_string(hide_password=True)}: {first}", err=True
+        )
         raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
 
 
 def _iso(moment: datetime | None) -> str:
@@ -262,8 +261,18 @@ def issue_command(
 
 
 @token_app.command("revoke")
-def revoke_command(token_id: str, database_url: DatabaseUrl = None) -> None:
-    """Revoke a token by its id (as printed by ``token issue`` / ``token list``)."""
+def revoke_command(
+    token_id: Annotated[
+        str,
+        typer.Argument(
+            help="The token id as `token list` shows it, ju_<id> as the token begins, or the "
+            "whole token."
+        ),
+    ],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Revoke a token: by its id (as `token issue` and `token list` print it), by ju_<id> (how
+    the token itself begins) or by the whole token."""
     with _database(database_url) as engine:
         before = datetime.now(UTC)
         info = service.revoke_token(engine, token_id)
@@ -321,6 +330,35 @@ def cert_add_command(party: str, fingerprint: str, database_url: DatabaseUrl = N
     with _database(database_url) as engine:
         info = service.register_certificate(engine, party, fingerprint)
     typer.echo(f"registered certificate {info.fingerprint} for party {info.party_code}")
+
+
+@token_app.command("cert-list")
+def cert_list_command(party: str, as_json: Json = False, database_url: DatabaseUrl = None) -> None:
+    """List a party's TLS client certificates (fingerprints, dates, state)."""
+    with _database(database_url) as engine:
+        certificates = service.list_certificates(engine, party)
+    views = [
+        {
+            "fingerprint": c.fingerprint,
+            "created_at": _iso(c.created_at),
+            "revoked_at": _iso(c.revoked_at) or None,
+            "state": "revoked" if c.revoked_at is not None else "valid",
+        }
+        for c in certificates
+    ]
+    if as_json:
+        typer.echo(json.dumps(views, ensure_ascii=False, indent=2))
+        return
+    if not views:
+        typer.echo(f"party {party} has no certificates")
+        return
+    _table(
+        ["FINGERPRINT", "STATE", "REGISTERED", "REVOKED"],
+        [
+            [v["fingerprint"] or "", v["state"] or "", v["created_at"] or "", v["revoked_at"] or ""]
+            for v in views
+        ],
+    )
 
 
 @token_app.command("cert-revoke")

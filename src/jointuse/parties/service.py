@@ -65,6 +65,7 @@ __all__ = [
     "public_view",
     "register_certificate",
     "reinstate",
+    "reissue_token",
     "revoke_certificate",
     "revoke_token",
     "seed_reference_parties",
@@ -287,6 +288,13 @@ def issue_token(
     """
     moment = _now(at)
     days = validate_ttl_days(ttl_days)
+    with _unit(db) as conn:
+        return _issue(conn, party_code, label=label, days=days, moment=moment)
+
+
+def _issue(
+    conn: Connection, party_code: str, *, label: str, days: int, moment: datetime
+) -> IssuedToken:
     token_id, secret = new_token()
     info = TokenInfo(
         token_id=token_id,
@@ -296,10 +304,42 @@ def issue_token(
         expires_at=moment + timedelta(days=days),
         revoked_at=None,
     )
-    with _unit(db) as conn:
-        _require_not_deregistered(_require(conn, party_code), moment, "token")
-        repo.insert_token(conn, info, token_hash(secret))
+    _require_not_deregistered(_require(conn, party_code), moment, "token")
+    repo.insert_token(conn, info, token_hash(secret))
     return IssuedToken(token_id=token_id, secret=secret, expires_at=info.expires_at)
+
+
+def reissue_token(
+    db: Db,
+    party_code: str,
+    *,
+    label: str,
+    ttl_days: int = DEFAULT_TTL_DAYS,
+    at: datetime | None = None,
+) -> tuple[IssuedToken, list[str]]:
+    """Revoke the party's unrevoked tokens labelled ``label`` and issue one new token with that
+    label, in one transaction: for a job that prints a fresh token each time it runs (the demo)
+    without piling up live credentials — a secret is shown once and stored hashed, so a token
+    cannot be shown again, only replaced. The revoked tokens are kept with their revocation time.
+    Returns the new token and the ids revoked."""
+    label = label.strip()
+    if not label:
+        raise ValidationError(
+            "reissuing needs the label of the tokens it replaces", field="label", valid="a label"
+        )
+    moment = _now(at)
+    days = validate_ttl_days(ttl_days)
+    with _unit(db) as conn:
+        _require(conn, party_code, for_update=True)
+        revoked = [
+            t.token_id
+            for t in repo.load_tokens(conn, party_code)
+            if t.label == label and t.revoked_at is None
+        ]
+        for token_id in revoked:
+            repo.mark_token_revoked(conn, token_id, moment)
+        issued = _issue(conn, party_code, label=label, days=days, moment=moment)
+    return issued, revoked
 
 
 def revoke_token(db: Db, token_id: str, *, at: datetime | None = None) -> TokenInfo:
@@ -361,6 +401,7 @@ def revoke_certificate(db: Db, fingerprint: str, *, at: datetime | None = None) 
 
 
 def list_certificates(db: Db, party_code: str) -> list[CertificateInfo]:
+    """The party's client certificates (fingerprints, dates), oldest first."""
     with _unit(db, read_only=True) as conn:
         _require(conn, party_code)
         return repo.load_certificates(conn, party_code)

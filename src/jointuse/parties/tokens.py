@@ -3,7 +3,8 @@
 Bearer tokens
     A token reads ``ju_<token id>.<secret>``: the recognisable prefix ``ju_`` (so secret scanners
     and people can tell what leaked), the public token id (16 hex digits, the primary key, shown
-    by ``jointuse token list`` and used to revoke), and 32 random bytes from
+    by ``jointuse token list``; ``jointuse token revoke`` takes it, ``ju_<id>`` or the whole
+    token: :func:`validate_token_id`), and 32 random bytes from
     :func:`secrets.token_urlsafe`. Only the SHA-256 of the whole token is stored; the token itself
     is shown once, when it is issued. Authentication looks the row up by its id (one primary-key
     lookup) and compares the hashes in constant time (:func:`hmac.compare_digest`).
@@ -140,16 +141,26 @@ def parse_bearer(value: str) -> tuple[str, str]:
     return match.group(1), token
 
 
+_TOKEN_ID_FORMS = re.compile(
+    r"(?:bearer\s+)?(?:ju_)?([0-9a-f]{16})(?:\.[A-Za-z0-9_-]{43})?", re.IGNORECASE
+)
+
+
 def validate_token_id(token_id: str) -> str:
-    """A token id: 16 lower-case hex digits (as printed by ``jointuse token issue``/``list``)."""
-    value = token_id.strip().lower()
-    if not re.fullmatch(r"[0-9a-f]{16}", value):
+    """A token id, 16 lower-case hex digits, from any of the forms a person has at hand: the id
+    as ``jointuse token issue``/``list`` print it, the token's own beginning ``ju_<id>``, or the
+    whole token (``ju_<id>.<secret>``, also as ``Bearer …``: a leaked token is revoked by
+    pasting it). Full-width characters and surrounding spaces are accepted (NFKC)."""
+    value = unicodedata.normalize("NFKC", token_id).strip()
+    match = _TOKEN_ID_FORMS.fullmatch(value)
+    if match is None:
         raise ValidationError(
-            f"invalid token id {token_id!r}: expected 16 hex digits",
+            f"invalid token id {token_id!r}: expected the 16 hex digits of the token id, "
+            "'ju_' and those digits, or the whole token",
             field="token_id",
-            valid="16 hex digits, e.g. 3f9a0c1b2d4e5f60",
+            valid="3f9a0c1b2d4e5f60, ju_3f9a0c1b2d4e5f60 or ju_3f9a0c1b2d4e5f60.<secret>",
         )
-    return value
+    return match.group(1).lower()
 
 
 def validate_ttl_days(ttl_days: int) -> int:

@@ -5,7 +5,7 @@ once), read from two shipped files on first use and cached:
 
 * ``jointuse/data/switching_lead_times.toml`` — per TSO and capacity class, the standard
   processing period after matching, without and with meter work. The shipped figures are ONE
-  TSO's published figures (DOMAIN.md §3) applied to all ten: *unverified* per TSO.
+  TSO's published figures (``docs/market-facts.md``) applied to all ten: *unverified* per TSO.
 * ``jointuse/data/tso_calendars.toml`` — per TSO, its closure days (12/29–1/3 for all ten: a
   *placeholder*) and its meter-reading rule: which 検針日 codes it uses and how the k-th code
   becomes the (first_working_day + k − 1)-th reading working day of a month. tso-01..tso-04 follow

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from jointuse.core.cli import typer_app
 from jointuse.core.errors import ConfigError, JointuseError
 from jointuse.policy.engine import (
     AccessRequest,
@@ -26,8 +27,8 @@ from jointuse.policy.engine import (
 from jointuse.policy.model import Policy
 from jointuse.policy.render import FORMATS, LANGS, render_notice
 
-app = typer.Typer(
-    help="The joint-use policy (共同利用ポリシー): render the notice, check it, explain decisions.",
+app = typer_app(
+    "The joint-use policy (共同利用ポリシー): render the notice, check it, explain decisions.",
     no_args_is_help=True,
 )
 
@@ -110,7 +111,9 @@ def check(
 ) -> None:
     """Report what the law requires that the policy lacks (gaps), errors and warnings.
 
-    Exit status 1 when there is a gap or an error, 0 otherwise.
+    Exit status 0 when there is no gap and no error; 1 when there is (the report says what to
+    fix in the policy); 2 when there is nothing to report on: the file cannot be read or is not a
+    valid policy (not TOML, a dangling reference — the reason on stderr), or an option is bad.
     """
     from jointuse.policy.check import check_policy, format_report
 

@@ -53,6 +53,7 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     run_sealer: bool = True,
     run_scheduler: bool | None = None,
+    run_webhooks: bool | None = None,
     clock: Callable[[], datetime] | None = None,
     environ: Mapping[str, str] | None = None,
     gate: Gate | None = None,
@@ -66,10 +67,13 @@ def create_app(
     ``clock`` gives the moment of each request (default: now, UTC), and of the flow scheduler's
     ticks. ``run_scheduler`` (default: as ``run_sealer``) runs the market flows' clock
     (:class:`~jointuse.flows.scheduler.FlowScheduler`: automatic judgements, completions on their
-    date, expiries) every ``settings.flow_tick_interval`` seconds. ``gate`` (for tests) is used
-    as given; otherwise it is assembled over the operator's policy (``settings.policy_path``,
-    ``JOINTUSE_POLICY``; the shipped one by default), which is checked first: a policy with
-    errors, or one the installed areas cannot serve, refuses to build the app.
+    date, expiries) every ``settings.flow_tick_interval`` seconds. ``run_webhooks`` (default: as
+    ``run_sealer``) runs the webhook delivery worker
+    (:class:`~jointuse.messages.delivery.WebhookDeliverer`, ``JOINTUSE_WEBHOOK_*``). ``gate``
+    (for tests) is used as given; otherwise it is assembled over the operator's policy
+    (``settings.policy_path``, ``JOINTUSE_POLICY``; the shipped one by default), which is checked
+    first: a policy with errors, or one the installed areas cannot serve, refuses to build the
+    app.
     """
     from jointuse.customers.api import bench_router
     from jointuse.customers.api import router as customers_router
@@ -77,12 +81,15 @@ def create_app(
     from jointuse.flows.scheduler import FlowScheduler
     from jointuse.ledger.service import BackgroundSealer
     from jointuse.messages.api import router as inbox_router
+    from jointuse.messages.delivery import WebhookDeliverer
+    from jointuse.messages.settings import load_messages_settings
     from jointuse.parties.api import router as parties_router
     from jointuse.parties.service import authenticate
     from jointuse.workorders.api import router as work_orders_router
 
     env = os.environ if environ is None else environ
     settings = settings or load_settings(env)
+    messages_settings = load_messages_settings(env)
     the_gate = gate if gate is not None else gate_for(settings.policy_path)
     the_clock = clock or (lambda: datetime.now(UTC))
     owns_engine = engine is None
@@ -110,6 +117,10 @@ def create_app(
                 db, the_gate, interval=settings.flow_tick_interval, clock=the_clock
             )
             scheduler.start()
+        deliverer = None
+        if run_sealer if run_webhooks is None else run_webhooks:
+            deliverer = WebhookDeliverer(db, messages_settings, clock=the_clock)
+            deliverer.start()
         checkpointer = None
         if owns_engine and db.dialect.name == "sqlite":
             checkpointer = BackgroundCheckpointer(db)
@@ -117,6 +128,8 @@ def create_app(
         try:
             yield
         finally:
+            if deliverer is not None:
+                deliverer.stop()
             if scheduler is not None:
                 scheduler.stop()
             if sealer is not None:
@@ -146,6 +159,7 @@ def create_app(
         clock=the_clock,
     )
     app.state.bench_endpoints = with_bench
+    app.state.messages = messages_settings
     install_problem_handlers(app)
     install_middleware(app, max_body_bytes=max_body_bytes)
     app.include_router(parties_router)

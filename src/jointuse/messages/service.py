@@ -6,18 +6,34 @@ told of a step that did not happen, and never misses one that did.
 
 Messages carry **references and states, never personal data**: a flow's ID, the supply point ID,
 the kind of event, the state reached. What a recipient may see of the data itself it reads
-through the gate, which decides and records. :func:`post_many` refuses a body or reference that
-names a basic-information item of the notice (氏名, 住所, 電話番号, 契約番号), so a careless caller
-cannot turn the inbox into a path around the gate.
+through the gate, which decides and records. :func:`post_many` refuses a body or reference
+whose keys (at any depth) name a basic-information item of the notice — the items of the
+policy's ``basic`` category (氏名 ``name``, 住所 ``address``, 電話番号 ``phone``, 契約番号
+``contract_number``), their parts (``name_kana``, ``postal_code``, ``prefecture``,
+``address_rest``) and any key made of one (``forwarded_name``, ``old_contract_number`` …) — so a
+careless caller cannot turn the inbox, and the webhook pushes that copy it to other systems, into
+a path around the gate and its ledger. (A key check cannot see personal data hidden under an
+innocent key; it stops the mistake that happens, copying a record's fields into a message.) The
+reference values are IDs: a supply point ID is one (it names the point, as every flow does).
 
-Reading: :func:`peek` returns a party's messages in order after a cursor (the last ``id`` it
-saw), unacknowledged ones only by default; :func:`acknowledge` marks messages read — its own
-only (another party's message ID is "not found", as an unknown one), acknowledging twice is
-harmless.
+Reading — **unacknowledged first**: :func:`peek` returns a party's messages in the order they
+were written (``id``) after a cursor (the last ``id`` it saw), and by default only those it has
+not acknowledged, so a reader that acknowledges what it has handled always finds what is left
+at the front of its inbox (``include_acked`` shows the rest too). :func:`acknowledge` marks
+messages read — its own only: another party's message ID is "not found", as an unknown one
+(messages are not personal data, so this is not a decision of the gate and not on the access
+ledger; the 404 tells the caller nothing about the other party's inbox). Acknowledging twice is
+harmless. A webhook push (:mod:`jointuse.messages.delivery`) is a notification: it does not
+acknowledge; a message acknowledged before its push is not pushed.
+
+Cost: :func:`post_many` is one ``INSERT`` of all its rows (an ``executemany``; on PostgreSQL
+SQLAlchemy sends them as multi-row ``VALUES``); ``benchmarks/messages_post.py`` measures it
+against plain inserts of the same rows.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,8 +45,8 @@ from sqlalchemy import Connection, insert, select, update
 from jointuse.core.errors import NotFound, ValidationError
 from jointuse.messages.tables import party_message
 
-#: Keys a message may not carry: the notice's basic-information items (personal data).
-PERSONAL_KEYS = frozenset({"name", "name_kana", "address", "phone", "contract_number"})
+#: Parts of the basic items that are items' data too (a name's reading, an address's parts).
+PERSONAL_PARTS = frozenset({"name_kana", "postal_code", "prefecture", "address_rest"})
 MAX_BODY_BYTES = 2048
 MAX_PEEK = 1000
 _m = party_message.c
@@ -57,6 +73,24 @@ class Message:
         }
 
 
+@functools.cache
+def basic_items() -> frozenset[str]:
+    """The item keys of the shipped policy's ``basic`` category (氏名, 住所, 電話番号, 契約番号)."""
+    from jointuse.policy.loader import default_policy
+
+    return frozenset(i.key for i in default_policy().items_of("basic"))
+
+
+@functools.lru_cache(maxsize=4096)
+def is_personal_key(key: str) -> bool:
+    """True for a key a message may not carry: a basic item, a part of one, or a key made of
+    one (``forwarded_name``, ``name_kana``, ``old_contract_number``)."""
+    k = key.strip().lower()
+    if k in PERSONAL_PARTS:
+        return True
+    return any(k == i or k.endswith(f"_{i}") or k.startswith(f"{i}_") for i in basic_items())
+
+
 def _keys(value: Any) -> Iterable[str]:
     if isinstance(value, Mapping):
         for k, v in value.items():
@@ -77,13 +111,14 @@ def _row(message: Mapping[str, Any], at: datetime) -> dict[str, Any]:
             f"a message needs a recipient (≤ 64) and a kind (≤ 32): {recipient!r}, {kind!r}",
             field="recipient",
         )
-    personal = sorted(PERSONAL_KEYS & set(_keys(refs)) | PERSONAL_KEYS & set(_keys(body)))
+    personal = sorted({k for k in (*_keys(refs), *_keys(body)) if is_personal_key(k)})
     if personal:
         raise ValidationError(
             f"a message may not carry personal data ({', '.join(personal)}): send references "
             "and read the data through the gate",
             field="body",
-            valid="references (flow_id, supply_point_id …) and states",
+            valid="references (flow_id, supply_point_id …) and states; not the items of the "
+            "basic category: " + ", ".join(sorted(basic_items())),
         )
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in refs.items()):
         raise ValidationError("subject_ref maps names to IDs (strings)", field="subject_ref")
@@ -119,13 +154,12 @@ def post(
     subject_ref: Mapping[str, str],
     body: Mapping[str, Any],
     at: datetime,
-) -> None:
-    """One message (see :func:`post_many`)."""
-    post_many(
-        conn,
-        [{"recipient": recipient, "kind": kind, "subject_ref": subject_ref, "body": body}],
-        at=at,
-    )
+) -> int:
+    """One message (checked as by :func:`post_many`), in the caller's transaction; its ID."""
+    row = _row({"recipient": recipient, "kind": kind, "subject_ref": subject_ref, "body": body}, at)
+    key = conn.execute(insert(party_message).values(row)).inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def _message(row: Any) -> Message:

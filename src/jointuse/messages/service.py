@@ -40,8 +40,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
+from jointuse.core.db import UnitOfWork
 from jointuse.core.errors import NotFound, ValidationError
 from jointuse.messages.tables import party_message
 
@@ -221,3 +222,37 @@ def acknowledge(conn: Connection, party: str, ids: Sequence[int], *, at: datetim
         .values(acked_at=at)
     )
     return int(result.rowcount or 0)
+
+
+# --- for the operator's CLI (a unit of work of their own) ----------------------------------------
+
+
+def _known_party(conn: Connection, party: str) -> None:
+    from jointuse.parties.repository import party_exists
+
+    if not party_exists(conn, party):
+        raise NotFound(f"no party with code {party!r} is registered", field="party")
+
+
+def inbox_of(
+    engine: Engine,
+    party: str,
+    *,
+    after: int = 0,
+    limit: int = 100,
+    kind: str | None = None,
+    include_acked: bool = False,
+) -> list[Message]:
+    """:func:`peek` for a registered ``party``, in a read-only unit of work of its own."""
+    with UnitOfWork(engine, read_only=True) as uow:
+        _known_party(uow.connection, party)
+        return peek(
+            uow.connection, party, after=after, limit=limit, kind=kind, include_acked=include_acked
+        )
+
+
+def acknowledge_for(engine: Engine, party: str, ids: Sequence[int], *, at: datetime) -> int:
+    """:func:`acknowledge` for a registered ``party``, in a unit of work of its own."""
+    with UnitOfWork(engine) as uow:
+        _known_party(uow.connection, party)
+        return acknowledge(uow.connection, party, ids, at=at)

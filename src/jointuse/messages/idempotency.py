@@ -159,7 +159,8 @@ def _claim(conn: Connection, row: dict[str, Any]) -> bool:
         },
         where=_k.expires_at <= stmt.excluded.created_at,
     )
-    return bool(conn.execute(stmt).rowcount)
+    # RETURNING, not rowcount: psycopg reports -1 for an upsert that did nothing
+    return conn.execute(stmt.returning(_k.party)).first() is not None
 
 
 def _store(conn: Connection, party: str, request: IdempotentRequest, answer: Answer) -> None:

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -92,14 +92,22 @@ def is_personal_key(key: str) -> bool:
     return any(k == i or k.endswith(f"_{i}") or k.startswith(f"{i}_") for i in basic_items())
 
 
-def _keys(value: Any) -> Iterable[str]:
-    if isinstance(value, Mapping):
+def _personal(value: Any, found: set[str]) -> None:
+    """Add to ``found`` the personal-data keys of ``value``, at any depth (dicts first: the
+    common case, without the ABC check of ``Mapping``)."""
+    if isinstance(value, dict) or (not isinstance(value, str) and isinstance(value, Mapping)):
         for k, v in value.items():
-            yield str(k)
-            yield from _keys(v)
+            if is_personal_key(str(k)):
+                found.add(str(k))
+            if not isinstance(v, str | int | float | bool) and v is not None:
+                _personal(v, found)
     elif isinstance(value, list | tuple):
         for v in value:
-            yield from _keys(v)
+            _personal(v, found)
+
+
+_BODY_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+_REFS_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
 
 
 def _row(message: Mapping[str, Any], at: datetime) -> dict[str, Any]:
@@ -112,26 +120,30 @@ def _row(message: Mapping[str, Any], at: datetime) -> dict[str, Any]:
             f"a message needs a recipient (≤ 64) and a kind (≤ 32): {recipient!r}, {kind!r}",
             field="recipient",
         )
-    personal = sorted({k for k in (*_keys(refs), *_keys(body)) if is_personal_key(k)})
-    if personal:
+    found: set[str] = set()
+    _personal(refs, found)
+    _personal(body, found)
+    if found:
         raise ValidationError(
-            f"a message may not carry personal data ({', '.join(personal)}): send references "
-            "and read the data through the gate",
+            f"a message may not carry personal data ({', '.join(sorted(found))}): send "
+            "references and read the data through the gate",
             field="body",
             valid="references (flow_id, supply_point_id …) and states; not the items of the "
             "basic category: " + ", ".join(sorted(basic_items())),
         )
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in refs.items()):
+    if not isinstance(refs, Mapping) or not all(
+        type(k) is str and type(v) is str for k, v in refs.items()
+    ):
         raise ValidationError("subject_ref maps names to IDs (strings)", field="subject_ref")
-    text = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    if len(text.encode()) > MAX_BODY_BYTES:
+    text = _BODY_JSON(body)
+    if len(text) > MAX_BODY_BYTES // 4 and len(text.encode()) > MAX_BODY_BYTES:
         raise ValidationError(
             f"a message body is at most {MAX_BODY_BYTES} bytes", field="body", valid="a small body"
         )
     return {
         "recipient": recipient,
         "kind": kind,
-        "subject_ref": json.dumps(refs, sort_keys=True, separators=(",", ":")),
+        "subject_ref": _REFS_JSON(refs),
         "body": text,
         "created_at": at,
         "acked_at": None,

@@ -92,3 +92,26 @@ def test_the_replay_guard_admits_a_message_id_once_and_forgets_after_its_time() 
     for n in range(3, 7):
         assert guard.first_time(str(n), now=62)
     assert guard.first_time("3", now=62)  # at most max_entries kept: the oldest went
+
+
+def test_the_readme_verification_example_runs_as_documented() -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Webhooks") :]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None
+    handled: list[dict[str, object]] = []
+    scope: dict[str, object] = {"SECRET": SECRET, "handle": handled.append}
+    exec(code.group(1), scope)
+    on_push = scope["on_push"]
+    headers = sign(SECRET, "7", BODY)
+    assert on_push(headers, BODY) == 204  # type: ignore[operator]
+    assert on_push(headers, BODY) == 204  # type: ignore[operator]  # a retry: handled once
+    assert len(handled) == 1 and handled[0]["id"] == 7
+    assert on_push(headers, BODY + b" ") == 400  # type: ignore[operator]
+    # the by-hand recipe of the README gives the header's hex
+    ts, sig = headers[TIMESTAMP_HEADER], headers[SIGNATURE_HEADER]
+    by_hand = hmac.new(SECRET.encode(), f"{ts}.7.".encode() + BODY, "sha256").hexdigest()
+    assert sig == f"v1={by_hand}"

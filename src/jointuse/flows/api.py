@@ -34,7 +34,6 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from fastapi.encoders import jsonable_encoder
 
 from jointuse.core.db import UnitOfWork
 from jointuse.core.errors import ValidationError
@@ -60,7 +59,7 @@ from jointuse.flows.schemas import (
     SettingsIn,
     SwitchIn,
 )
-from jointuse.messages.idempotency_http import Answer, IdempotencyDep, answer
+from jointuse.messages.idempotency_http import IdempotencyDep, answer_value
 
 router = APIRouter(prefix="/v1", tags=["market flows (スイッチング支援)"])
 CredentialsDep = Annotated[Credentials, Depends(request_credentials)]
@@ -75,25 +74,6 @@ async def _call(
     return await run_unit(
         credentials.engine, as_caller, credentials.engine, credentials.authenticate, use_case
     )
-
-
-async def _keyed(
-    credentials: Credentials,
-    idem: IdempotencyDep,
-    code: int,
-    use_case: Callable[[UnitOfWork, Caller], Any],
-    kept: Callable[[Any], Any] | None = None,
-) -> Response:
-    """``use_case``'s result answered with ``code``, under the request's ``Idempotency-Key``
-    (``kept``: what a replay keeps of a body that carries personal data)."""
-
-    def run(uow: UnitOfWork, caller: Caller) -> Answer:
-        body = jsonable_encoder(use_case(uow, caller))
-        if kept is None:
-            return Answer(code, body)
-        return Answer(code, body, kept=kept(body))
-
-    return await answer(credentials, idem, run)
 
 
 def _customer(body: CustomerIn) -> tuple[Customer, bool]:
@@ -186,7 +166,7 @@ async def file_switch(
     def use_case(uow: UnitOfWork, caller: Caller) -> FlowOut:
         return _out(_switch_case(_switch(body))(uow, caller))
 
-    return await _keyed(credentials, idem, status.HTTP_201_CREATED, use_case)
+    return await answer_value(credentials, idem, status.HTTP_201_CREATED, use_case)
 
 
 @router.post(
@@ -291,7 +271,7 @@ async def file_move_in(
             )
         )
 
-    return await _keyed(credentials, idem, status.HTTP_201_CREATED, use_case)
+    return await answer_value(credentials, idem, status.HTTP_201_CREATED, use_case)
 
 
 @router.post(
@@ -317,7 +297,7 @@ async def file_move_out(
             )
         )
 
-    return await _keyed(credentials, idem, status.HTTP_201_CREATED, use_case)
+    return await answer_value(credentials, idem, status.HTTP_201_CREATED, use_case)
 
 
 @router.post(
@@ -343,7 +323,7 @@ async def file_ampere_change(
             )
         )
 
-    return await _keyed(credentials, idem, status.HTTP_201_CREATED, use_case)
+    return await answer_value(credentials, idem, status.HTTP_201_CREATED, use_case)
 
 
 @router.post(
@@ -374,7 +354,7 @@ async def file_info_change(
             )
         )
 
-    return await _keyed(credentials, idem, status.HTTP_201_CREATED, use_case)
+    return await answer_value(credentials, idem, status.HTTP_201_CREATED, use_case)
 
 
 # --- reading flows ---------------------------------------------------------------------------
@@ -456,7 +436,7 @@ async def withdraw(
             )
         )
 
-    return await _keyed(credentials, idem, status.HTTP_200_OK, use_case)
+    return await answer_value(credentials, idem, status.HTTP_200_OK, use_case)
 
 
 @router.post(
@@ -482,7 +462,7 @@ async def fix_date(
             )
         )
 
-    return await _keyed(credentials, idem, status.HTTP_200_OK, use_case)
+    return await answer_value(credentials, idem, status.HTTP_200_OK, use_case)
 
 
 @router.post(
@@ -508,7 +488,7 @@ async def refuse(
             )
         )
 
-    return await _keyed(credentials, idem, status.HTTP_200_OK, use_case)
+    return await answer_value(credentials, idem, status.HTTP_200_OK, use_case)
 
 
 @router.get(
@@ -562,7 +542,7 @@ async def judge(
             at=caller.at,
         )
 
-    return await _keyed(credentials, idem, status.HTTP_200_OK, use_case, kept=_without_texts)
+    return await answer_value(credentials, idem, status.HTTP_200_OK, use_case, kept=_without_texts)
 
 
 def _without_texts(body: dict[str, Any]) -> dict[str, Any]:
@@ -590,4 +570,4 @@ async def switching_settings(
         service.set_auto_judge(uow, actor=caller.party, auto=body.auto_judge, at=caller.at)
         return {"party": caller.party.code, "auto_judge": body.auto_judge}
 
-    return await _keyed(credentials, idem, status.HTTP_200_OK, use_case)
+    return await answer_value(credentials, idem, status.HTTP_200_OK, use_case)

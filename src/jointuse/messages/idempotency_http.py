@@ -11,6 +11,9 @@ returns an :class:`~jointuse.messages.idempotency.Answer` (status and JSON body)
             return Answer(201, ThingOut(...))
         return await answer(credentials, idem, use_case)
 
+or, when the use case returns the body and the status is fixed,
+``await answer_value(credentials, idem, 201, use_case)``.
+
 :func:`answer` runs the use case in the request's one unit of work
 (:func:`jointuse.customers.service.as_caller`: authenticate, then the use case) under the key
 (:func:`jointuse.messages.idempotency.idempotent`), and turns the answer into the response — a
@@ -22,7 +25,7 @@ before. The key's lifetime comes from the app (``JOINTUSE_IDEMPOTENCY_TTL``, kep
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
 from fastapi.encoders import jsonable_encoder
@@ -45,6 +48,7 @@ __all__ = [
     "Answer",
     "IdempotencyDep",
     "answer",
+    "answer_value",
     "idempotency_request",
     "messages_settings",
     "respond",
@@ -98,6 +102,23 @@ async def answer(
         keyed(request, _jsonable(use_case)),
     )
     return respond(result)
+
+
+async def answer_value(
+    credentials: Credentials,
+    request: IdempotentRequest | None,
+    code: int,
+    use_case: Callable[[UnitOfWork, Caller], Any],
+    kept: Callable[[Any], Any] | None = None,
+) -> Response:
+    """:func:`answer` for a use case that returns a body (a model or JSON values), answered
+    with ``code``; ``kept`` makes what a replay keeps of a body that carries personal data."""
+
+    def run(uow: UnitOfWork, caller: Caller) -> Answer:
+        body = use_case(uow, caller)
+        return Answer(code, body) if kept is None else Answer(code, body, kept=kept(body))
+
+    return await answer(credentials, request, run)
 
 
 def _jsonable(

@@ -191,3 +191,30 @@ def test_concurrent_requests_with_one_key_have_one_effect_over_real_http(
     with w.engine.connect() as conn:
         flows = conn.execute(text("SELECT count(*) FROM market_flow")).scalar_one()
     assert flows == 6  # three trials, two flows each: never a second effect of one key
+
+
+def test_work_order_writes_replay_under_their_key(registered: World) -> None:
+    w = registered
+    body = {
+        "kind": "meter_reading",
+        "reason": "検針",
+        "starts_at": "2025-04-01T00:00:00+09:00",
+        "ends_at": "2025-04-02T00:00:00+09:00",
+        "points": [POINT],
+    }
+    headers = w.headers("tso-03", **{KEY: "wo-0001"})
+    listed = w.client.get("/v1/work-orders", headers=w.headers("tso-03")).json()["orders"]
+    first = w.client.post("/v1/work-orders", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    before = w.counts()
+    again = w.client.post("/v1/work-orders", json=body, headers=headers)
+    assert (again.status_code, again.headers[REPLAYED]) == (201, "true")
+    assert again.json() == first.json() and w.counts() == before
+    orders = w.client.get("/v1/work-orders", headers=w.headers("tso-03")).json()["orders"]
+    assert len(orders) == len(listed) + 1  # one order opened, not two
+    assert first.json()["order_id"] in {o["order_id"] for o in orders}
+    feeder = w.headers("tso-03", **{KEY: "feeder-0001"})
+    r1 = w.client.put("/v1/feeders/F-1", json={"points": [POINT]}, headers=feeder)
+    r2 = w.client.put("/v1/feeders/F-1", json={"points": [POINT]}, headers=feeder)
+    assert r1.status_code == 200, r1.text
+    assert r2.headers[REPLAYED] == "true" and r2.json() == r1.json()

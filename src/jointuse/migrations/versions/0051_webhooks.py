@@ -1,7 +1,7 @@
 """Messages: webhook pushes and idempotency keys.
 
 Revision ID: 0051_webhooks
-Revises: 0050_messages
+Revises: 0060_work_orders
 
 * ``party_message`` gains ``push_state`` / ``pushed_at`` and the partial index
   ``ix_party_message_unpushed`` (the messages still to push);
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0051_webhooks"
-down_revision: str | Sequence[str] | None = "0050_messages"
+down_revision: str | Sequence[str] | None = "0060_work_orders"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -64,6 +64,8 @@ def _arguments(path: tuple[str, ...], files: Path) -> list[str]:
         ("negawatt", "import"): [str(csv), "--as", "tso-03"],
         ("negawatt", "settle"): ["--event", "e-1", "--as", "dr-1"],
         ("contracts", "import"): [str(csv), "--as", "tso-03"],
+        ("inbox", "list"): ["--as", "tso-03"],
+        ("inbox", "ack"): ["1", "--as", "tso-03"],
         ("serve",): ["--port", "1"],
     }.get(path, [])
 

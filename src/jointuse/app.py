@@ -65,6 +65,7 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     run_sealer: bool = True,
     run_scheduler: bool | None = None,
+    run_webhooks: bool | None = None,
     clock: Callable[[], datetime] | None = None,
     environ: Mapping[str, str] | None = None,
     gate: Gate | None = None,
@@ -83,10 +84,13 @@ def create_app(
     ``clock`` gives the moment of each request (default: now, UTC), and of the flow scheduler's
     ticks. ``run_scheduler`` (default: as ``run_sealer``) runs the market flows' clock
     (:class:`~jointuse.flows.scheduler.FlowScheduler`: automatic judgements, completions on their
-    date, expiries) every ``settings.flow_tick_interval`` seconds. ``gate`` (for tests) is used
-    as given; otherwise it is assembled over the operator's policy (``settings.policy_path``,
-    ``JOINTUSE_POLICY``; the shipped one by default), which is checked first: a policy with
-    errors, or one the installed areas cannot serve, refuses to build the app.
+    date, expiries) every ``settings.flow_tick_interval`` seconds. ``run_webhooks`` (default: as
+    ``run_sealer``) runs the webhook delivery worker
+    (:class:`~jointuse.messages.delivery.WebhookDeliverer`; the webhook variables). ``gate``
+    (for tests) is used as given; otherwise it is assembled over the operator's policy
+    (``settings.policy_path``, ``JOINTUSE_POLICY``; the shipped one by default), which is checked
+    first: a policy with errors, or one the installed areas cannot serve, refuses to build the
+    app.
     """
     from jointuse.access.refusals import record_refusal
     from jointuse.customers.api import bench_router
@@ -95,6 +99,8 @@ def create_app(
     from jointuse.flows.scheduler import FlowScheduler
     from jointuse.ledger.service import BackgroundSealer
     from jointuse.messages.api import router as inbox_router
+    from jointuse.messages.delivery import WebhookDeliverer
+    from jointuse.messages.settings import load_messages_settings
     from jointuse.parties.api import router as parties_router
     from jointuse.parties.service import authenticate
     from jointuse.rights.api import router as me_router
@@ -102,6 +108,7 @@ def create_app(
 
     env = os.environ if environ is None else environ
     settings = settings or load_settings(env)
+    messages_settings = load_messages_settings(env)
     the_gate = gate if gate is not None else gate_for(settings.policy_path)
     the_clock = clock or (lambda: datetime.now(UTC))
     owns_engine = engine is None
@@ -132,6 +139,10 @@ def create_app(
                 db, the_gate, interval=settings.flow_tick_interval, clock=the_clock
             )
             scheduler.start()
+        deliverer = None
+        if run_sealer if run_webhooks is None else run_webhooks:
+            deliverer = WebhookDeliverer(db, messages_settings, clock=the_clock)
+            deliverer.start()
         checkpointer = None
         if owns_engine and db.dialect.name == "sqlite":
             checkpointer = BackgroundCheckpointer(db)
@@ -139,6 +150,8 @@ def create_app(
         try:
             yield
         finally:
+            if deliverer is not None:
+                deliverer.stop()
             if scheduler is not None:
                 scheduler.stop()
             if sealer is not None:
@@ -178,6 +191,7 @@ def create_app(
     )
     app.state.bench_endpoints = with_bench
     app.state.mailer = mailer if mailer is not None else mailer_from(env)
+    app.state.messages = messages_settings
     install_problem_handlers(app)
     install_middleware(app, max_body_bytes=max_body_bytes, limiter=limiter)
     install_openapi(app)

@@ -6,6 +6,7 @@ from jointuse.core.cli import db_app, typer_app
 from jointuse.demo.cli import register as register_demo
 from jointuse.flows.cli import contracts_app, tick_command
 from jointuse.ledger.cli import app as ledger_app
+from jointuse.messages.cli import inbox_app
 from jointuse.negawatt.cli import app as negawatt_app
 from jointuse.parties.cli import party_app, token_app
 from jointuse.policy.cli import app as policy_app
@@ -21,6 +22,7 @@ app.add_typer(party_app, name="party")
 app.add_typer(token_app, name="token")
 app.add_typer(negawatt_app, name="negawatt")
 app.add_typer(contracts_app, name="contracts")
+app.add_typer(inbox_app, name="inbox")
 app.command("tick")(tick_command)
 register_demo(app)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from flows_world import GATE, R_NEW, R_OLD, UowFactory, build, jst, switch_filing
 from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
+from flows_world import GATE, R_NEW, R_OLD, UowFactory, build, jst, switch_filing
 from jointuse.cli import app
 from jointuse.customers.tables import retail_contract
 from jointuse.flows import filing

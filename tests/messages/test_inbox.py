@@ -88,3 +88,71 @@ def test_inbox_over_http(engine: Engine, uow: UowFactory) -> None:
         r = client.post("/v1/inbox/ack", json={"ids": [message["id"]]}, headers=headers)
         assert r.json() == {"acknowledged": 1}
         assert client.get("/v1/inbox", headers=headers).json()["messages"] == []
+
+
+def test_post_returns_the_message_id_in_the_callers_transaction(uow: UowFactory) -> None:
+    from jointuse.messages.service import post
+
+    with uow() as u:
+        mid = post(
+            u.connection,
+            recipient="r-a",
+            kind="date_fixed",
+            subject_ref={"flow_id": "f-1"},
+            body={"state": "date_fixed"},
+            at=AT,
+        )
+        assert [m.id for m in peek(u.connection, "r-a")] == [mid]
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "name",
+        "forwarded_name",
+        "name_kana",
+        "address_rest",
+        "postal_code",
+        "Phone",
+        "old_contract_number",
+        "contract_number",
+    ],
+)
+def test_keys_made_of_a_basic_item_of_the_policy_are_refused(uow: UowFactory, key: str) -> None:
+    from jointuse.messages.service import basic_items
+
+    assert basic_items() == {"name", "address", "phone", "contract_number"}  # from the policy
+    with pytest.raises(ValidationError) as caught, uow() as u:
+        post_many(u.connection, [_msg("r-a", 1, detail={key: "x"})], at=AT)
+    assert key in caught.value.message and "contract_number" in str(caught.value.valid)
+    with uow() as u:  # references and states are fine
+        post_many(u.connection, [_msg("r-a", 2, flow_kind="switch", reasons=["E01"])], at=AT)
+
+
+def test_inbox_cli_lists_and_acknowledges_as_a_party(database_url: str, engine: Engine) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from jointuse.cli import app
+
+    parties.add_party(
+        engine, code="r-a", kind="retailer", name_ja="エー", name_en="A", meti_registration="A0011"
+    )
+    with UnitOfWork(engine) as u:
+        post_many(u.connection, [_msg("r-a", 1), _msg("r-a", 2), _msg("r-b", 3)], at=AT)
+    run = CliRunner()
+    db = ["--database-url", database_url]
+    listed = run.invoke(app, ["inbox", "list", "--as", "r-a", "--json", *db])
+    assert listed.exit_code == 0, listed.output
+    ids = [m["id"] for m in json.loads(listed.stdout)["messages"]]
+    assert len(ids) == 2
+    acked = run.invoke(app, ["inbox", "ack", "--as", "r-a", str(ids[0]), *db])
+    assert acked.exit_code == 0 and "acknowledged 1" in acked.output
+    lines = run.invoke(app, ["inbox", "list", "--as", "r-a", *db]).stdout.splitlines()
+    assert [line.split("\t")[0] for line in lines] == [str(ids[1])]
+    assert "flow_id=f-2" in lines[0]
+    theirs = run.invoke(app, ["inbox", "ack", "--as", "r-a", str(ids[1] + 1), *db])
+    assert theirs.exit_code == 2 and "no message" in theirs.output  # r-b's: not found
+    unknown = run.invoke(app, ["inbox", "list", "--as", "nobody", *db])
+    assert unknown.exit_code == 2 and "no party" in unknown.output

@@ -20,6 +20,8 @@ Purpose header (``Jointuse-Purpose``) per route
     ``PUT  /v1/supply-points/{id}``             optional, default P4 (the TSO, as controller)
     ==========================================  ===============================================
 
+    The write takes an ``Idempotency-Key`` (:mod:`jointuse.messages.idempotency`).
+
     A missing purpose (where required) goes to the gate: refused with ``purpose_missing``,
     recorded on the ledger, answered 400 with the valid purposes. An unknown, ambiguous or
     unreadable one is refused at the edge (:mod:`jointuse.core.edge`), recorded too, also 400.
@@ -66,6 +68,7 @@ from jointuse.customers.schemas import (
     SupplyPointIn,
     WriteOut,
 )
+from jointuse.messages.idempotency_http import Answer, IdempotencyDep, answer
 
 router = APIRouter(prefix="/v1", tags=["customers and supply points"])
 bench_router = APIRouter(
@@ -249,11 +252,11 @@ async def save_supply_point(
     supply_point_id: str,
     body: SupplyPointIn,
     credentials: CredentialsDep,
-    response: Response,
-) -> WriteOut:
-    def save(uow: UnitOfWork, caller: Caller) -> tuple[SupplyPoint, GateResult]:
+    idem: IdempotencyDep,
+) -> Response:
+    def save(uow: UnitOfWork, caller: Caller) -> Answer:
         point = _supply_point(supply_point_id, body)
-        return point, service.save_supply_point(
+        result = service.save_supply_point(
             uow,
             gate=caller.gate,
             actor=caller.party,
@@ -262,13 +265,13 @@ async def save_supply_point(
             at=caller.at,
             purpose=caller.purpose or service.P4,
         )
+        out = WriteOut(
+            supply_point_id=point.supply_point_id.value, access=_access(result), result=result.data
+        )
+        created = bool(result.data.get("created"))
+        return Answer(status.HTTP_201_CREATED if created else status.HTTP_200_OK, out)
 
-    point, result = await _as_caller(credentials, save)
-    if result.data.get("created"):
-        response.status_code = status.HTTP_201_CREATED
-    return WriteOut(
-        supply_point_id=point.supply_point_id.value, access=_access(result), result=result.data
-    )
+    return await answer(credentials, idem, save)
 
 
 def _supply_point(supply_point_id: str, body: SupplyPointIn) -> SupplyPoint:

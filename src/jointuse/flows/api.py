@@ -23,6 +23,8 @@ route                                  who                           what
 Each write is one unit of work through the gate, on the ledger; a refusal the business gives is
 recorded as allowed-then-failed; a step the flow's state does not allow is a 409 with the state
 and the allowed steps; a second flow in flight for one point is the 409 of the database's rule.
+Every write takes an ``Idempotency-Key`` (:mod:`jointuse.messages.idempotency`): the same key and
+body answer the first answer again, with no second effect; a bulk call keys each of its rows.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from jointuse.flows.schemas import (
     SettingsIn,
     SwitchIn,
 )
+from jointuse.messages.idempotency_http import IdempotencyDep, answer_value
 
 router = APIRouter(prefix="/v1", tags=["market flows (スイッチング支援)"])
 CredentialsDep = Annotated[Credentials, Depends(request_credentials)]
@@ -157,11 +160,13 @@ def _switch_case(
     status_code=status.HTTP_201_CREATED,
     summary="File a switch (スイッチング開始) with its 廃止取次 to the current retailer",
 )
-async def file_switch(body: SwitchIn, credentials: CredentialsDep) -> FlowOut:
-    def use_case(uow: UnitOfWork, caller: Caller) -> Filed:
-        return _switch_case(_switch(body))(uow, caller)
+async def file_switch(
+    body: SwitchIn, credentials: CredentialsDep, idem: IdempotencyDep
+) -> Response:
+    def use_case(uow: UnitOfWork, caller: Caller) -> FlowOut:
+        return _out(_switch_case(_switch(body))(uow, caller))
 
-    return _out(await _call(credentials, use_case))
+    return await answer_value(credentials, idem, status.HTTP_201_CREATED, use_case)
 
 
 @router.post(
@@ -169,7 +174,9 @@ async def file_switch(body: SwitchIn, credentials: CredentialsDep) -> FlowOut:
     response_model=BulkOut,
     summary="File many switches (JSON array): one result per row",
 )
-async def file_switches(body: list[SwitchIn], credentials: CredentialsDep) -> BulkOut:
+async def file_switches(
+    body: list[SwitchIn], credentials: CredentialsDep, idem: IdempotencyDep
+) -> BulkOut:
     if len(body) > MAX_BULK_ROWS:
         raise ValidationError(
             f"{len(body)} rows; at most {MAX_BULK_ROWS} per call",
@@ -184,7 +191,12 @@ async def file_switches(body: list[SwitchIn], credentials: CredentialsDep) -> Bu
             rows.append(exc)
     return _bulk(
         await run_unit(
-            credentials.engine, service.run_rows, credentials.engine, credentials.authenticate, rows
+            credentials.engine,
+            service.run_rows,
+            credentials.engine,
+            credentials.authenticate,
+            rows,
+            idem,
         )
     )
 
@@ -195,7 +207,9 @@ async def file_switches(body: list[SwitchIn], credentials: CredentialsDep) -> Bu
     summary="File many switches (CSV upload, UTF-8 or Shift_JIS): one result per row",
     openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
-async def file_switches_csv(request: Request, credentials: CredentialsDep) -> BulkOut:
+async def file_switches_csv(
+    request: Request, credentials: CredentialsDep, idem: IdempotencyDep
+) -> BulkOut:
     parsed = service.parse_switch_csv(service.decode_csv(await request.body()))
     if len(parsed) > MAX_BULK_ROWS:
         raise ValidationError(
@@ -206,7 +220,12 @@ async def file_switches_csv(request: Request, credentials: CredentialsDep) -> Bu
     rows = [p if isinstance(p, ValidationError) else _switch_case(p) for p in parsed]
     return _bulk(
         await run_unit(
-            credentials.engine, service.run_rows, credentials.engine, credentials.authenticate, rows
+            credentials.engine,
+            service.run_rows,
+            credentials.engine,
+            credentials.authenticate,
+            rows,
+            idem,
         )
     )
 
@@ -226,8 +245,10 @@ def _bulk(results: list[service.RowResult]) -> BulkOut:
     status_code=status.HTTP_201_CREATED,
     summary="File a move-in (再点), up to 31 days back for a point without supply",
 )
-async def file_move_in(body: MoveInIn, credentials: CredentialsDep) -> FlowOut:
-    def use_case(uow: UnitOfWork, caller: Caller) -> Filed:
+async def file_move_in(
+    body: MoveInIn, credentials: CredentialsDep, idem: IdempotencyDep
+) -> Response:
+    def use_case(uow: UnitOfWork, caller: Caller) -> FlowOut:
         customer, given = _customer(body.customer)
         f = MoveInFiling(
             supply_point_id=body.supply_point_id,
@@ -239,16 +260,18 @@ async def file_move_in(body: MoveInIn, credentials: CredentialsDep) -> FlowOut:
             customer_id_given=given,
             capacity_class=body.capacity_class,
         )
-        return filing.file_move_in(
-            uow,
-            gate=caller.gate,
-            actor=caller.party,
-            filing=f,
-            request_id=caller.request_id,
-            at=caller.at,
+        return _out(
+            filing.file_move_in(
+                uow,
+                gate=caller.gate,
+                actor=caller.party,
+                filing=f,
+                request_id=caller.request_id,
+                at=caller.at,
+            )
         )
 
-    return _out(await _call(credentials, use_case))
+    return await answer_value(credentials, idem, status.HTTP_201_CREATED, use_case)
 
 
 @router.post(
@@ -257,20 +280,24 @@ async def file_move_in(body: MoveInIn, credentials: CredentialsDep) -> FlowOut:
     status_code=status.HTTP_201_CREATED,
     summary="File a move-out (廃止), with or without meter removal (撤去)",
 )
-async def file_move_out(body: MoveOutIn, credentials: CredentialsDep) -> FlowOut:
-    def use_case(uow: UnitOfWork, caller: Caller) -> Filed:
-        return filing.file_move_out(
-            uow,
-            gate=caller.gate,
-            actor=caller.party,
-            supply_point_id=body.supply_point_id,
-            wished_date=body.wished_date,
-            meter_removal=body.meter_removal,
-            request_id=caller.request_id,
-            at=caller.at,
+async def file_move_out(
+    body: MoveOutIn, credentials: CredentialsDep, idem: IdempotencyDep
+) -> Response:
+    def use_case(uow: UnitOfWork, caller: Caller) -> FlowOut:
+        return _out(
+            filing.file_move_out(
+                uow,
+                gate=caller.gate,
+                actor=caller.party,
+                supply_point_id=body.supply_point_id,
+                wished_date=body.wished_date,
+                meter_removal=body.meter_removal,
+                request_id=caller.request_id,
+                at=caller.at,
+            )
         )
 
-    return _out(await _call(credentials, use_case))
+    return await answer_value(credentials, idem, status.HTTP_201_CREATED, use_case)
 
 
 @router.post(
@@ -279,20 +306,24 @@ async def file_move_out(body: MoveOutIn, credentials: CredentialsDep) -> FlowOut
     status_code=status.HTTP_201_CREATED,
     summary="File an ampere change (アンペア変更)",
 )
-async def file_ampere_change(body: AmpereChangeIn, credentials: CredentialsDep) -> FlowOut:
-    def use_case(uow: UnitOfWork, caller: Caller) -> Filed:
-        return filing.file_ampere_change(
-            uow,
-            gate=caller.gate,
-            actor=caller.party,
-            supply_point_id=body.supply_point_id,
-            current_limit=body.current_limit,
-            wished_date=body.wished_date,
-            request_id=caller.request_id,
-            at=caller.at,
+async def file_ampere_change(
+    body: AmpereChangeIn, credentials: CredentialsDep, idem: IdempotencyDep
+) -> Response:
+    def use_case(uow: UnitOfWork, caller: Caller) -> FlowOut:
+        return _out(
+            filing.file_ampere_change(
+                uow,
+                gate=caller.gate,
+                actor=caller.party,
+                supply_point_id=body.supply_point_id,
+                current_limit=body.current_limit,
+                wished_date=body.wished_date,
+                request_id=caller.request_id,
+                at=caller.at,
+            )
         )
 
-    return _out(await _call(credentials, use_case))
+    return await answer_value(credentials, idem, status.HTTP_201_CREATED, use_case)
 
 
 @router.post(
@@ -301,25 +332,29 @@ async def file_ampere_change(body: AmpereChangeIn, credentials: CredentialsDep) 
     status_code=status.HTTP_201_CREATED,
     summary="Change the customer's basic information (需要者情報変更), by its controller",
 )
-async def file_info_change(body: InfoChangeIn, credentials: CredentialsDep) -> FlowOut:
-    def use_case(uow: UnitOfWork, caller: Caller) -> Filed:
+async def file_info_change(
+    body: InfoChangeIn, credentials: CredentialsDep, idem: IdempotencyDep
+) -> Response:
+    def use_case(uow: UnitOfWork, caller: Caller) -> FlowOut:
         change = InfoChange(
             name=body.name,
             name_kana=body.name_kana,
             address=_address(body.address),
             phone=body.phone,
         )
-        return filing.file_info_change(
-            uow,
-            gate=caller.gate,
-            actor=caller.party,
-            supply_point_id=body.supply_point_id,
-            change=change,
-            request_id=caller.request_id,
-            at=caller.at,
+        return _out(
+            filing.file_info_change(
+                uow,
+                gate=caller.gate,
+                actor=caller.party,
+                supply_point_id=body.supply_point_id,
+                change=change,
+                request_id=caller.request_id,
+                at=caller.at,
+            )
         )
 
-    return _out(await _call(credentials, use_case))
+    return await answer_value(credentials, idem, status.HTTP_201_CREATED, use_case)
 
 
 # --- reading flows ---------------------------------------------------------------------------
@@ -383,21 +418,25 @@ async def read_flow(flow_id: str, credentials: CredentialsDep) -> FlowOut:
     response_model=FlowOut,
     summary="Withdraw your flow before its date",
 )
-async def withdraw(flow_id: str, body: ReasonIn, credentials: CredentialsDep) -> FlowOut:
-    def use_case(uow: UnitOfWork, caller: Caller) -> dict[str, Any]:
-        return flow_view(
-            steps.withdraw(
-                uow,
-                gate=caller.gate,
-                actor=caller.party,
-                flow_id=flow_id,
-                reason=body.reason,
-                request_id=caller.request_id,
-                at=caller.at,
+async def withdraw(
+    flow_id: str, body: ReasonIn, credentials: CredentialsDep, idem: IdempotencyDep
+) -> Response:
+    def use_case(uow: UnitOfWork, caller: Caller) -> FlowOut:
+        return FlowOut(
+            flow=flow_view(
+                steps.withdraw(
+                    uow,
+                    gate=caller.gate,
+                    actor=caller.party,
+                    flow_id=flow_id,
+                    reason=body.reason,
+                    request_id=caller.request_id,
+                    at=caller.at,
+                )
             )
         )
 
-    return FlowOut(flow=await _call(credentials, use_case))
+    return await answer_value(credentials, idem, status.HTTP_200_OK, use_case)
 
 
 @router.post(
@@ -405,21 +444,25 @@ async def withdraw(flow_id: str, body: ReasonIn, credentials: CredentialsDep) ->
     response_model=FlowOut,
     summary="The area's TSO fixes the date (omitted: the proposed one)",
 )
-async def fix_date(flow_id: str, body: DateIn, credentials: CredentialsDep) -> FlowOut:
-    def use_case(uow: UnitOfWork, caller: Caller) -> dict[str, Any]:
-        return flow_view(
-            steps.fix_date(
-                uow,
-                gate=caller.gate,
-                actor=caller.party,
-                flow_id=flow_id,
-                day=body.date,
-                request_id=caller.request_id,
-                at=caller.at,
+async def fix_date(
+    flow_id: str, body: DateIn, credentials: CredentialsDep, idem: IdempotencyDep
+) -> Response:
+    def use_case(uow: UnitOfWork, caller: Caller) -> FlowOut:
+        return FlowOut(
+            flow=flow_view(
+                steps.fix_date(
+                    uow,
+                    gate=caller.gate,
+                    actor=caller.party,
+                    flow_id=flow_id,
+                    day=body.date,
+                    request_id=caller.request_id,
+                    at=caller.at,
+                )
             )
         )
 
-    return FlowOut(flow=await _call(credentials, use_case))
+    return await answer_value(credentials, idem, status.HTTP_200_OK, use_case)
 
 
 @router.post(
@@ -427,21 +470,25 @@ async def fix_date(flow_id: str, body: DateIn, credentials: CredentialsDep) -> F
     response_model=FlowOut,
     summary="The area's TSO refuses the flow, with its reason",
 )
-async def refuse(flow_id: str, body: ReasonIn, credentials: CredentialsDep) -> FlowOut:
-    def use_case(uow: UnitOfWork, caller: Caller) -> dict[str, Any]:
-        return flow_view(
-            steps.refuse(
-                uow,
-                gate=caller.gate,
-                actor=caller.party,
-                flow_id=flow_id,
-                reason=body.reason or "",
-                request_id=caller.request_id,
-                at=caller.at,
+async def refuse(
+    flow_id: str, body: ReasonIn, credentials: CredentialsDep, idem: IdempotencyDep
+) -> Response:
+    def use_case(uow: UnitOfWork, caller: Caller) -> FlowOut:
+        return FlowOut(
+            flow=flow_view(
+                steps.refuse(
+                    uow,
+                    gate=caller.gate,
+                    actor=caller.party,
+                    flow_id=flow_id,
+                    reason=body.reason or "",
+                    request_id=caller.request_id,
+                    at=caller.at,
+                )
             )
         )
 
-    return FlowOut(flow=await _call(credentials, use_case))
+    return await answer_value(credentials, idem, status.HTTP_200_OK, use_case)
 
 
 @router.get(
@@ -480,8 +527,8 @@ async def read_forwarding(forwarding_id: str, credentials: CredentialsDep) -> di
     summary="The old retailer judges a 廃止取次: OK, NG with reasons, or automatically",
 )
 async def judge(
-    forwarding_id: str, body: JudgementIn, credentials: CredentialsDep
-) -> dict[str, Any]:
+    forwarding_id: str, body: JudgementIn, credentials: CredentialsDep, idem: IdempotencyDep
+) -> Response:
     def use_case(uow: UnitOfWork, caller: Caller) -> dict[str, Any]:
         return steps.judge_forwarding(
             uow,
@@ -495,15 +542,32 @@ async def judge(
             at=caller.at,
         )
 
-    return await _call(credentials, use_case)
+    return await answer_value(credentials, idem, status.HTTP_200_OK, use_case, kept=_without_texts)
+
+
+def _without_texts(body: dict[str, Any]) -> dict[str, Any]:
+    """What an ``Idempotency-Key`` keeps of a judgement: all but the compared texts (personal
+    data: read them through the gate, ``GET /v1/forwardings/{id}``)."""
+    match = body.get("match")
+    if not isinstance(match, dict):
+        return body
+    kept = {
+        name: {k: v for k, v in field.items() if k not in ("forwarded", "record")}
+        if isinstance(field, dict)
+        else field
+        for name, field in match.items()
+    }
+    return {**body, "match": kept}
 
 
 @router.put(
     "/switching-settings", summary="Judge the 廃止取次 addressed to you automatically, or not"
 )
-async def switching_settings(body: SettingsIn, credentials: CredentialsDep) -> dict[str, Any]:
+async def switching_settings(
+    body: SettingsIn, credentials: CredentialsDep, idem: IdempotencyDep
+) -> Response:
     def use_case(uow: UnitOfWork, caller: Caller) -> dict[str, Any]:
         service.set_auto_judge(uow, actor=caller.party, auto=body.auto_judge, at=caller.at)
         return {"party": caller.party.code, "auto_judge": body.auto_judge}
 
-    return await _call(credentials, use_case)
+    return await answer_value(credentials, idem, status.HTTP_200_OK, use_case)

@@ -33,9 +33,10 @@ from jointuse.flows import repository as repo
 from jointuse.flows.common import P2, flow_view, generated_customer_id, parties_of
 from jointuse.flows.filing import Filed, SwitchFiling
 from jointuse.flows.repository import Flow, Forwarding
+from jointuse.messages.idempotency import Answer, IdempotentRequest, KeyedCaller, keyed
 from jointuse.policy.engine import Party
 
-_Caller = TypeVar("_Caller")
+_Caller = TypeVar("_Caller", bound=KeyedCaller)
 
 
 def read_flow(conn: Connection, *, actor: Party, flow_id: str) -> dict[str, Any]:
@@ -116,21 +117,47 @@ def run_rows(
     engine: Engine,
     authenticate: Callable[[Connection], _Caller],
     rows: Sequence[Callable[[UnitOfWork, _Caller], Filed] | JointuseError],
+    idempotency: IdempotentRequest | None = None,
 ) -> list[RowResult]:
     """Each row in a unit of work of its own (one bad row does not undo the others; each
-    refusal is on the ledger as the gate records it), a result per row (1-based)."""
+    refusal is on the ledger as the gate records it), a result per row (1-based).
+
+    Under an ``Idempotency-Key`` (``idempotency``) the call is registered under the key first
+    (the same key with another body is refused as a whole, 422), then each row runs under
+    ``<key>#<n>``: a retried call replays the rows that were filed and runs the others."""
+    if idempotency is not None:
+        as_caller(engine, authenticate, keyed(idempotency, _registered(len(rows))))
     out: list[RowResult] = []
     for n, row in enumerate(rows, start=1):
         if isinstance(row, JointuseError):
             out.append(_refused(n, row))
             continue
         try:
-            filed = as_caller(engine, authenticate, row)
+            done = as_caller(
+                engine,
+                authenticate,
+                keyed(idempotency.for_row(n) if idempotency else None, _filed(row)),
+            )
         except JointuseError as exc:
             out.append(_refused(n, exc))
             continue
-        out.append(RowResult(n, 201, filed.flow.id, filed.forwarding_id))
+        out.append(RowResult(n, done.status, done.body["flow_id"], done.body["forwarding_id"]))
     return out
+
+
+def _registered(n: int) -> Callable[[UnitOfWork, Any], Answer]:
+    def register(uow: UnitOfWork, caller: Any) -> Answer:
+        return Answer(202, {"rows": n})
+
+    return register
+
+
+def _filed(row: Callable[[UnitOfWork, _Caller], Filed]) -> Callable[[UnitOfWork, _Caller], Answer]:
+    def run(uow: UnitOfWork, caller: _Caller) -> Answer:
+        filed = row(uow, caller)
+        return Answer(201, {"flow_id": filed.flow.id, "forwarding_id": filed.forwarding_id})
+
+    return run
 
 
 def _refused(n: int, exc: JointuseError) -> RowResult:

@@ -1,38 +1,51 @@
-"""HTTP routes of the inbox: ``GET /v1/inbox`` (peek), ``POST /v1/inbox/ack`` (acknowledge).
+"""HTTP routes of the messages area: the inbox and the webhook.
 
-A party reads its own inbox only (authenticated as itself). Messages hold references and states,
-not personal data, so reading them is not an access through the gate; what they refer to is.
+=================================  ============================================================
+route                              what
+=================================  ============================================================
+``GET    /v1/inbox``               your messages after a cursor, oldest first, unacknowledged
+                                   only unless ``include_acked=true``; ``kind=`` filters
+``POST   /v1/inbox/ack``           acknowledge your messages by ID (twice is harmless)
+``PUT    /v1/webhooks``            register (201) or replace (200) your endpoint; the answer
+                                   shows the new signing secret, once
+``GET    /v1/webhooks``            your endpoint and its delivery state (no secret)
+``DELETE /v1/webhooks``            remove it (204); messages stay in the inbox
+=================================  ============================================================
+
+A party reaches its own inbox and webhook only (authenticated as itself; 401 otherwise).
+Messages hold references and states, not personal data, so reading them is not an access
+through the gate (what they refer to is); a message ID that is not yours is a 404, as an
+unknown one, and not on the access ledger (it decides on no personal data). The writes take an
+``Idempotency-Key`` (:mod:`jointuse.messages.idempotency_http`).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
-from pydantic import Field
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from jointuse.core.db import UnitOfWork
-from jointuse.core.http import (
-    MAX_DB_INT,
-    Caller,
-    Credentials,
-    RowId,
-    StrictModel,
-    request_credentials,
-    run_unit,
-)
+from jointuse.core.http import MAX_DB_INT, Caller, Credentials, request_credentials, run_unit
 from jointuse.customers.service import as_caller
-from jointuse.messages import service
+from jointuse.messages import service, webhooks
+from jointuse.messages.idempotency_http import (
+    Answer,
+    IdempotencyDep,
+    answer,
+    messages_settings,
+)
+from jointuse.messages.schemas import AckIn, AckOut, InboxOut, WebhookIn, WebhookOut
 
-router = APIRouter(prefix="/v1", tags=["inbox"])
+router = APIRouter(prefix="/v1", tags=["inbox and webhooks"])
 CredentialsDep = Annotated[Credentials, Depends(request_credentials)]
 
 
-class AckIn(StrictModel):
-    ids: list[RowId] = Field(min_length=1, max_length=service.MAX_PEEK)
-
-
-@router.get("/inbox", summary="Your messages after a cursor, oldest first (unacknowledged only)")
+@router.get(
+    "/inbox",
+    response_model=InboxOut,
+    summary="Your messages after a cursor, oldest first (unacknowledged only by default)",
+)
 async def peek(
     credentials: CredentialsDep,
     after: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
@@ -59,12 +72,66 @@ async def peek(
     )
 
 
-@router.post("/inbox/ack", summary="Acknowledge your messages (twice is harmless)")
-async def ack(body: AckIn, credentials: CredentialsDep) -> dict[str, Any]:
-    def use_case(uow: UnitOfWork, caller: Caller) -> dict[str, Any]:
+@router.post(
+    "/inbox/ack",
+    response_model=AckOut,
+    summary="Acknowledge your messages (twice is harmless; another party's ID is 404)",
+)
+async def ack(body: AckIn, credentials: CredentialsDep, idem: IdempotencyDep) -> Response:
+    def use_case(uow: UnitOfWork, caller: Caller) -> Answer:
         n = service.acknowledge(uow.connection, caller.party.code, body.ids, at=caller.at)
-        return {"acknowledged": n}
+        return Answer(200, {"acknowledged": n})
+
+    return await answer(credentials, idem, use_case)
+
+
+@router.put(
+    "/webhooks",
+    response_model=WebhookOut,
+    summary="Register (201) or replace (200) your webhook; the answer shows its secret once",
+    responses={201: {"model": WebhookOut, "description": "Registered"}},
+)
+async def put_webhook(
+    body: WebhookIn, request: Request, credentials: CredentialsDep, idem: IdempotencyDep
+) -> Response:
+    allow_http = messages_settings(request).webhook_allow_http
+
+    def use_case(uow: UnitOfWork, caller: Caller) -> Answer:
+        view, created = webhooks.register(
+            uow.connection,
+            party=caller.party.code,
+            url=body.url,
+            at=caller.at,
+            allow_http=allow_http,
+        )
+        return Answer(status.HTTP_201_CREATED if created else status.HTTP_200_OK, view)
+
+    return await answer(credentials, idem, use_case)
+
+
+@router.get(
+    "/webhooks",
+    response_model=WebhookOut,
+    summary="Your webhook and its delivery state: pending, attempts, last error, failures",
+)
+async def get_webhook(credentials: CredentialsDep) -> dict[str, Any]:
+    def use_case(uow: UnitOfWork, caller: Caller) -> dict[str, Any]:
+        return webhooks.status(uow.connection, party=caller.party.code)
 
     return await run_unit(
         credentials.engine, as_caller, credentials.engine, credentials.authenticate, use_case
     )
+
+
+@router.delete(
+    "/webhooks",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="Remove your webhook (its messages stay in your inbox)",
+)
+async def delete_webhook(credentials: CredentialsDep, idem: IdempotencyDep) -> Response:
+    def use_case(uow: UnitOfWork, caller: Caller) -> Answer:
+        webhooks.unregister(uow.connection, party=caller.party.code)
+        return Answer(status.HTTP_204_NO_CONTENT, None)
+
+    return await answer(credentials, idem, use_case)

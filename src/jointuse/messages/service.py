@@ -6,31 +6,48 @@ told of a step that did not happen, and never misses one that did.
 
 Messages carry **references and states, never personal data**: a flow's ID, the supply point ID,
 the kind of event, the state reached. What a recipient may see of the data itself it reads
-through the gate, which decides and records. :func:`post_many` refuses a body or reference that
-names a basic-information item of the notice (氏名, 住所, 電話番号, 契約番号), so a careless caller
-cannot turn the inbox into a path around the gate.
+through the gate, which decides and records. :func:`post_many` refuses a body or reference
+whose keys (at any depth) name a basic-information item of the notice — the items of the
+policy's ``basic`` category (氏名 ``name``, 住所 ``address``, 電話番号 ``phone``, 契約番号
+``contract_number``), their parts (``name_kana``, ``postal_code``, ``prefecture``,
+``address_rest``) and any key made of one (``forwarded_name``, ``old_contract_number`` …) — so a
+careless caller cannot turn the inbox, and the webhook pushes that copy it to other systems, into
+a path around the gate and its ledger. (A key check cannot see personal data hidden under an
+innocent key; it stops the mistake that happens, copying a record's fields into a message.) The
+reference values are IDs: a supply point ID is one (it names the point, as every flow does).
 
-Reading: :func:`peek` returns a party's messages in order after a cursor (the last ``id`` it
-saw), unacknowledged ones only by default; :func:`acknowledge` marks messages read — its own
-only (another party's message ID is "not found", as an unknown one), acknowledging twice is
-harmless.
+Reading — **unacknowledged first**: :func:`peek` returns a party's messages in the order they
+were written (``id``) after a cursor (the last ``id`` it saw), and by default only those it has
+not acknowledged, so a reader that acknowledges what it has handled always finds what is left
+at the front of its inbox (``include_acked`` shows the rest too). :func:`acknowledge` marks
+messages read — its own only: another party's message ID is "not found", as an unknown one
+(messages are not personal data, so this is not a decision of the gate and not on the access
+ledger; the 404 tells the caller nothing about the other party's inbox). Acknowledging twice is
+harmless. A webhook push (:mod:`jointuse.messages.delivery`) is a notification: it does not
+acknowledge; a message acknowledged before its push is not pushed.
+
+Cost: :func:`post_many` is one ``INSERT`` of all its rows (an ``executemany``; on PostgreSQL
+SQLAlchemy sends them as multi-row ``VALUES``); ``benchmarks/messages_post.py`` measures it
+against plain inserts of the same rows.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
+from jointuse.core.db import UnitOfWork
 from jointuse.core.errors import NotFound, ValidationError
 from jointuse.messages.tables import party_message
 
-#: Keys a message may not carry: the notice's basic-information items (personal data).
-PERSONAL_KEYS = frozenset({"name", "name_kana", "address", "phone", "contract_number"})
+#: Parts of the basic items that are items' data too (a name's reading, an address's parts).
+PERSONAL_PARTS = frozenset({"name_kana", "postal_code", "prefecture", "address_rest"})
 MAX_BODY_BYTES = 2048
 MAX_PEEK = 1000
 _m = party_message.c
@@ -57,14 +74,40 @@ class Message:
         }
 
 
-def _keys(value: Any) -> Iterable[str]:
-    if isinstance(value, Mapping):
+@functools.cache
+def basic_items() -> frozenset[str]:
+    """The item keys of the shipped policy's ``basic`` category (氏名, 住所, 電話番号, 契約番号)."""
+    from jointuse.policy.loader import default_policy
+
+    return frozenset(i.key for i in default_policy().items_of("basic"))
+
+
+@functools.lru_cache(maxsize=4096)
+def is_personal_key(key: str) -> bool:
+    """True for a key a message may not carry: a basic item, a part of one, or a key made of
+    one (``forwarded_name``, ``name_kana``, ``old_contract_number``)."""
+    k = key.strip().lower()
+    if k in PERSONAL_PARTS:
+        return True
+    return any(k == i or k.endswith(f"_{i}") or k.startswith(f"{i}_") for i in basic_items())
+
+
+def _personal(value: Any, found: set[str]) -> None:
+    """Add to ``found`` the personal-data keys of ``value``, at any depth (dicts first: the
+    common case, without the ABC check of ``Mapping``)."""
+    if isinstance(value, dict) or (not isinstance(value, str) and isinstance(value, Mapping)):
         for k, v in value.items():
-            yield str(k)
-            yield from _keys(v)
+            if is_personal_key(str(k)):
+                found.add(str(k))
+            if not isinstance(v, str | int | float | bool) and v is not None:
+                _personal(v, found)
     elif isinstance(value, list | tuple):
         for v in value:
-            yield from _keys(v)
+            _personal(v, found)
+
+
+_BODY_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+_REFS_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
 
 
 def _row(message: Mapping[str, Any], at: datetime) -> dict[str, Any]:
@@ -77,25 +120,30 @@ def _row(message: Mapping[str, Any], at: datetime) -> dict[str, Any]:
             f"a message needs a recipient (≤ 64) and a kind (≤ 32): {recipient!r}, {kind!r}",
             field="recipient",
         )
-    personal = sorted(PERSONAL_KEYS & set(_keys(refs)) | PERSONAL_KEYS & set(_keys(body)))
-    if personal:
+    found: set[str] = set()
+    _personal(refs, found)
+    _personal(body, found)
+    if found:
         raise ValidationError(
-            f"a message may not carry personal data ({', '.join(personal)}): send references "
-            "and read the data through the gate",
+            f"a message may not carry personal data ({', '.join(sorted(found))}): send "
+            "references and read the data through the gate",
             field="body",
-            valid="references (flow_id, supply_point_id …) and states",
+            valid="references (flow_id, supply_point_id …) and states; not the items of the "
+            "basic category: " + ", ".join(sorted(basic_items())),
         )
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in refs.items()):
+    if not isinstance(refs, Mapping) or not all(
+        type(k) is str and type(v) is str for k, v in refs.items()
+    ):
         raise ValidationError("subject_ref maps names to IDs (strings)", field="subject_ref")
-    text = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    if len(text.encode()) > MAX_BODY_BYTES:
+    text = _BODY_JSON(body)
+    if len(text) > MAX_BODY_BYTES // 4 and len(text.encode()) > MAX_BODY_BYTES:
         raise ValidationError(
             f"a message body is at most {MAX_BODY_BYTES} bytes", field="body", valid="a small body"
         )
     return {
         "recipient": recipient,
         "kind": kind,
-        "subject_ref": json.dumps(refs, sort_keys=True, separators=(",", ":")),
+        "subject_ref": _REFS_JSON(refs),
         "body": text,
         "created_at": at,
         "acked_at": None,
@@ -119,13 +167,12 @@ def post(
     subject_ref: Mapping[str, str],
     body: Mapping[str, Any],
     at: datetime,
-) -> None:
-    """One message (see :func:`post_many`)."""
-    post_many(
-        conn,
-        [{"recipient": recipient, "kind": kind, "subject_ref": subject_ref, "body": body}],
-        at=at,
-    )
+) -> int:
+    """One message (checked as by :func:`post_many`), in the caller's transaction; its ID."""
+    row = _row({"recipient": recipient, "kind": kind, "subject_ref": subject_ref, "body": body}, at)
+    key = conn.execute(insert(party_message).values(row)).inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def _message(row: Any) -> Message:
@@ -187,3 +234,37 @@ def acknowledge(conn: Connection, party: str, ids: Sequence[int], *, at: datetim
         .values(acked_at=at)
     )
     return int(result.rowcount or 0)
+
+
+# --- for the operator's CLI (a unit of work of their own) ----------------------------------------
+
+
+def _known_party(conn: Connection, party: str) -> None:
+    from jointuse.parties.repository import party_exists
+
+    if not party_exists(conn, party):
+        raise NotFound(f"no party with code {party!r} is registered", field="party")
+
+
+def inbox_of(
+    engine: Engine,
+    party: str,
+    *,
+    after: int = 0,
+    limit: int = 100,
+    kind: str | None = None,
+    include_acked: bool = False,
+) -> list[Message]:
+    """:func:`peek` for a registered ``party``, in a read-only unit of work of its own."""
+    with UnitOfWork(engine, read_only=True) as uow:
+        _known_party(uow.connection, party)
+        return peek(
+            uow.connection, party, after=after, limit=limit, kind=kind, include_acked=include_acked
+        )
+
+
+def acknowledge_for(engine: Engine, party: str, ids: Sequence[int], *, at: datetime) -> int:
+    """:func:`acknowledge` for a registered ``party``, in a unit of work of its own."""
+    with UnitOfWork(engine) as uow:
+        _known_party(uow.connection, party)
+        return acknowledge(uow.connection, party, ids, at=at)

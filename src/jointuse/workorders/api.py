@@ -7,6 +7,8 @@
 ``GET  /v1/work-orders``               the TSO's orders (``?open=true``: open now)
 ``PUT  /v1/feeders/{feeder}``          the points a feeder serves (topology)
 =====================================  ===================================================
+
+The writes take an ``Idempotency-Key`` (:mod:`jointuse.messages.idempotency`).
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Response, status
 from pydantic import Field
 
 from jointuse.core.db import UnitOfWork
 from jointuse.core.http import Caller, Credentials, StrictModel, request_credentials, run_unit
 from jointuse.customers.service import as_caller
+from jointuse.messages.idempotency_http import IdempotencyDep, answer_value
 from jointuse.workorders import service
 
 router = APIRouter(prefix="/v1", tags=["work orders (作業指示)"])
@@ -52,7 +55,7 @@ async def _call(credentials: Credentials, use_case: Any) -> Any:
 
 
 @router.post("/work-orders", status_code=status.HTTP_201_CREATED, summary="Open a work order")
-async def open_order(body: OrderIn, credentials: CredentialsDep) -> dict[str, Any]:
+async def open_order(body: OrderIn, credentials: CredentialsDep, idem: IdempotencyDep) -> Response:
     def use_case(uow: UnitOfWork, caller: Caller) -> dict[str, Any]:
         order = service.open_order(
             uow,
@@ -68,11 +71,13 @@ async def open_order(body: OrderIn, credentials: CredentialsDep) -> dict[str, An
         )
         return service.view(order)
 
-    return dict(await _call(credentials, use_case))
+    return await answer_value(credentials, idem, status.HTTP_201_CREATED, use_case)
 
 
 @router.post("/work-orders/{order_id}/scope", summary="Widen an open work order")
-async def widen(order_id: str, body: ScopeIn, credentials: CredentialsDep) -> dict[str, Any]:
+async def widen(
+    order_id: str, body: ScopeIn, credentials: CredentialsDep, idem: IdempotencyDep
+) -> Response:
     def use_case(uow: UnitOfWork, caller: Caller) -> dict[str, Any]:
         order = service.widen(
             uow,
@@ -85,18 +90,18 @@ async def widen(order_id: str, body: ScopeIn, credentials: CredentialsDep) -> di
         )
         return service.view(order)
 
-    return dict(await _call(credentials, use_case))
+    return await answer_value(credentials, idem, status.HTTP_200_OK, use_case)
 
 
 @router.post("/work-orders/{order_id}/close", summary="Close a work order now")
-async def close(order_id: str, credentials: CredentialsDep) -> dict[str, Any]:
+async def close(order_id: str, credentials: CredentialsDep, idem: IdempotencyDep) -> Response:
     def use_case(uow: UnitOfWork, caller: Caller) -> dict[str, Any]:
         order = service.close(
             uow, actor=caller.party, order_id=order_id, request_id=caller.request_id, at=caller.at
         )
         return service.view(order)
 
-    return dict(await _call(credentials, use_case))
+    return await answer_value(credentials, idem, status.HTTP_200_OK, use_case)
 
 
 @router.get("/work-orders", summary="Your work orders (newest first)")
@@ -109,7 +114,9 @@ async def list_orders(credentials: CredentialsDep, open: bool = False) -> dict[s
 
 
 @router.put("/feeders/{feeder}", summary="The points a feeder (配電線) serves")
-async def set_feeder(feeder: str, body: FeederIn, credentials: CredentialsDep) -> dict[str, Any]:
+async def set_feeder(
+    feeder: str, body: FeederIn, credentials: CredentialsDep, idem: IdempotencyDep
+) -> Response:
     def use_case(uow: UnitOfWork, caller: Caller) -> dict[str, Any]:
         n = service.set_feeder(
             uow,
@@ -120,4 +127,4 @@ async def set_feeder(feeder: str, body: FeederIn, credentials: CredentialsDep) -
         )
         return {"feeder": feeder, "points": n}
 
-    return dict(await _call(credentials, use_case))
+    return await answer_value(credentials, idem, status.HTTP_200_OK, use_case)

@@ -147,7 +147,9 @@ def _seed_event(engine: Engine) -> str:
     rng = np.random.default_rng(3)
     first = dt.date(2024, 6, 4)
     rows = [
-        MeterDay(SupplyPointId(P1), first + dt.timedelta(days=d), rng.gamma(2.0, 0.4, 48))
+        MeterDay(
+            SupplyPointId(P1), first + dt.timedelta(days=d), np.round(rng.gamma(2.0, 0.4, 48), 3)
+        )
         for d in range(31)
     ]
     at = dt.datetime.now(dt.UTC)

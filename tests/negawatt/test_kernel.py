@@ -61,6 +61,20 @@ def test_high_4_of_5_tie_drops_the_day_farthest_from_the_event() -> None:
     assert r.n_used[0, 0] == 4
 
 
+def test_a_tie_in_decimals_is_exact_not_decided_by_float_noise() -> None:
+    # Window slots [1, 4). Day 0 holds 0.1, 0.2, 0.3 and day 1 holds 0.3, 0.2, 0.1 there: the
+    # same 0.6 kWh, but in binary 0.1 + 0.2 + 0.3 = 0.6000000000000001 and 0.3 + 0.2 + 0.1 =
+    # 0.6, so float sums make day 1 (the nearer one) look smaller. Days 2..4 hold 10. The tie
+    # drops day 0 (the farthest): baseline slot 0 = (7 + 10 + 10 + 10) / 4 = 9.25, not 8.75.
+    loads = _days(0, 0, 10, 10, 10, 0)
+    loads[0, 0] = [5.0, 0.1, 0.2, 0.3]
+    loads[0, 1] = [7.0, 0.3, 0.2, 0.1]
+    p = BaselineParams(S, adjustment="none", low_usage_fraction=None)
+    r = compute_baseline(loads, np.zeros(6, np.int8), np.zeros((1, 6), bool), EventSpec(5, 1, 4), p)
+    assert int(r.dropped_low[0, 0]) == _bits(5)  # day 0
+    assert r.baseline[0, 0] == 9.25
+
+
 def test_holiday_in_the_window_is_not_a_weekday() -> None:
     # Event on Tuesday 2024-05-07, right after Golden Week. Days from Thursday 2024-04-25.
     # Weekdays before it, most recent first: 05-02 (Thu), 05-01, 04-30, (04-29 is Shōwa Day,

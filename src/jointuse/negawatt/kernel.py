@@ -46,6 +46,7 @@ adjustment is in :mod:`jointuse.negawatt.kernel_adjust`.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
@@ -87,6 +88,7 @@ STATUS_NAMES: dict[int, str] = {
 }
 
 _MAX_REPORT_DAYS = 64
+_SCAN_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -390,26 +392,28 @@ def compute_baseline(
             valid="(R or 1, D), or adjustment_timing='rolling'",
         )
     low = as_fraction(p.low_usage_fraction) if p.low_usage_fraction is not None else None
-    usum, n_used, fail, bits, wsum, upre, pre_bad, bad = scan(
-        loads,
-        _candidates(day_types, event.day, first),
-        ev,
-        event.day,
-        first,
-        event.start_slot,
-        event.end_slot,
-        10.0**p.resolution,
-        rule.collect,
-        rule.keep,
-        rule.required,
-        p.exclude_event_days,
-        low is not None,
-        low.numerator if low is not None else 0,
-        low.denominator if low is not None else 1,
-        p.low_usage_basis == "recent",
-        np.ascontiguousarray(pre // s),
-        np.ascontiguousarray(pre % s),
-    )
+    with _SCAN_LOCK:  # numba's default thread pool must not be entered by two threads at once
+        found = scan(
+            loads,
+            _candidates(day_types, event.day, first),
+            ev,
+            event.day,
+            first,
+            event.start_slot,
+            event.end_slot,
+            10.0**p.resolution,
+            rule.collect,
+            rule.keep,
+            rule.required,
+            p.exclude_event_days,
+            low is not None,
+            low.numerator if low is not None else 0,
+            low.denominator if low is not None else 1,
+            p.low_usage_basis == "recent",
+            np.ascontiguousarray(pre // s),
+            np.ascontiguousarray(pre % s),
+        )
+    usum, n_used, fail, bits, wsum, upre, pre_bad, bad = found
     if bad[3] >= 0:
         r_, d_, s_ = (int(v) for v in bad[:3])
         raise ValidationError(

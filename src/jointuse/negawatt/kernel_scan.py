@@ -24,18 +24,30 @@ import numba
 import numpy as np
 
 _F = TypeVar("_F", bound=Callable[..., Any])
-_jit = cast(Callable[[_F], _F], numba.njit(cache=True, nogil=True))
+_jit = cast(Callable[[_F], _F], numba.njit(cache=True, nogil=True, parallel=True))
+_inner = cast(Callable[[_F], _F], numba.njit(cache=True, nogil=True))
+
+_CHUNK = 1024  # resources per parallel task
 
 #: Sentinel in integer outputs for "not read / not available".
 NONE = np.iinfo(np.int64).min
 
 
-@_jit
+@_inner
 def _to_units(v: float, scale: float) -> tuple[int, bool]:
     """(integer units, on the grid?) of one finite value."""
     y = v * scale
     n = np.rint(y)
     return int(n), abs(y - n) <= 1e-9 * max(1.0, abs(y))
+
+
+@_inner
+def _locate(row: Any, lo: int, hi: int, scale: float, d: int, s_n: int, r: int, off: Any) -> None:
+    """Record the first slot of ``row[lo:hi]`` off the resolution grid (the rare path)."""
+    for s in range(lo, hi):
+        if not _to_units(row[s], scale)[1]:
+            off[r] = d * s_n + s
+            return
 
 
 @_jit
@@ -76,25 +88,54 @@ def scan(
     """
     r_n, _, s_n = x.shape
     g_n = ev.shape[2]
-    n = cand.shape[0]
-    p_n = pre_day.shape[0]
-    ev_rows = ev.shape[0]
     usum = np.zeros((r_n, s_n), np.int64)
     n_used = np.zeros((r_n, g_n), np.int64)
     fail = np.zeros((r_n, g_n), np.bool_)
     bits = np.zeros((5, r_n, g_n), np.uint64)
     wsum = np.full((r_n, event_day - first), NONE, np.int64)
-    upre = np.zeros((r_n, p_n), np.int64)
+    upre = np.zeros((r_n, pre_day.shape[0]), np.int64)
     pre_bad = np.zeros(r_n, np.bool_)
+    off = np.full(r_n, -1, np.int64)  # per resource: first off-grid cell (day * S + slot)
+    n = cand.shape[0]
+    chunks = (r_n + _CHUNK - 1) // _CHUNK
+    for c in numba.prange(chunks):  # chunks of resources over the threads; scratch per chunk
+        day_ok = np.zeros(n, np.bool_)
+        day_w = np.zeros(n, np.int64)
+        qual = np.zeros(n, np.bool_)
+        order = np.empty(collect, np.int64)
+        kept = np.empty(keep, np.int64)
+        for r in range(c * _CHUNK, min(r_n, (c + 1) * _CHUNK)):
+            _resource(
+                r, x, cand, ev, event_day, first, ws, we, scale, collect, keep, required,
+                exclude_events, low_on, low_p, low_q, low_recent, pre_day, pre_slot,
+                usum, n_used, fail, bits, wsum, upre, pre_bad, off,
+                day_ok, day_w, qual, order, kept,
+            )  # fmt: skip
     bad = np.full(4, -1, np.int64)
-    day_ok = np.zeros(n, np.bool_)  # read and complete
-    day_w = np.zeros(n, np.int64)
-    qual = np.zeros(n, np.bool_)
-    order = np.empty(collect, np.int64)
-    kept = np.empty(keep, np.int64)
-    one = np.uint64(1)
     for r in range(r_n):
-        er = r if ev_rows > 1 else 0
+        if off[r] >= 0:
+            bad[0], bad[1], bad[2], bad[3] = r, off[r] // s_n, off[r] % s_n, 1
+            break
+    return usum, n_used, fail, bits, wsum, upre, pre_bad, bad
+
+
+@_inner
+def _resource(
+    r: int, x: Any, cand: Any, ev: Any, event_day: int, first: int, ws: int, we: int,
+    scale: float, collect: int, keep: int, required: int, exclude_events: bool, low_on: bool,
+    low_p: int, low_q: int, low_recent: bool, pre_day: Any, pre_slot: Any,
+    usum: Any, n_used: Any, fail: Any, bits: Any, wsum: Any, upre: Any, pre_bad: Any, off: Any,
+    day_ok: Any, day_w: Any, qual: Any, order: Any, kept: Any,
+) -> None:  # fmt: skip
+    s_n = x.shape[2]
+    g_n = ev.shape[2]
+    n = cand.shape[0]
+    p_n = pre_day.shape[0]
+    er = np.int64(0)
+    if ev.shape[0] > 1:
+        er = np.int64(r)
+    one = np.uint64(1)
+    if True:
         # -- read the candidate days (a per-day event mask lets event days go unread) --
         for j in range(n):
             d = cand[j]
@@ -102,19 +143,20 @@ def scan(
             if g_n == 1 and exclude_events and ev[er, d, 0]:
                 continue
             row = x[r, d]
-            complete = True
-            for s in range(s_n):
-                if np.isnan(row[s]):
-                    complete = False
-                    break
-            if not complete:
+            nan = 0
+            for s in range(s_n):  # an OR reduction: the compiler vectorises it
+                nan |= row[s] != row[s]
+            if nan:
                 continue
             acc = 0
+            off_ = 0
             for s in range(ws, we):
-                u, on_grid = _to_units(row[s], scale)
-                if not on_grid and bad[3] < 0:
-                    bad[0], bad[1], bad[2], bad[3] = r, d, s, 1
-                acc += u
+                y = row[s] * scale
+                n_ = np.rint(y)
+                off_ |= abs(y - n_) > 1e-9 * max(1.0, abs(y))
+                acc += np.int64(n_)
+            if off_ and off[r] < 0:
+                _locate(row, ws, we, scale, d, s_n, r, off)
             day_w[j] = acc
             wsum[r, d - first] = acc
             day_ok[j] = True
@@ -179,11 +221,14 @@ def scan(
                 used_b |= one << np.uint64(event_day - 1 - d)
                 row = x[r, d]
                 if g_n == 1:
+                    off_ = 0
                     for s in range(s_n):
-                        u, on_grid = _to_units(row[s], scale)
-                        if not on_grid and bad[3] < 0:
-                            bad[0], bad[1], bad[2], bad[3] = r, d, s, 1
-                        usum[r, s] += u
+                        y = row[s] * scale
+                        n_ = np.rint(y)
+                        off_ |= abs(y - n_) > 1e-9 * max(1.0, abs(y))
+                        usum[r, s] += np.int64(n_)
+                    if off_ and off[r] < 0:
+                        _locate(row, 0, s_n, scale, d, s_n, r, off)
                     for p in range(p_n):
                         dd = d + pre_day[p]
                         v = x[r, dd, pre_slot[p]] if dd >= 0 else np.nan
@@ -191,17 +236,16 @@ def scan(
                             pre_bad[r] = True
                         else:
                             u, on_grid = _to_units(v, scale)
-                            if not on_grid and bad[3] < 0:
-                                bad[0], bad[1], bad[2], bad[3] = r, dd, pre_slot[p], 1
+                            if not on_grid and off[r] < 0:
+                                off[r] = dd * s_n + pre_slot[p]
                             upre[r, p] += u
                 else:
                     u, on_grid = _to_units(row[g], scale)
-                    if not on_grid and bad[3] < 0:
-                        bad[0], bad[1], bad[2], bad[3] = r, d, g, 1
+                    if not on_grid and off[r] < 0:
+                        off[r] = d * s_n + g
                     usum[r, g] += u
             bits[0, r, g] = used_b
             bits[1, r, g] = ev_b
             bits[2, r, g] = miss_b
             bits[3, r, g] = low_b
             bits[4, r, g] = drop_b
-    return usum, n_used, fail, bits, wsum, upre, pre_bad, bad

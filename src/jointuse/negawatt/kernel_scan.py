@@ -131,7 +131,7 @@ def _resource(
     g_n = ev.shape[2]
     n = cand.shape[0]
     p_n = pre_day.shape[0]
-    er = np.int64(0)
+    er: Any = np.int64(0)
     if ev.shape[0] > 1:
         er = np.int64(r)
     one = np.uint64(1)

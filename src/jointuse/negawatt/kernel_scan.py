@@ -148,7 +148,7 @@ def _resource(
                 nan |= row[s] != row[s]
             if nan:
                 continue
-            acc = 0
+            acc: Any = 0
             off_ = 0
             for s in range(ws, we):
                 y = row[s] * scale

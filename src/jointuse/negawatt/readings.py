@@ -8,6 +8,7 @@ a conflict that refuses the whole file unless ``replace=True``.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,17 +175,37 @@ def read_meter_days(
     request_id: str,
     at: dt.datetime,
     gate: Gate | None = None,
+    identities: list[dict[str, Any]] | None = None,
 ) -> list[MeterDay]:
     """Half-hourly days in ``[start, end)`` that the actor may see: the gate decides, and the
     days are cut to the allowing relation's period (a retailer's supply period, a contractor's
-    agreement)."""
+    agreement). ``identities``, if given, receives each day read as imported: point, day,
+    who imported it and when, and a SHA-256 of its stored values (a settlement run keeps
+    them)."""
 
     def loader(ctx: LoadContext) -> dict[str, object]:
         lo, hi = _window_days(ctx.decision.valid_from, ctx.decision.valid_to)
         lo, hi = max(lo, start), min(hi, end)
         if lo >= hi:
             return {"interval_readings": []}
-        days = repo.load_days(ctx.conn, ctx.relations.target.supply_point_id or "", lo, hi)
+        point = ctx.relations.target.supply_point_id or ""
+        days = repo.load_days(ctx.conn, point, lo, hi)
+        if identities is not None:
+            imported = repo.day_identities(ctx.conn, point, lo, hi)
+            for d in days:
+                digest = hashlib.sha256(repo.pack(d.consumption))
+                if d.generation is not None:
+                    digest.update(repo.pack(d.generation))
+                when, who = imported[d.date]
+                identities.append(
+                    {
+                        "supply_point_id": point,
+                        "day": d.date,
+                        "imported_at": when,
+                        "imported_by": who,
+                        "digest": digest.hexdigest(),
+                    }
+                )
         return {
             "interval_readings": [
                 _mask_outside(d, ctx.decision.valid_from, ctx.decision.valid_to) for d in days

@@ -86,10 +86,14 @@ def load_recent_readings(ctx: LoadContext) -> dict[str, object]:
 
 
 def gate_parts() -> GateParts:
-    """What this area plugs into the gate: ``dr_resource`` and the ``interval_data`` loader."""
+    """What this area plugs into the gate: ``dr_resource``, the ``interval_data`` loader and
+    the ``negawatt`` loader (stored settlement results,
+    :func:`jointuse.negawatt.runs.load_settlement_results`)."""
+    from jointuse.negawatt.runs import load_settlement_results
+
     return GateParts(
         relations={"dr_resource": dr_resource_relation},
-        loaders={"interval_data": load_recent_readings},
+        loaders={"interval_data": load_recent_readings, "negawatt": load_settlement_results},
     )
 
 

@@ -77,6 +77,7 @@ def create_app(
     from jointuse.flows.scheduler import FlowScheduler
     from jointuse.ledger.service import BackgroundSealer
     from jointuse.messages.api import router as inbox_router
+    from jointuse.negawatt.api import router as negawatt_router
     from jointuse.parties.api import router as parties_router
     from jointuse.parties.service import authenticate
 
@@ -151,6 +152,7 @@ def create_app(
     app.include_router(customers_router)
     app.include_router(flows_router)
     app.include_router(inbox_router)
+    app.include_router(negawatt_router)
     if with_bench:
         app.include_router(bench_router)
     return app

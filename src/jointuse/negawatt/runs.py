@@ -317,11 +317,15 @@ def load_settlement_results(ctx: LoadContext) -> dict[str, object]:
     event days within the allowing relation's period (a retailer's supply, a contractor's
     agreement), as JSON-ready rows; ``baseline`` holds the baselines and candidate days,
     ``demand_suppressed`` the actual loads, suppression and amounts."""
+    from jointuse.customers.relations import contracts_in_force
     from jointuse.negawatt.readings import _window_days
 
     point = ctx.relations.target.supply_point_id
+    if point is None:  # a customer named: their point in force
+        contracts = contracts_in_force(ctx.relations)
+        point = contracts[0].supply_point_id.value if contracts else None
     if point is None:
-        return {}
+        return {item: [] for item in ("baseline", "demand_suppressed") if item in ctx.items}
     lo, hi = _window_days(ctx.decision.valid_from, ctx.decision.valid_to)
     rows = repo.point_results(ctx.conn, point, lo, hi)
     out: dict[str, object] = {}

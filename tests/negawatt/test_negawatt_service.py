@@ -190,6 +190,22 @@ def test_wrong_area_tso_and_bad_files_write_nothing(seeded: UowFactory, tmp_path
     assert _read(seeded, RETAILER, "P4_tso_operations") == []
 
 
+def test_readings_of_an_unregistered_point_are_refused_with_file_line_and_point(
+    seeded: UowFactory, tmp_path: Path
+) -> None:
+    unknown = "0311111111111111111111"
+    bad = tmp_path / "delivery.csv"
+    bad.write_text(
+        (DATA / "long.csv").read_text() + f"{unknown},2024-07-03,1,0.500,\n", encoding="utf-8"
+    )
+    with pytest.raises(MeterDataError) as info:
+        _import(seeded, bad)
+    err = info.value
+    assert (err.file, err.line) == (str(bad), 194)
+    assert unknown in err.message and "not registered" in err.reason
+    assert _read(seeded, RETAILER, "P4_tso_operations") == []  # nothing of the file written
+
+
 def test_area_tso_reads_meter_data(seeded: UowFactory) -> None:
     _import(seeded, DATA / "long.csv")
     assert len(_read(seeded, TSO03, "P4_tso_operations")) == 2

@@ -23,7 +23,14 @@ from jointuse.core.errors import ValidationError
 from jointuse.core.ids import SupplyPointId
 from jointuse.customers.relations import RelationContext, TargetRef, jst_midnight
 from jointuse.negawatt import repository as repo
-from jointuse.negawatt.meterdata import MeterDay, compare_days, merge_days, parse_meter_file
+from jointuse.customers.repository import get_supply_point
+from jointuse.negawatt.meterdata import (
+    MeterDataError,
+    MeterDay,
+    compare_days,
+    merge_days,
+    parse_meter_file,
+)
 from jointuse.negawatt.relation import P4, READINGS, _aware, negawatt_gate
 from jointuse.policy.engine import Party
 
@@ -65,9 +72,21 @@ def import_meter_days(
         by_point.setdefault(r.supply_point_id.value, []).append(r)
     report = ImportReport(file, points=len(by_point))
     g = gate or negawatt_gate()
-    for point, days in sorted(by_point.items()):
+    # In file order, so that the first unregistered point named is the first one in the file.
+    ordered = sorted(by_point.items(), key=lambda kv: (min(d.line or 0 for d in kv[1]), kv[0]))
+    for point, days in ordered:
 
         def change(ctx: RelationContext, point: str = point, days: list[MeterDay] = days) -> None:
+            if get_supply_point(ctx.conn, point) is None:
+                line = min((d.line for d in days if d.line is not None), default=None)
+                raise MeterDataError(
+                    f"supply point {point} is not registered; nothing of the file was written",
+                    file=file,
+                    line=line,
+                    record=f"{SupplyPointId(point).masked()} {days[0].date}",
+                    field="supply_point_id",
+                    valid="readings of supply points registered by their TSO",
+                )
             stored = repo.stored_days(ctx.conn, point, [d.date for d in days])
             fresh = []
             for d in days:

@@ -22,8 +22,8 @@ from jointuse.core.db import UnitOfWork
 from jointuse.core.errors import ValidationError
 from jointuse.core.ids import SupplyPointId
 from jointuse.customers.relations import RelationContext, TargetRef, jst_midnight
-from jointuse.negawatt import repository as repo
 from jointuse.customers.repository import get_supply_point
+from jointuse.negawatt import repository as repo
 from jointuse.negawatt.meterdata import (
     MeterDataError,
     MeterDay,

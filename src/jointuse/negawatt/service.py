@@ -89,6 +89,7 @@ from jointuse.negawatt.relation import (
     dr_resource_relation,
     negawatt_gate,
 )
+from jointuse.negawatt.repository import Agreement
 from jointuse.negawatt.runs import read_point_results, read_run
 from jointuse.negawatt.settlement import Rounding
 from jointuse.policy.engine import Party
@@ -100,6 +101,7 @@ __all__ = [
     "P4",
     "P5",
     "READINGS",
+    "Agreement",
     "EventConflict",
     "EventSettlement",
     "ImportReport",

@@ -6,9 +6,12 @@ implementation below is written independently and straightforwardly (one resourc
 its results are asserted equal to the kernel's on a sample of resources (``--sample``), and its
 time on that sample is scaled to a rate. Both rates are the median of ``--runs`` runs in the
 same process. Also printed: the kernel's effective input bandwidth (bytes of ``loads`` it must
-read per second) beside ``np.copyto``'s copy rate on this machine.
+read per second) beside ``np.copyto``'s copy rate on this machine (one thread). The kernel
+reads only the candidate days of that input, in integers of 1 Wh, in one compiled pass
+(:mod:`jointuse.negawatt.kernel_scan`) on numba's threads (``--threads 1`` for one).
 
     .venv/bin/python benchmarks/baseline.py [--runs 5] [--resources 100000] [--sample 200]
+        [--threads N]
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import datetime as dt
 import statistics
 import time
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -127,7 +131,12 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--resources", type=int, default=100_000)
     ap.add_argument("--sample", type=int, default=200)
+    ap.add_argument(
+        "--threads", type=int, default=0, help="numba threads for the kernel (0: all cores)"
+    )
     args = ap.parse_args()
+    if args.threads:
+        numba.set_num_threads(args.threads)
     n = args.resources
     loads, types, events = make_data(n)
     sample = np.random.default_rng(7).choice(n, size=min(args.sample, n), replace=False)
@@ -163,7 +172,7 @@ def main() -> None:
 
     print(f"resources {n:,} x {DAYS} days x {SLOTS} slots ({loads.nbytes / 2**30:.2f} GiB)")
     print(f"baselines OK: {n_ok:,}; pandas checked equal on {len(sample)} resources")
-    print(f"runs: {args.runs} (median)")
+    print(f"runs: {args.runs} (median); kernel threads: {numba.get_num_threads()}")
     print(f"kernel : {k_rate:12,.0f} resources/s  ({statistics.median(k_times):.3f} s)")
     print(f"pandas : {p_rate:12,.0f} resources/s  (on a sample of {len(sample)})")
     print(f"ratio  : {k_rate / p_rate:12,.1f} x")

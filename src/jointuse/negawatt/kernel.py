@@ -46,7 +46,6 @@ adjustment is in :mod:`jointuse.negawatt.kernel_adjust`.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
@@ -88,7 +87,6 @@ STATUS_NAMES: dict[int, str] = {
 }
 
 _MAX_REPORT_DAYS = 64
-_SCAN_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -371,7 +369,7 @@ def compute_baseline(
     """
     from jointuse.negawatt.exact import as_fraction
     from jointuse.negawatt.kernel_adjust import adjust
-    from jointuse.negawatt.kernel_scan import scan
+    from jointuse.negawatt.kernel_scan import POOL_LOCK, scan
 
     p = params or BaselineParams()
     loads = np.ascontiguousarray(loads, dtype=np.float64)
@@ -392,7 +390,7 @@ def compute_baseline(
             valid="(R or 1, D), or adjustment_timing='rolling'",
         )
     low = as_fraction(p.low_usage_fraction) if p.low_usage_fraction is not None else None
-    with _SCAN_LOCK:  # numba's default thread pool must not be entered by two threads at once
+    with POOL_LOCK:
         found = scan(
             loads,
             _candidates(day_types, event.day, first),

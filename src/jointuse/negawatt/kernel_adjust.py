@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from jointuse.negawatt.exact import add, as_fraction, div_round, mul, to_units
+from jointuse.negawatt.exact import _bound, add, as_fraction, div_round, mul, to_units
+from jointuse.negawatt.kernel_scan import POOL_LOCK, finish
 
 if TYPE_CHECKING:
     from jointuse.negawatt.kernel import BaselineParams, BaselineResult, EventSpec
@@ -99,14 +100,13 @@ def _per_day(
     scale = 10.0**p.resolution
     failr = fail_raw | (k_raw == 0)
     k = np.where(failr, 1, k_raw).astype(np.int64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        unadj = usum / k[:, None] / scale
-    unadj[failr] = np.nan
     bad = np.zeros(r, dtype=bool)
+    # baseline_s = (usum_s * mult + shift) / den; the adjustment shown as ``shown`` per resource
     if p.adjustment == "none":
-        num: Any = usum
-        den: Any = k[:, None]
-        shown = np.zeros((r, s))
+        mult: Any = np.ones(r, np.int64)
+        shift: Any = np.zeros(r, np.int64)
+        den: Any = k
+        shown: Any = np.zeros(r)
     else:
         window = loads[:, event.day + offs // s, offs % s]
         a_units, a_missing = to_units(window, p.resolution, where="adjustment window ")
@@ -116,17 +116,16 @@ def _per_day(
         w = int(offs.size)
         if p.adjustment == "additive":
             shift = add(mul(k, a_w), -u_w)
-            mult, base_den = w, mul(k, w)
+            width, den = w, mul(k, w)
             if p.adjustment_clamp is not None:
                 lo, hi = (as_fraction(c) for c in p.adjustment_clamp)
                 q = math.lcm(lo.denominator, hi.denominator)
                 lo_b = mul(u_w, (lo.numerator * (q // lo.denominator) - q))
                 hi_b = mul(u_w, (hi.numerator * (q // hi.denominator) - q))
                 shift = np.minimum(np.maximum(mul(shift, q), lo_b), hi_b)
-                mult, base_den = w * q, mul(base_den, q)
-            num = add(mul(usum, mult), shift[:, None])
-            den = base_den[:, None]
-            shown = np.broadcast_to((_float(shift) / _float(base_den) / scale)[:, None], (r, s))
+                width, den = w * q, mul(den, q)
+            mult = np.full(r, width, np.int64)
+            shown = _float(shift) / _float(den) / scale
         else:
             zero = u_w == 0
             f_num = np.where(zero, 1, mul(k, a_w))
@@ -142,17 +141,25 @@ def _per_day(
                     f_den = np.where(beyond, bound.denominator, f_den)
             neg = f_den < 0
             f_num, f_den = np.where(neg, -f_num, f_num), np.where(neg, -f_den, f_den)
-            num = mul(usum, f_num[:, None])
-            den = mul(k, f_den)[:, None]
-            shown = np.broadcast_to((_float(f_num) / _float(f_den))[:, None], (r, s))
-        shown = np.array(shown)
-        shown[failr | bad] = np.nan
-    with np.errstate(invalid="ignore", divide="ignore"):
-        baseline = _float(num) / _float(den) / scale
-    baseline[failr | bad] = np.nan
-    window_fail = np.broadcast_to(failr[:, None], (r, 1))
-    status = _status(bad[:, None], window_fail)
-    return Adjusted(baseline, unadj, shown, status, num, den)
+            mult, shift, den = f_num, np.zeros(r, np.int64), mul(k, f_den)
+            shown = _float(f_num) / _float(f_den)
+    invalid = failr | bad
+    ints = all(np.asarray(a).dtype == np.int64 for a in (mult, shift, den))
+    u_max = max(int(usum.max(initial=0)), -int(usum.min(initial=0)))
+    if ints and u_max * max(int(np.abs(mult).max(initial=0)), 1) + _bound(shift) < 2**62:
+        with POOL_LOCK:
+            num, baseline, unadj = finish(usum, k, mult, shift, den, invalid, scale)
+    else:  # beyond int64: Python integers
+        num = add(mul(usum, np.asarray(mult)[:, None]), np.asarray(shift)[:, None])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            baseline = _float(num) / _float(den)[:, None] / scale
+            unadj = usum / k[:, None] / scale
+        baseline[invalid] = np.nan
+    # One adjustment per resource for the whole day: a read-only (R, S) view of it.
+    shown_s = np.broadcast_to(np.where(invalid, np.nan, _float(shown))[:, None], (r, s))
+    unadj[failr] = np.nan
+    status = _status(bad[:, None], failr[:, None])
+    return Adjusted(baseline, unadj, shown_s, status, num, np.asarray(den)[:, None])
 
 
 def _per_slot(

@@ -17,6 +17,7 @@ Outputs are described in :func:`scan`; day bitmasks use bit ``i`` = day ``event_
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -28,6 +29,10 @@ _jit = cast(Callable[[_F], _F], numba.njit(cache=True, nogil=True, parallel=True
 _inner = cast(Callable[[_F], _F], numba.njit(cache=True, nogil=True))
 
 _CHUNK = 1024  # resources per parallel task
+
+#: numba's default thread pool must not be entered by two threads at once: every call of a
+#: parallel function of this module holds this lock.
+POOL_LOCK = threading.Lock()
 
 #: Sentinel in integer outputs for "not read / not available".
 NONE = np.iinfo(np.int64).min
@@ -249,3 +254,27 @@ def _resource(
             bits[2, r, g] = miss_b
             bits[3, r, g] = low_b
             bits[4, r, g] = drop_b
+
+
+@_jit
+def finish(
+    usum: Any, k: Any, mult: Any, shift: Any, den: Any, invalid: Any, scale: float
+) -> tuple[Any, Any, Any]:
+    """One pass over the kept days' sums: the exact numerators ``usum * mult[r] + shift[r]``
+    (over ``den[r]``), the baseline and the unadjusted baseline in kWh; NaN baseline where
+    ``invalid[r]`` — for the per-day path, int64 magnitudes checked by the caller."""
+    r_n, s_n = usum.shape
+    num = np.empty((r_n, s_n), np.int64)
+    baseline = np.empty((r_n, s_n), np.float64)
+    unadj = np.empty((r_n, s_n), np.float64)
+    for r in numba.prange(r_n):
+        m, sh, inv = mult[r], shift[r], invalid[r]
+        bden = 1.0 / (den[r] * scale)
+        uden = 1.0 / (k[r] * scale)
+        for s in range(s_n):
+            u = usum[r, s]
+            n = u * m + sh
+            num[r, s] = n
+            baseline[r, s] = np.nan if inv else n * bden
+            unadj[r, s] = u * uden
+    return num, baseline, unadj

@@ -23,13 +23,14 @@ import numpy.typing as npt
 
 from jointuse.core.errors import ValidationError
 
-__all__ = ["add", "as_fraction", "div_round", "mul", "to_units"]
+__all__ = ["add", "as_fraction", "bound", "div_round", "mul", "to_units"]
 
 IntA = npt.NDArray[Any]  # int64 or object (Python int)
 _LIMIT = 2**62
 
 
-def _bound(a: Any) -> int:
+def bound(a: Any) -> int:
+    """The largest magnitude in ``a`` (0 when empty), as a Python int."""
     arr = np.asarray(a)
     if arr.size == 0:
         return 0
@@ -43,14 +44,14 @@ def _wide(a: Any) -> Any:
 
 def mul(a: Any, b: Any) -> Any:
     """``a * b`` elementwise, int64 when the product surely fits, Python ints otherwise."""
-    if _bound(a) * _bound(b) < _LIMIT:
+    if bound(a) * bound(b) < _LIMIT:
         return np.asarray(a) * np.asarray(b)
     return _wide(a) * _wide(b)
 
 
 def add(a: Any, b: Any) -> Any:
     """``a + b`` elementwise with the same guard as :func:`mul`."""
-    if _bound(a) + _bound(b) < _LIMIT:
+    if bound(a) + bound(b) < _LIMIT:
         return np.asarray(a) + np.asarray(b)
     return _wide(a) + _wide(b)
 

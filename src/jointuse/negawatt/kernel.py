@@ -150,6 +150,19 @@ class BaselineParams:
     resolution: int = 3
 
     def __post_init__(self) -> None:
+        for name, valid in (
+            ("adjustment", ("none", "additive", "multiplicative")),
+            ("adjustment_timing", ("fixed", "rolling")),
+            ("low_usage_basis", ("candidates", "recent")),
+        ):
+            if getattr(self, name) not in valid:
+                raise ValidationError(
+                    f"{name}={getattr(self, name)!r} is not known", field=name, valid=list(valid)
+                )
+        for name in ("slots_per_day", "lookback_days", "resolution", "baseline_decimals"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValidationError(f"{name}={value!r} is not an integer", field=name)
         if self.slots_per_day <= 0 or 1440 % self.slots_per_day:
             raise ValidationError(
                 f"slots_per_day={self.slots_per_day} does not divide a day into whole minutes",

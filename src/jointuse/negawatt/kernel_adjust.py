@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from jointuse.negawatt.exact import _bound, add, as_fraction, div_round, mul, to_units
+from jointuse.negawatt.exact import add, as_fraction, bound, div_round, mul, to_units
 from jointuse.negawatt.kernel_scan import POOL_LOCK, finish
 
 if TYPE_CHECKING:
@@ -131,14 +131,14 @@ def _per_day(
             f_num = np.where(zero, 1, mul(k, a_w))
             f_den = np.where(zero, 1, u_w)
             if p.adjustment_clamp is not None:
-                for bound, side in zip(
+                for limit, side in zip(
                     (as_fraction(c) for c in p.adjustment_clamp), (-1, 1), strict=True
                 ):
-                    lhs = mul(f_num, bound.denominator)
-                    rhs = mul(f_den, bound.numerator)
+                    lhs = mul(f_num, limit.denominator)
+                    rhs = mul(f_den, limit.numerator)
                     beyond = lhs < rhs if side < 0 else lhs > rhs
-                    f_num = np.where(beyond, bound.numerator, f_num)
-                    f_den = np.where(beyond, bound.denominator, f_den)
+                    f_num = np.where(beyond, limit.numerator, f_num)
+                    f_den = np.where(beyond, limit.denominator, f_den)
             neg = f_den < 0
             f_num, f_den = np.where(neg, -f_num, f_num), np.where(neg, -f_den, f_den)
             mult, shift, den = f_num, np.zeros(r, np.int64), mul(k, f_den)
@@ -146,7 +146,7 @@ def _per_day(
     invalid = failr | bad
     ints = all(np.asarray(a).dtype == np.int64 for a in (mult, shift, den))
     u_max = max(int(usum.max(initial=0)), -int(usum.min(initial=0)))
-    if ints and u_max * max(int(np.abs(mult).max(initial=0)), 1) + _bound(shift) < 2**62:
+    if ints and u_max * max(int(np.abs(mult).max(initial=0)), 1) + bound(shift) < 2**62:
         with POOL_LOCK:
             num, baseline, unadj = finish(usum, k, mult, shift, den, invalid, scale)
     else:  # beyond int64: Python integers

@@ -61,15 +61,35 @@ def options_from(given: Mapping[str, Any] | None) -> tuple[BaselineParams, Round
                     valid="[{collect, keep, min_days?}, ...] per day type",
                 ) from None
         elif key in ("adjustment_window_hours", "adjustment_clamp") and value is not None:
-            if not isinstance(value, list | tuple) or len(value) != 2:
+            if (
+                not isinstance(value, list | tuple)
+                or len(value) != 2
+                or not all(_number(v) for v in value)
+            ):
                 raise ValidationError(f"{key} must be two numbers", field=key, valid="[a, b]")
             kw[key] = (float(value[0]), float(value[1]))
+        elif key == "low_usage_fraction" and value is not None:
+            if not _number(value):
+                raise ValidationError(f"{key}={value!r} is not a number", field=key)
+            kw[key] = float(value)
+        elif key == "exclude_event_days" and not isinstance(value, bool):
+            raise ValidationError(f"{key}={value!r} is not true/false", field=key)
         else:
             kw[key] = value
+    for key in ("decimals",):
+        v = rounding_given.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+            raise ValidationError(f"rounding {key}={v!r} is not an integer", field=key)
+    if not isinstance(rounding_given.get("non_positive_is_zero", True), bool):
+        raise ValidationError("rounding non_positive_is_zero must be true/false", field="rounding")
     try:
         return BaselineParams(**kw), Rounding(**rounding_given)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise ValidationError(f"settlement options: {exc}", field="options") from None
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
 
 
 def options_dict(params: BaselineParams, rounding: Rounding) -> dict[str, Any]:

@@ -442,6 +442,62 @@ def test_a_missing_event_value_is_a_failure_with_its_reason(seeded: UowFactory) 
     assert csv_rows[0]["status"] == "event_data_missing" and csv_rows[1]["status"] == "failed"
 
 
+def test_a_two_day_event_settles_each_day_and_sums_them(seeded: UowFactory) -> None:
+    """Rounding per event day, then the event is their sum; the first day is an event day for
+    the second day's baseline."""
+    _, _, _ = _settled_setup(seeded)
+    with seeded() as u:
+        event = service.create_event(
+            u,
+            actor=DR,
+            day=dt.date(2024, 7, 3),
+            last_day=EVENT_DAY,
+            first_slot=27,
+            last_slot=34,
+            resources=[P1],
+            at=AT,
+            event_id="two-days",
+        )
+    assert event.days == [dt.date(2024, 7, 3), EVENT_DAY]
+    with seeded() as u:
+        result = service.settle_event(u, actor=DR, event_id="two-days", request_id="s", at=AT)
+    with seeded() as u:
+        run, _, rows = service.read_run(u, actor=DR, run_id=result.run_id, request_id="r", at=AT)
+    assert [r["date"] for r in rows] == ["2024-07-03", "2024-07-04"]
+    fates = {c["date"]: c["fate"] for c in rows[1]["candidate_days"]}
+    assert fates["2024-07-03"] == "event_day"
+    days = [Decimal(r["settled_kwh"]) for r in rows]
+    out = list(csv.DictReader(io.StringIO(service.results_csv(run, rows))))
+    assert [r["level"] for r in out[:3]] == ["day", "day", "event"]
+    assert Decimal(out[2]["suppressed_kwh"]) == sum(days)
+    by_day = json.loads(run.summary)["contractor"]["by_day"]
+    assert [Decimal(v) for v in by_day.values()] == days
+
+
+def test_an_early_morning_event_takes_its_window_from_the_previous_day(
+    seeded: UowFactory,
+) -> None:
+    """00:30-02:00 (slots 2-4): the additive window, the 3 h ending 1 h before the start, is
+    20:30-23:30 of the previous day; the event is accepted and settles."""
+    _settled_setup(seeded)
+    with seeded() as u:
+        service.create_event(
+            u,
+            actor=DR,
+            day=EVENT_DAY,
+            first_slot=2,
+            last_slot=4,
+            resources=[P1, P2],
+            at=AT,
+            event_id="night",
+        )
+    with seeded() as u:
+        result = service.settle_event(u, actor=DR, event_id="night", request_id="s", at=AT)
+    assert list(result.run.settlement.status) == [0, 0]
+    assert np.isfinite(result.run.baseline.baseline[:, :4]).all()
+    assert (result.run.baseline.adjustment[:, 0] != 0).all()  # adjusted, from 3 July's evening
+
+
 def test_settlement_after_withdrawal_lists_the_resource_as_denied(seeded: UowFactory) -> None:
     _, event_id, a2 = _settled_setup(seeded)
     with seeded() as u:

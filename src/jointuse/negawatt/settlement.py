@@ -4,7 +4,7 @@ Per resource and event day: the suppression of each slot of the event window is 
 (the baseline is an exact ratio at the data's resolution, :mod:`jointuse.negawatt.exact`), and
 the **day total** is rounded with :class:`Rounding` (default: truncate after the second decimal;
 a non-positive day total counts as 0). Rounding applies per event day (DOMAIN.md §4); an event
-of several days is the sum of its settled days (:func:`sum_days`). Totals per balancing group
+of several days is the sum of its settled days (:mod:`~.runs` adds them). Totals per balancing group
 (バランシンググループ) and per contractor (需要抑制契約者) add the settled amounts as integers.
 
 A resource is settled only with a baseline (status OK) and every actual value of the event
@@ -31,7 +31,7 @@ from jointuse.negawatt.kernel import (
     EventSpec,
 )
 
-__all__ = ["GroupTotals", "Rounding", "SettlementResult", "group_totals", "settle", "sum_days"]
+__all__ = ["GroupTotals", "Rounding", "SettlementResult", "group_totals", "settle"]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -232,13 +232,3 @@ def settle(
         ),
         by_contractor=group_totals(contractor, settled, ok, gen, proc, dec, "contractor"),
     )
-
-
-def sum_days(days: list[SettlementResult]) -> tuple[I64, npt.NDArray[np.bool_]]:
-    """An event's settled amount per resource: the sum of its settled days (integers of
-    ``10**-decimals`` kWh), and whether every day settled (a failed day fails the event)."""
-    if not days:
-        raise ValidationError("an event has at least one day", field="days")
-    total = np.sum([d.settled for d in days], axis=0).astype(np.int64)
-    ok = np.all([d.status == STATUS_OK for d in days], axis=0)
-    return total, ok

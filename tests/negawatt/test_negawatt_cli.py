@@ -8,6 +8,7 @@ import io
 import json
 import re
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,7 @@ GATE = default_gate()
 
 DATA = Path(__file__).parent / "data"
 P1 = "0312345678901234567890"
+P2 = "0398765432109876543210"
 SEEDED_AT = dt.datetime(2024, 1, 1, tzinfo=JST)
 runner = CliRunner()
 
@@ -75,10 +77,11 @@ def db(database_url: str, engine: Engine) -> str:
         phone="03-2222-3333",
         membership="non_member",
     )
-    with UnitOfWork(engine) as u:
-        customers.save_supply_point(
-            u, gate=GATE, actor=Party("tso-03", "tso"), point=point, request_id="p", at=SEEDED_AT
-        )
+    for p in (point, replace(point, supply_point_id=SupplyPointId(P2))):
+        with UnitOfWork(engine) as u:
+            customers.save_supply_point(
+                u, gate=GATE, actor=Party("tso-03", "tso"), point=p, request_id="p", at=SEEDED_AT
+            )
     with UnitOfWork(engine) as u:
         seed_contract(
             u,
@@ -137,6 +140,14 @@ def test_refusals_exit_2_for_input_and_3_for_policy(db: str, tmp_path: Path) -> 
     assert code == 2 and "bad.csv:2" in err and "slot '99'" in err
     code, _, err = _run("import", str(DATA / "long.csv"), "--as", "tso-06", "--database-url", db)
     assert code == 3 and "refused by the policy" in err
+    unknown = tmp_path / "unknown.csv"
+    unknown.write_text(
+        "supply_point_id,date,slot,consumption_kwh\n" + "0311111111111111111111,2024-07-01,1,1\n"
+    )
+    code, _, err = _run("import", str(unknown), "--as", "tso-03", "--database-url", db)
+    assert (
+        code == 2 and "unknown.csv:2" in err and "0311111111111111111111 is not registered" in err
+    )
     code, _, err = _run("import", str(DATA / "long.csv"), "--as", "nobody", "--database-url", db)
     assert code == 2 and "nobody" in err
     code, _, err = _run(

@@ -136,8 +136,12 @@ def group_totals(
     if ids.size and ids.min() < 0:
         raise ValidationError(f"{field} has negative ids", field=field, valid="ids >= 0")
     m = int(ids.max()) + 1 if ids.size else 0
-    units = np.zeros(m, dtype=np.int64)
-    np.add.at(units, ids, np.asarray(settled, dtype=np.int64))
+    amounts = np.asarray(settled, dtype=np.int64)
+    if int(np.abs(amounts).sum()) < 2**53:  # float sums of integers are exact below 2**53
+        units = np.rint(np.bincount(ids, weights=amounts, minlength=m)).astype(np.int64)
+    else:
+        units = np.zeros(m, dtype=np.int64)
+        np.add.at(units, ids, amounts)
     return GroupTotals(
         suppressed=units / 10.0**decimals,
         suppressed_units=units,

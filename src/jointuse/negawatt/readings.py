@@ -2,7 +2,8 @@
 
 Imports are idempotent: a day stored with the same values changes nothing; a day whose missing
 slots the new data fills (and that agrees everywhere else) is completed; any other difference is
-a conflict that refuses the whole file unless ``replace=True``.
+a conflict that refuses the whole file unless ``replace=True``. Readings of a supply point the
+registry does not know refuse the whole file too, naming the file, the line and the point.
 """
 
 from __future__ import annotations

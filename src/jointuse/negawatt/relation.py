@@ -2,8 +2,9 @@
 
 :func:`dr_resource_relation` derives the relation from the contractor's DR agreements for the
 point (from ``agreed_on`` JST midnight to the earlier of ``expires_on`` and the moment of
-withdrawal); :func:`gate_parts` hands it, with the ``interval_data`` loader, to the composition
-root (:func:`jointuse.assembly.build_gate`).
+withdrawal); :func:`gate_parts` hands it, with the ``interval_data`` loader and the ``negawatt``
+loader (stored settlement results, :func:`jointuse.negawatt.runs.load_settlement_results`), to
+the composition root (:func:`jointuse.assembly.build_gate`).
 """
 
 from __future__ import annotations

@@ -37,12 +37,14 @@ difference is a conflict that refuses the whole file unless ``replace=True``. Th
 ``scope`` is recorded as the customer agreed it; the policy decides what it opens.
 
 Units of work: the use cases above take the caller's :class:`~jointuse.core.db.UnitOfWork`
-(so that a caller can compose them in one transaction). :func:`import_meter_files` and
-:func:`run_settlement` open their own, for callers at the edge (the CLI) that must not.
+(so that a caller can compose them in one transaction). :func:`import_meter_files`,
+:func:`run_settlement` and :func:`in_unit` open their own, for callers at the edge (the CLI, the
+demo) that must not.
 
 This module is the area's facade; the use cases live in :mod:`~jointuse.negawatt.relation`
 (relation, gate), :mod:`~jointuse.negawatt.agreements` (agreements, groups, resources),
-:mod:`~jointuse.negawatt.readings` (meter import and read), :mod:`~jointuse.negawatt.events`
+:mod:`~jointuse.negawatt.readings` (meter import and read), :mod:`~jointuse.negawatt.runs`
+(stored settlement runs), :mod:`~jointuse.negawatt.events`
 (events, settlement) and :mod:`~jointuse.negawatt.export` (plan and results CSV).
 """
 

@@ -323,3 +323,18 @@ def test_rounding_modes_are_exact() -> None:
     np.testing.assert_array_equal(trunc.settled, [123, 29, 0, 234])
     _, half_up = _settle(actual, rounding=Rounding(mode="half_up", non_positive_is_zero=False))
     np.testing.assert_array_equal(half_up.settled, [124, 29, -50, 235])
+
+
+def test_baseline_rounded_per_slot_half_to_even_stays_exact() -> None:
+    # Days 10, 11, 12, 13, 14: drop 10, mean of the others 12.5 → 0 decimals, half to even: 12.
+    # Settled against an actual 11.24 in both window slots: (12 - 11.24) * 2 = 1.52.
+    loads = _days(10, 11, 12, 13, 14, 11.24)
+    p = BaselineParams(S, adjustment="none", baseline_decimals=0)
+    r = _run(loads, params=p)
+    np.testing.assert_array_equal(r.baseline[0], [12.0] * S)
+    st = settle(r, loads[:, 5], EventSpec(5, *EVENT_WINDOW))
+    assert int(st.settled[0]) == 152
+    exact = settle(r, loads[:, 5], EventSpec(5, *EVENT_WINDOW), rounding=Rounding(mode="none"))
+    assert int(exact.settled[0]) == 152
+    with pytest.raises(ValidationError, match="exact at 1 decimals"):
+        settle(r, loads[:, 5], EventSpec(5, *EVENT_WINDOW), rounding=Rounding(1, "none"))

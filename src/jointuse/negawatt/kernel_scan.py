@@ -140,120 +140,119 @@ def _resource(
     if ev.shape[0] > 1:
         er = np.int64(r)
     one = np.uint64(1)
-    if True:
-        # -- read the candidate days (a per-day event mask lets event days go unread) --
+    # -- read the candidate days (a per-day event mask lets event days go unread) --
+    for j in range(n):
+        d = cand[j]
+        day_ok[j] = False
+        if g_n == 1 and exclude_events and ev[er, d, 0]:
+            continue
+        row = x[r, d]
+        nan = 0
+        for s in range(s_n):  # an OR reduction: the compiler vectorises it
+            nan |= row[s] != row[s]
+        if nan:
+            continue
+        acc: Any = 0
+        off_ = 0
+        for s in range(ws, we):
+            y = row[s] * scale
+            n_ = np.rint(y)
+            off_ |= abs(y - n_) > 1e-9 * max(1.0, abs(y))
+            acc += np.int64(n_)
+        if off_ and off[r] < 0:
+            _locate(row, ws, we, scale, d, s_n, r, off)
+        day_w[j] = acc
+        wsum[r, d - first] = acc
+        day_ok[j] = True
+    for g in range(g_n):
+        used_b = np.uint64(0)
+        ev_b = np.uint64(0)
+        miss_b = np.uint64(0)
+        low_b = np.uint64(0)
+        drop_b = np.uint64(0)
+        # -- qualify: not an event day (cell), complete --
         for j in range(n):
             d = cand[j]
-            day_ok[j] = False
-            if g_n == 1 and exclude_events and ev[er, d, 0]:
-                continue
-            row = x[r, d]
-            nan = 0
-            for s in range(s_n):  # an OR reduction: the compiler vectorises it
-                nan |= row[s] != row[s]
-            if nan:
-                continue
-            acc: Any = 0
-            off_ = 0
-            for s in range(ws, we):
-                y = row[s] * scale
-                n_ = np.rint(y)
-                off_ |= abs(y - n_) > 1e-9 * max(1.0, abs(y))
-                acc += np.int64(n_)
-            if off_ and off[r] < 0:
-                _locate(row, ws, we, scale, d, s_n, r, off)
-            day_w[j] = acc
-            wsum[r, d - first] = acc
-            day_ok[j] = True
-        for g in range(g_n):
-            used_b = np.uint64(0)
-            ev_b = np.uint64(0)
-            miss_b = np.uint64(0)
-            low_b = np.uint64(0)
-            drop_b = np.uint64(0)
-            # -- qualify: not an event day (cell), complete --
+            bit = one << np.uint64(event_day - 1 - d)
+            is_ev = exclude_events and ev[er, d, g]
+            if is_ev:
+                ev_b |= bit
+                qual[j] = False
+            elif not day_ok[j]:
+                miss_b |= bit
+                qual[j] = False
+            else:
+                qual[j] = True
+        # -- low usage: w * count * q < p * total (exact) --
+        if low_on:
+            total = 0
+            count = 0
             for j in range(n):
-                d = cand[j]
-                bit = one << np.uint64(event_day - 1 - d)
-                is_ev = exclude_events and ev[er, d, g]
-                if is_ev:
-                    ev_b |= bit
-                    qual[j] = False
-                elif not day_ok[j]:
-                    miss_b |= bit
-                    qual[j] = False
-                else:
-                    qual[j] = True
-            # -- low usage: w * count * q < p * total (exact) --
-            if low_on:
-                total = 0
-                count = 0
+                if qual[j] and (not low_recent or count < collect):
+                    total += day_w[j]
+                    count += 1
+            if count > 0:
                 for j in range(n):
-                    if qual[j] and (not low_recent or count < collect):
-                        total += day_w[j]
-                        count += 1
-                if count > 0:
-                    for j in range(n):
-                        if qual[j] and day_w[j] * count * low_q < low_p * total:
-                            qual[j] = False
-                            low_b |= one << np.uint64(event_day - 1 - cand[j])
-            # -- collect the most recent, keep the highest (ties: the more recent stays) --
-            c = 0
-            for j in range(n):
-                if qual[j] and c < collect:
-                    order[c] = j
-                    c += 1
-            if c < required:
-                fail[r, g] = True
-            taken = 0
-            while taken < min(keep, c):
-                best = -1
-                for i in range(c):
-                    j = order[i]
-                    if j < 0:
-                        continue
-                    if best < 0 or day_w[j] > day_w[order[best]]:
-                        best = i
-                kept[taken] = order[best]
-                order[best] = -1
-                taken += 1
+                    if qual[j] and day_w[j] * count * low_q < low_p * total:
+                        qual[j] = False
+                        low_b |= one << np.uint64(event_day - 1 - cand[j])
+        # -- collect the most recent, keep the highest (ties: the more recent stays) --
+        c = 0
+        for j in range(n):
+            if qual[j] and c < collect:
+                order[c] = j
+                c += 1
+        if c < required:
+            fail[r, g] = True
+        taken = 0
+        while taken < min(keep, c):
+            best = -1
             for i in range(c):
-                if order[i] >= 0:
-                    drop_b |= one << np.uint64(event_day - 1 - cand[order[i]])
-            n_used[r, g] = taken
-            for t in range(taken):
-                d = cand[kept[t]]
-                used_b |= one << np.uint64(event_day - 1 - d)
-                row = x[r, d]
-                if g_n == 1:
-                    off_ = 0
-                    for s in range(s_n):
-                        y = row[s] * scale
-                        n_ = np.rint(y)
-                        off_ |= abs(y - n_) > 1e-9 * max(1.0, abs(y))
-                        usum[r, s] += np.int64(n_)
-                    if off_ and off[r] < 0:
-                        _locate(row, 0, s_n, scale, d, s_n, r, off)
-                    for p in range(p_n):
-                        dd = d + pre_day[p]
-                        v = x[r, dd, pre_slot[p]] if dd >= 0 else np.nan
-                        if np.isnan(v):
-                            pre_bad[r] = True
-                        else:
-                            u, on_grid = _to_units(v, scale)
-                            if not on_grid and off[r] < 0:
-                                off[r] = dd * s_n + pre_slot[p]
-                            upre[r, p] += u
-                else:
-                    u, on_grid = _to_units(row[g], scale)
-                    if not on_grid and off[r] < 0:
-                        off[r] = d * s_n + g
-                    usum[r, g] += u
-            bits[0, r, g] = used_b
-            bits[1, r, g] = ev_b
-            bits[2, r, g] = miss_b
-            bits[3, r, g] = low_b
-            bits[4, r, g] = drop_b
+                j = order[i]
+                if j < 0:
+                    continue
+                if best < 0 or day_w[j] > day_w[order[best]]:
+                    best = i
+            kept[taken] = order[best]
+            order[best] = -1
+            taken += 1
+        for i in range(c):
+            if order[i] >= 0:
+                drop_b |= one << np.uint64(event_day - 1 - cand[order[i]])
+        n_used[r, g] = taken
+        for t in range(taken):
+            d = cand[kept[t]]
+            used_b |= one << np.uint64(event_day - 1 - d)
+            row = x[r, d]
+            if g_n == 1:
+                off_ = 0
+                for s in range(s_n):
+                    y = row[s] * scale
+                    n_ = np.rint(y)
+                    off_ |= abs(y - n_) > 1e-9 * max(1.0, abs(y))
+                    usum[r, s] += np.int64(n_)
+                if off_ and off[r] < 0:
+                    _locate(row, 0, s_n, scale, d, s_n, r, off)
+                for p in range(p_n):
+                    dd = d + pre_day[p]
+                    v = x[r, dd, pre_slot[p]] if dd >= 0 else np.nan
+                    if np.isnan(v):
+                        pre_bad[r] = True
+                    else:
+                        u, on_grid = _to_units(v, scale)
+                        if not on_grid and off[r] < 0:
+                            off[r] = dd * s_n + pre_slot[p]
+                        upre[r, p] += u
+            else:
+                u, on_grid = _to_units(row[g], scale)
+                if not on_grid and off[r] < 0:
+                    off[r] = d * s_n + g
+                usum[r, g] += u
+        bits[0, r, g] = used_b
+        bits[1, r, g] = ev_b
+        bits[2, r, g] = miss_b
+        bits[3, r, g] = low_b
+        bits[4, r, g] = drop_b
 
 
 @_jit

@@ -11,7 +11,7 @@ import io
 
 import numpy as np
 import pytest
-from api_helpers import POINT, World, assert_problem, customer_body
+from api_helpers import POINT, World, assert_problem
 
 from jointuse.core.db import UnitOfWork
 from jointuse.core.ids import SupplyPointId
@@ -25,15 +25,9 @@ BASE = "/v1/negawatt"
 
 @pytest.fixture
 def contractor(registered: World) -> World:
+    """``registered`` (C0001 supplied by r-old at the Tokyo point), two DR contractors, and 31
+    days of meter data imported by the area's TSO."""
     w = registered
-    r = w.client.post(
-        "/v1/customers",
-        json=customer_body(
-            contract={"number": "CM-001", "supply_point_id": POINT, "valid_from": "2024-04-01"}
-        ),
-        headers=w.headers("coop-mirai"),
-    )
-    assert r.status_code == 201, r.text
     for code in ("dr-one", "dr-two"):
         parties.add_party(
             w.engine,
@@ -119,12 +113,14 @@ def test_a_contractor_operates_from_group_to_csv(contractor: World) -> None:
     r = w.client.get(f"{BASE}/settlements/{run['run_id']}", headers=w.headers("dr-two"))
     assert_problem(r, 404, "not_found")
 
-    # The point's results, for every party the policy allows under P5.
-    for party in ("dr-one", "coop-mirai", "tso-03", "occto"):
+    # The point's results, for every party the policy allows under P5: the contractor, the
+    # retailer supplying the point, the area's TSO. (OCCTO reads only what it relays while it
+    # relays it: no flow of this point is in flight, so it is refused like the others.)
+    for party in ("dr-one", "r-old", "tso-03"):
         r = w.client.get(f"{BASE}/supply-points/{POINT}/results", headers=w.headers(party))
         assert r.status_code == 200, (party, r.text)
         assert r.json()["results"][0]["settled_kwh"] == total, party
-    for party in ("dr-two", "r-other", "tso-06"):
+    for party in ("dr-two", "r-other", "coop-mirai", "tso-06", "occto"):
         before = w.counts()["access_ledger"]
         r = w.client.get(f"{BASE}/supply-points/{POINT}/results", headers=w.headers(party))
         assert r.status_code == 403, (party, r.text)

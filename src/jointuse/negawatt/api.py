@@ -7,7 +7,7 @@ manages its balancing groups, registers customers' DR agreements (the registrati
 agreement's lifecycle belongs to the need-to-know work) and resources, creates, amends (before
 settlement) and cancels events, settles them with options and reads its runs' results, as JSON
 or CSV. Any party the policy allows (the contractor, the retailer supplying the point, the
-area's TSO, OCCTO) reads a point's stored results under P5.
+area's TSO, OCCTO while it relays a flow of the point) reads a point's stored results under P5.
 
 ==========================================================  =======================================
 ``POST  /v1/negawatt/balancing-groups``                      a group of the calling contractor

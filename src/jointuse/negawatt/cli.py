@@ -443,7 +443,8 @@ def point_results_command(
     database_url: Db = None,
 ) -> None:
     """A point's stored settlement results as JSON, as the policy lets the acting party see
-    them (the DR contractor, the supplying retailer, the area's TSO, OCCTO while it relays a flow)."""
+    them (the DR contractor, the supplying retailer, the area's TSO, OCCTO while it relays a
+    flow)."""
     rows = _act(
         as_party,
         database_url,

@@ -21,9 +21,9 @@ ratios, never from the shown values) and the settled amounts are decimals with t
 places. Results are personal data of their supply point (category ``negawatt``): each
 resource's rows are written through the gate (P5 write) and read through it (P5 read:
 :func:`load_settlement_results` is the category's loader) — by the contractor holding the
-resource, the retailer supplying the point, the area's TSO and OCCTO (while it relays a flow of the point), as the policy allows.
-A resource whose readings the gate refused carries that refusal as its reason; its rows hold
-no values.
+resource, the retailer supplying the point, the area's TSO and OCCTO (while it relays a flow of
+the point), as the policy allows. A resource whose readings the gate refused carries that refusal
+as its reason; its rows hold no values.
 """
 
 from __future__ import annotations

@@ -293,6 +293,10 @@ def test_operable_without_python_from_group_to_results(db: str, tmp_path: Path) 
         "event", "amend", "ev-x", "--last-slot", "40", "--as", "dr-one", "--database-url", db
     )
     assert code == 2 and "settled" in err
+    shown = ok("event", "show", "ev-x", "--as", "dr-one")
+    assert "slots 29-34" in shown and "  run " in shown and "multiplicative" in shown
+    listed = ok("event", "list", "--as", "dr-one")
+    assert "ev-x" in listed and "ev-cancel" in listed and "cancelled" in listed
     rows = json.loads(ok("point-results", P1, "--as", "r-one"))
     assert len(rows) == 1 and rows[0]["status"] == "ok" and rows[0]["settled_kwh"]
 

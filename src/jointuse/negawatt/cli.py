@@ -303,6 +303,32 @@ def event_cancel(event_id: str, as_party: AsParty, database_url: Db = None) -> N
     typer.echo(_event_line(e))
 
 
+@event_app.command("show")
+def event_show(event_id: str, as_party: AsParty, database_url: Db = None) -> None:
+    """An event and its stored settlement runs (id, time, method, total, results digest)."""
+    e, runs = _act(
+        as_party,
+        database_url,
+        lambda u, actor, at: service.event_runs(u, actor=actor, event_id=event_id),
+    )
+    typer.echo(_event_line(e))
+    for run in runs:
+        method = json.loads(run.params)["method"]
+        total = json.loads(run.summary)["contractor"]["suppressed_kwh"]
+        typer.echo(
+            f"  run {run.run_id} {run.created_at.isoformat()} {total} kWh "
+            f"results {run.results_digest[:16]}  ({method})"
+        )
+
+
+@event_app.command("list")
+def event_list(as_party: AsParty, database_url: Db = None) -> None:
+    """The acting contractor's events."""
+    events = _act(as_party, database_url, lambda u, actor, at: service.list_events(u, actor=actor))
+    for e in events:
+        typer.echo(_event_line(e))
+
+
 def _options(option: list[str] | None, options_file: Path | None) -> dict[str, Any]:
     given: dict[str, Any] = {}
     if options_file is not None:

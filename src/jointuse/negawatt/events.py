@@ -131,6 +131,18 @@ def own_event(conn: Any, actor: Party, event_id: str) -> Event:
     return e
 
 
+def event_runs(uow: UnitOfWork, *, actor: Party, event_id: str) -> tuple[Event, list[StoredRun]]:
+    """One of the contractor's events and its stored settlement runs, oldest first (headers
+    only: no personal data)."""
+    e = own_event(uow.connection, actor, event_id)
+    return e, repo.runs_of_event(uow.connection, event_id)
+
+
+def list_events(uow: UnitOfWork, *, actor: Party) -> list[Event]:
+    """The contractor's events, by day."""
+    return repo.events_of(uow.connection, actor.code)
+
+
 def amend_event(
     uow: UnitOfWork,
     *,

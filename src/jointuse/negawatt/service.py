@@ -71,6 +71,8 @@ from jointuse.negawatt.events import (
     amend_event,
     cancel_event,
     create_event,
+    event_runs,
+    list_events,
     settle_event,
 )
 from jointuse.negawatt.export import plan_csv, results_csv, slots_csv
@@ -113,10 +115,12 @@ __all__ = [
     "cancel_event",
     "create_event",
     "dr_resource_relation",
+    "event_runs",
     "import_meter_days",
     "import_meter_file",
     "import_meter_files",
     "in_unit",
+    "list_events",
     "negawatt_gate",
     "plan_csv",
     "read_meter_days",

@@ -1,7 +1,7 @@
 """Negawatt: stored settlement runs; DR events over several days, amended or cancelled.
 
 Revision ID: 0040_settlement_runs
-Revises: 0050_messages
+Revises: 0052_flow_contract_numbers
 
 ``dr_event`` gains ``last_day`` (an event runs the same slots on every day ``day..last_day``),
 ``status`` (``open`` / ``cancelled``) and ``cancelled_at``. A settlement run
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0040_settlement_runs"
-down_revision: str | Sequence[str] | None = "0050_messages"
+down_revision: str | Sequence[str] | None = "0052_flow_contract_numbers"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -65,6 +65,23 @@ def _arguments(path: tuple[str, ...], files: Path) -> list[str]:
         ("negawatt", "settle"): ["--event", "e-1", "--as", "dr-1"],
         ("contracts", "import"): [str(csv), "--as", "tso-03"],
         ("inbox", "list"): ["--as", "tso-03"],
+        ("negawatt", "group", "add"): ["G-1", "group one", "--as", "dr-1"],
+        ("negawatt", "agreement", "add"): [
+            *("--customer", "c-1", "--point", "0312345678901234567890"),
+            *("--agreed-on", "2024-01-01", "--as", "dr-1"),
+        ],
+        ("negawatt", "agreement", "withdraw"): ["a-1", "--as", "dr-1"],
+        ("negawatt", "resource", "add"): ["--agreement", "a-1", "--group", "G-1", "--as", "dr-1"],
+        ("negawatt", "event", "create"): [
+            *("--day", "2024-07-01", "--first-slot", "27", "--last-slot", "34"),
+            *("--resource", "0312345678901234567890", "--as", "dr-1"),
+        ],
+        ("negawatt", "event", "list"): ["--as", "dr-1"],
+        ("negawatt", "event", "show"): ["e-1", "--as", "dr-1"],
+        ("negawatt", "event", "amend"): ["e-1", "--as", "dr-1"],
+        ("negawatt", "event", "cancel"): ["e-1", "--as", "dr-1"],
+        ("negawatt", "results"): ["--run", "r-1", "--as", "dr-1"],
+        ("negawatt", "point-results"): ["0312345678901234567890", "--as", "dr-1"],
         ("inbox", "ack"): ["1", "--as", "tso-03"],
         ("serve",): ["--port", "1"],
     }.get(path, [])

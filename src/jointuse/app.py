@@ -101,6 +101,7 @@ def create_app(
     from jointuse.messages.api import router as inbox_router
     from jointuse.messages.delivery import WebhookDeliverer
     from jointuse.messages.settings import load_messages_settings
+    from jointuse.negawatt.api import router as negawatt_router
     from jointuse.parties.api import router as parties_router
     from jointuse.parties.service import authenticate
     from jointuse.rights.api import router as me_router
@@ -202,6 +203,7 @@ def create_app(
     app.include_router(inbox_router)
     app.include_router(work_orders_router)
     app.include_router(me_router)
+    app.include_router(negawatt_router)
     if with_bench:
         app.include_router(bench_router)
     return app

@@ -22,9 +22,9 @@ from jointuse.policy.loader import default_policy, load_policy
 from jointuse.policy.model import Policy
 
 #: Categories the policy lets parties read that no area stores yet. Their reads are refused
-#: with 501 ``not_available`` (on the ledger), never a 500: negawatt figures (発電販売量,
-#: 需要調達量, 需要抑制量, ベースライン) are computed by a settlement run and not yet stored.
-UNLOADED: frozenset[str] = frozenset({"negawatt"})
+#: with 501 ``not_available`` (on the ledger), never a 500. None today: negawatt figures are
+#: the stored settlement runs, read by the negawatt area's loader.
+UNLOADED: frozenset[str] = frozenset()
 
 
 def area_parts() -> list[GateParts]:

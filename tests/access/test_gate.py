@@ -225,10 +225,17 @@ def test_read_only_unit_of_work_is_refused(seeded: UowFactory) -> None:
 
 def test_allowed_category_without_loader_is_refused_on_the_ledger(seeded: UowFactory) -> None:
     """A category the installation holds no data of (assembled ``unloaded``): 501, not 500, and
-    the refusal is recorded item by item with reason ``not_available``."""
+    the refusal is recorded item by item with reason ``not_available``. (Here: a gate without
+    the negawatt area's loader of stored settlement results.)"""
+    from jointuse.access.gate import Gate
+
+    loaders = {k: v for k, v in GATE.loaders.items() if k != "negawatt"}
+    gate = Gate(
+        GATE.policy, relations=GATE.relations, loaders=loaders, target_facts=GATE.target_facts
+    )
     before = len(_entries(seeded))
     with pytest.raises(NoLoader, match="negawatt") as caught, seeded() as u:
-        GATE.read(
+        gate.read(
             u,
             actor=RETAILER,
             purpose="P5_negawatt",
@@ -249,12 +256,18 @@ def test_allowed_category_without_loader_is_refused_on_the_ledger(seeded: UowFac
 
 
 def test_assembly_refuses_a_policy_the_areas_cannot_serve() -> None:
+    from dataclasses import replace
+
     from jointuse.access.gate import Gate, wiring_gaps
     from jointuse.assembly import area_parts
     from jointuse.core.errors import ConfigError
 
+    parts = [
+        replace(p, loaders={k: v for k, v in p.loaders.items() if k != "negawatt"})
+        for p in area_parts()
+    ]
     with pytest.raises(ConfigError, match="no loader reads category 'negawatt'"):
-        Gate.assemble(GATE.policy, area_parts(), unloaded={"switching_messages"})
+        Gate.assemble(GATE.policy, parts, unloaded={"switching_messages"})
     assert wiring_gaps(GATE.policy, GATE.relations, GATE.loaders, unloaded=UNLOADED) == []
 
 

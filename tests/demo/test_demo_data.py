@@ -186,3 +186,31 @@ def test_running_the_demo_again_replaces_its_tokens_instead_of_piling_them_up(
         assert own.token_id in {t.token_id for t in parties.list_tokens(engine, "r-hikari")}
     finally:
         engine.dispose()
+
+
+def test_the_demo_dr_event_settles_right_after_the_demo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``make demo`` then ``jointuse negawatt settle --event demo-b90-2018-07-18 --as
+    dr-negawatt-one`` (the README's command): three resources on LBNL building 90's load."""
+    from jointuse.demo.dr import EVENT_ID
+    from jointuse.negawatt.cli import app as negawatt_app
+
+    app = Typer()
+    register(app)
+    runner = CliRunner()
+    monkeypatch.setattr(demo_cli, "DEFAULT_CUSTOMERS", 15)
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    result = runner.invoke(app, ["demo", "--database-url", url])
+    assert result.exit_code == 0, result.output
+    assert f"jointuse negawatt settle --event {EVENT_ID} --as dr-negawatt-one" in result.output
+    out = tmp_path / "results.csv"
+    result = runner.invoke(
+        negawatt_app,
+        ["settle", "--event", EVENT_ID, "--as", "dr-negawatt-one", "--output", str(out)],
+        env={"JOINTUSE_DATABASE_URL": url},
+    )
+    assert result.exit_code == 0, result.output
+    assert "3 resources, 0 failed resource-days, 0 denied" in result.output
+    lines = out.read_text().splitlines()
+    assert lines[-1].startswith("contractor,") and float(lines[-1].rsplit(",", 1)[1]) > 0

@@ -29,7 +29,7 @@ EVENT = EventSpec(day=35, start_slot=26, end_slot=34)  # 2024-07-08, a Monday, 1
 
 def _inputs() -> dict[str, Any]:
     rng = np.random.default_rng(20240708)
-    loads = rng.gamma(2.0, 0.4, size=(R, D, S))
+    loads = np.round(rng.gamma(2.0, 0.4, size=(R, D, S)), 3)  # meter data: Wh resolution
     loads[3, 30, 10] = np.nan  # missing data on a candidate day
     loads[5, :, :] = 1.0  # constant load
     loads[7, 10:35, 0] = np.nan  # too few days: a reported failure
@@ -75,10 +75,9 @@ def expected(inputs: dict[str, Any]) -> tuple[BaselineResult, SettlementResult]:
     day_types = baseline_day_types(FIRST + dt.timedelta(days=i) for i in range(D))
     base = compute_baseline(inputs["loads"], day_types, inputs["event_days"], EVENT)
     result = settle(
-        base.baseline,
+        base,
         inputs["loads"][:, EVENT.day, :],
         EVENT,
-        status=base.status,
         rounding=Rounding(),
         balancing_group=inputs["bg"],
         contractor=inputs["ctr"],
@@ -94,7 +93,7 @@ def _assert_same(run: SettledRun, expected: tuple[BaselineResult, SettlementResu
         np.testing.assert_array_equal(
             getattr(run.baseline, f.name), getattr(base, f.name), err_msg=f.name
         )
-    for name in ("per_slot", "event_total_raw", "event_total"):
+    for name in ("per_slot", "event_total_raw", "event_total", "settled", "status", "raw_num"):
         np.testing.assert_array_equal(
             getattr(run.settlement, name), getattr(result, name), err_msg=name
         )

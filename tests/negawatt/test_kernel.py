@@ -16,6 +16,7 @@ from jointuse.core.calendar import baseline_day_types
 from jointuse.core.errors import ValidationError
 from jointuse.negawatt.kernel import (
     STATUS_ADJUSTMENT_DATA_MISSING,
+    STATUS_EVENT_DATA_MISSING,
     STATUS_OK,
     STATUS_TOO_FEW_DAYS,
     BaselineParams,
@@ -23,7 +24,7 @@ from jointuse.negawatt.kernel import (
     EventSpec,
     compute_baseline,
 )
-from jointuse.negawatt.settlement import Rounding, round_total, settle
+from jointuse.negawatt.settlement import Rounding, settle
 
 S = 4
 NO_ADJ = BaselineParams(slots_per_day=S, adjustment="none")
@@ -58,6 +59,20 @@ def test_high_4_of_5_tie_drops_the_day_farthest_from_the_event() -> None:
     assert int(r.used_days[0, 0]) == _bits(1, 2, 3, 4)  # days 4, 3, 2, 1
     assert int(r.dropped_low[0, 0]) == _bits(5)  # day 0
     assert r.n_used[0, 0] == 4
+
+
+def test_a_tie_in_decimals_is_exact_not_decided_by_float_noise() -> None:
+    # Window slots [1, 4). Day 0 holds 0.1, 0.2, 0.3 and day 1 holds 0.3, 0.2, 0.1 there: the
+    # same 0.6 kWh, but in binary 0.1 + 0.2 + 0.3 = 0.6000000000000001 and 0.3 + 0.2 + 0.1 =
+    # 0.6, so float sums make day 1 (the nearer one) look smaller. Days 2..4 hold 10. The tie
+    # drops day 0 (the farthest): baseline slot 0 = (7 + 10 + 10 + 10) / 4 = 9.25, not 8.75.
+    loads = _days(0, 0, 10, 10, 10, 0)
+    loads[0, 0] = [5.0, 0.1, 0.2, 0.3]
+    loads[0, 1] = [7.0, 0.3, 0.2, 0.1]
+    p = BaselineParams(S, adjustment="none", low_usage_fraction=None)
+    r = compute_baseline(loads, np.zeros(6, np.int8), np.zeros((1, 6), bool), EventSpec(5, 1, 4), p)
+    assert int(r.dropped_low[0, 0]) == _bits(5)  # day 0
+    assert r.baseline[0, 0] == 9.25
 
 
 def test_holiday_in_the_window_is_not_a_weekday() -> None:
@@ -141,21 +156,42 @@ def test_same_day_adjustment_changes_the_answer() -> None:
 
 
 def test_rolling_adjustment_uses_each_slots_own_window() -> None:
-    # 4 slots; rolling window (-12 h, -6 h) = slots [s-2, s-1). Unadjusted baseline 13 in all
-    # slots. Event-day actuals: slot0 = 13, slot1 = 26. Factors, clamped to [0.8, 1.2]:
-    # s=0,1: window before midnight → unadjusted (1.0); s=2: 13/13 = 1.0; s=3: 26/13 → 1.2.
+    # 4 slots; rolling window (-12 h, -6 h) = slots [s-2, s-1); High 4 of 5 with min_days=1 so
+    # that day 4 has a baseline of its own. Event day 5: unadjusted 13 in all slots; actuals
+    # slot0 = 13, slot1 = 26. Factors, clamped to [0.8, 1.2]:
+    # s=0, 1: the window is before midnight → slots 2 and 3 of the latest weekday (day 4):
+    #   actual 16 over day 4's own unadjusted baseline mean(10, 12, 10, 14) = 11.5 → 1.39 → 1.2;
+    # s=2: 13/13 = 1.0; s=3: 26/13 → 1.2.
     loads = _days(10, 12, 10, 14, 16, 0)
     loads[0, 5, :2] = [13.0, 26.0]
     p = BaselineParams(
         S,
+        rules=(DayTypeRule(5, 4, min_days=1),),
         adjustment="multiplicative",
         adjustment_timing="rolling",
         adjustment_window_hours=(-12, -6),
         adjustment_clamp=(0.8, 1.2),
     )
     r = _run(loads, params=p)
-    np.testing.assert_allclose(r.adjustment[0], [1.0, 1.0, 1.0, 1.2])
-    np.testing.assert_allclose(r.baseline[0], [13.0, 13.0, 13.0, 15.6])
+    np.testing.assert_allclose(r.adjustment[0], [1.2, 1.2, 1.0, 1.2])
+    np.testing.assert_allclose(r.baseline[0], [15.6, 15.6, 13.0, 15.6])
+
+
+def test_fixed_window_before_midnight_comes_from_the_previous_day() -> None:
+    # Event at slot 0 (00:00-06:00); additive window (-12 h, -6 h) = slot 2 of the previous
+    # day. Days 0..5 hold 10, 12, 10, 14, 16, 18 (all slots); the event is day 6.
+    # Kept days (High 4 of 5 of days 1..5) = 5, 4, 3, 1 → unadjusted (18+16+14+12)/4 = 15.
+    # Window baseline: slot 2 of the day before each kept day = days 4, 3, 2, 0 →
+    # (16+14+10+10)/4 = 12.5; window actual: slot 2 of day 5 = 18 → shift +5.5 → 20.5.
+    loads = _days(10, 12, 10, 14, 16, 18, 0)
+    p = BaselineParams(S, adjustment="additive", adjustment_window_hours=(-12, -6))
+    r = compute_baseline(loads, np.zeros(7, np.int8), np.zeros((1, 7), bool), EventSpec(6, 0, 1), p)
+    assert r.status[0] == STATUS_OK
+    np.testing.assert_array_equal(r.baseline[0], [20.5] * S)
+    # A missing value in that window on the previous day: a failure with its reason.
+    loads[0, 5, 2] = np.nan
+    r = compute_baseline(loads, np.zeros(7, np.int8), np.zeros((1, 7), bool), EventSpec(6, 0, 1), p)
+    assert r.status[0] == STATUS_ADJUSTMENT_DATA_MISSING
 
 
 def test_weekend_high_2_of_3() -> None:
@@ -221,9 +257,19 @@ def test_bad_input_names_the_field() -> None:
     with pytest.raises(ValidationError) as err:
         _run(
             _days(10, 12, 10, 14, 16, 0),
-            params=BaselineParams(S, adjustment_window_hours=(-24, -6)),
+            params=BaselineParams(S, adjustment_window_hours=(-144, -6)),
         )
     assert err.value.field == "adjustment_window_hours"
+
+
+def _settle(actual: np.ndarray, history: np.ndarray | None = None, **kw):
+    """Settle slots [2, 4) of a last day holding ``actual`` after five days of 10 kWh per slot
+    (baseline 10 without adjustment); ``history`` replaces the five days."""
+    r = actual.shape[0]
+    hist = np.full((r, 5, S), 10.0) if history is None else history
+    loads = np.concatenate([hist, actual[:, None, :]], axis=1)
+    base = _run(loads)
+    return base, settle(base, loads[:, 5], EventSpec(5, *EVENT_WINDOW), **kw)
 
 
 def test_settlement_truncates_floors_and_groups() -> None:
@@ -231,42 +277,64 @@ def test_settlement_truncates_floors_and_groups() -> None:
     # r0: actual 8.3, 8.081 → 1.7 + 1.919 = 3.619 → truncated 3.61
     # r1: actual 11, 10.5 → -1.5 → 0
     # r2: actual 9.995, 9.995 → 0.01 → 0.01
-    base = np.full((3, S), 10.0)
     actual = np.array([[0, 0, 8.3, 8.081], [0, 0, 11, 10.5], [0, 0, 9.995, 9.995]])
-    res = settle(
-        base,
+    _, res = _settle(
         actual,
-        EventSpec(0, 2, 4),
         balancing_group=np.array([0, 1, 0]),
         contractor=np.array([0, 0, 0]),
         generation_sold=np.array([1.0, 2.0, 3.0]),
     )
     np.testing.assert_allclose(res.event_total_raw, [3.619, -1.5, 0.01])
+    np.testing.assert_array_equal(res.settled, [361, 0, 1])
     np.testing.assert_array_equal(res.event_total, [3.61, 0.0, 0.01])
     assert res.by_balancing_group is not None and res.by_contractor is not None
-    np.testing.assert_allclose(res.by_balancing_group.suppressed, [3.62, 0.0])
+    np.testing.assert_array_equal(res.by_balancing_group.suppressed_units, [362, 0])
     np.testing.assert_allclose(res.by_balancing_group.generation_sold, [4.0, 2.0])
-    np.testing.assert_allclose(res.by_contractor.suppressed, [3.62])
+    np.testing.assert_array_equal(res.by_contractor.suppressed_units, [362])
     np.testing.assert_array_equal(res.by_contractor.n_resources, [3])
 
 
 def test_failed_resources_count_as_zero_and_are_counted() -> None:
-    base = np.array([[10.0] * S, [np.nan] * S])
-    actual = np.full((2, S), 9.0)
-    res = settle(
-        base,
-        actual,
-        EventSpec(0, 2, 4),
-        status=np.array([STATUS_OK, STATUS_TOO_FEW_DAYS], dtype=np.int8),
-        contractor=np.array([0, 0]),
-    )
+    history = np.full((2, 5, S), 10.0)
+    history[1, 2, 0] = np.nan  # resource 1: only 4 complete days → too few
+    _, res = _settle(np.full((2, S), 9.0), history, contractor=np.array([0, 0]))
     np.testing.assert_array_equal(res.event_total, [2.0, 0.0])
+    assert list(res.status) == [STATUS_OK, STATUS_TOO_FEW_DAYS]
     assert res.by_contractor is not None
     np.testing.assert_array_equal(res.by_contractor.n_failed, [1])
 
 
-def test_round_total_modes() -> None:
-    x = np.array([1.239, 0.29, -0.5, 2.345])
-    np.testing.assert_array_equal(round_total(x), [1.23, 0.29, 0.0, 2.34])
-    half_up = Rounding(mode="half_up", non_positive_is_zero=False)
-    np.testing.assert_array_equal(round_total(x, half_up), [1.24, 0.29, -0.5, 2.35])
+def test_missing_actual_in_the_event_window_is_a_failure_not_zero() -> None:
+    # The baseline is fine (status OK from the kernel); the event day lacks slot 3's value.
+    actual = np.array([[0, 0, 8.0, np.nan], [0, 0, 8.0, 8.0]])
+    base, res = _settle(actual, contractor=np.array([0, 0]))
+    assert list(base.status) == [STATUS_OK, STATUS_OK]
+    assert list(res.status) == [STATUS_EVENT_DATA_MISSING, STATUS_OK]
+    np.testing.assert_array_equal(res.settled, [0, 400])
+    assert res.by_contractor is not None
+    np.testing.assert_array_equal(res.by_contractor.n_failed, [1])
+
+
+def test_rounding_modes_are_exact() -> None:
+    # Day totals 1.239, 0.29, -0.5, 2.345 kWh (baseline 10, two slots).
+    totals = [1.239, 0.29, -0.5, 2.345]
+    actual = np.array([[0, 0, 10.0, 10.0 - t] for t in totals])
+    _, trunc = _settle(actual)
+    np.testing.assert_array_equal(trunc.settled, [123, 29, 0, 234])
+    _, half_up = _settle(actual, rounding=Rounding(mode="half_up", non_positive_is_zero=False))
+    np.testing.assert_array_equal(half_up.settled, [124, 29, -50, 235])
+
+
+def test_baseline_rounded_per_slot_half_to_even_stays_exact() -> None:
+    # Days 10, 11, 12, 13, 14: drop 10, mean of the others 12.5 → 0 decimals, half to even: 12.
+    # Settled against an actual 11.24 in both window slots: (12 - 11.24) * 2 = 1.52.
+    loads = _days(10, 11, 12, 13, 14, 11.24)
+    p = BaselineParams(S, adjustment="none", baseline_decimals=0)
+    r = _run(loads, params=p)
+    np.testing.assert_array_equal(r.baseline[0], [12.0] * S)
+    st = settle(r, loads[:, 5], EventSpec(5, *EVENT_WINDOW))
+    assert int(st.settled[0]) == 152
+    exact = settle(r, loads[:, 5], EventSpec(5, *EVENT_WINDOW), rounding=Rounding(mode="none"))
+    assert int(exact.settled[0]) == 152
+    with pytest.raises(ValidationError, match="exact at 1 decimals"):
+        settle(r, loads[:, 5], EventSpec(5, *EVENT_WINDOW), rounding=Rounding(1, "none"))

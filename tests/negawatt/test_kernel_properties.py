@@ -29,7 +29,7 @@ def test_constant_load_gives_constant_baseline_and_no_suppression(c: float, r: i
     res = compute_baseline(loads, TYPES, np.zeros((1, 12), bool), EVENT, ADDITIVE)
     assert (res.status == STATUS_OK).all()
     np.testing.assert_array_equal(res.baseline, np.full((r, S), c))
-    st_ = settle(res.baseline, loads[:, EVENT.day], EVENT, status=res.status)
+    st_ = settle(res, loads[:, EVENT.day], EVENT)
     np.testing.assert_array_equal(st_.event_total, np.zeros(r))
 
 

@@ -42,6 +42,20 @@ def _by_key(rows: list[MeterDay]) -> dict[tuple[str, dt.date], MeterDay]:
 # --- accepted input -----------------------------------------------------------------------------
 
 
+def test_shift_jis_csv_with_japanese_headers_and_full_width_digits() -> None:
+    """What Japanese systems export: CP932, Japanese column names, full-width digits."""
+    text = (
+        "供給地点特定番号,年月日,時間帯,使用電力量(kWh)\r\n"
+        f"{P1},２０２４/０７/０１,１,０.５３２\r\n"
+        f"{P1},2024/07/01,2,0.6\r\n"
+    )
+    (day,) = parse_csv(text.encode("cp932"), file="sjis.csv")
+    assert (str(day.supply_point_id), day.date, day.line) == (P1, dt.date(2024, 7, 1), 2)
+    assert day.consumption[:2].tolist() == [0.532, 0.6]
+    assert np.isnan(day.consumption[2:]).all()
+    assert parse_csv(text.encode("utf-8"), file="u.csv")[0].same_values(day)
+
+
 def test_long_csv_gives_one_row_per_point_and_day() -> None:
     rows = _by_key(parse_meter_file(DATA / "long.csv"))
     assert sorted(rows) == [
@@ -167,8 +181,8 @@ def test_wide_csv_with_partial_generation_columns_is_refused() -> None:
 
 def test_empty_and_non_utf8_and_unknown_files() -> None:
     assert "empty" in _refusal(b"", "e.csv").reason
-    err = _refusal(LONG_HEADER.encode() + "東京".encode("cp932"), "sjis.csv")
-    assert "not UTF-8" in err.reason and err.line == 2
+    err = _refusal(LONG_HEADER.encode() + b"x,\x82", "bad.csv")  # a lone lead byte
+    assert "neither UTF-8 nor Shift_JIS/CP932" in err.reason and err.line == 2
     err = _refusal(b"hello", "readme.txt")
     assert "unknown file type" in err.reason
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +19,13 @@ from jointuse.access.gate import PolicyDenied
 from jointuse.assembly import default_gate
 from jointuse.core.calendar import JST, baseline_day_types
 from jointuse.core.db import UnitOfWork
+from jointuse.core.errors import NotFound
 from jointuse.core.ids import SupplyPointId
 from jointuse.customers import service as customers
 from jointuse.customers.model import ContractKind, Customer, RetailContract, SupplyPoint
 from jointuse.ledger.service import find_entries
 from jointuse.negawatt import service
-from jointuse.negawatt.kernel import EventSpec, compute_baseline
+from jointuse.negawatt.kernel import BaselineParams, EventSpec, compute_baseline
 from jointuse.negawatt.meterdata import MeterDataError, MeterDay
 from jointuse.negawatt.settlement import settle
 from jointuse.policy.engine import Party
@@ -39,6 +42,7 @@ TSO06 = Party("tso-06", "tso")
 RETAILER = Party("r-one", "retailer")
 DR = Party("dr-one", "dr_contractor")
 OTHER_DR = Party("dr-two", "dr_contractor")
+OCCTO = Party("occto", "occto")
 AT = dt.datetime(2024, 7, 10, 12, tzinfo=JST)
 
 
@@ -186,6 +190,22 @@ def test_wrong_area_tso_and_bad_files_write_nothing(seeded: UowFactory, tmp_path
     assert _read(seeded, RETAILER, "P4_tso_operations") == []
 
 
+def test_readings_of_an_unregistered_point_are_refused_with_file_line_and_point(
+    seeded: UowFactory, tmp_path: Path
+) -> None:
+    unknown = "0311111111111111111111"
+    bad = tmp_path / "delivery.csv"
+    bad.write_text(
+        (DATA / "long.csv").read_text() + f"{unknown},2024-07-03,1,0.500,\n", encoding="utf-8"
+    )
+    with pytest.raises(MeterDataError) as info:
+        _import(seeded, bad)
+    err = info.value
+    assert (err.file, err.line) == (str(bad), 194)
+    assert unknown in err.message and "not registered" in err.reason
+    assert _read(seeded, RETAILER, "P4_tso_operations") == []  # nothing of the file written
+
+
 def test_area_tso_reads_meter_data(seeded: UowFactory) -> None:
     _import(seeded, DATA / "long.csv")
     assert len(_read(seeded, TSO03, "P4_tso_operations")) == 2
@@ -232,7 +252,7 @@ EVENT_DAY = dt.date(2024, 7, 4)  # a Thursday; 30 days of lookback from 4 June
 
 def _history() -> tuple[np.ndarray, list[MeterDay]]:
     rng = np.random.default_rng(7)
-    loads = rng.gamma(2.0, 0.4, size=(2, 31, 48))
+    loads = np.round(rng.gamma(2.0, 0.4, size=(2, 31, 48)), 3)  # meter data: Wh
     loads[1, 20, 3] = np.nan  # a missing slot on a candidate day
     rows = [
         MeterDay(SupplyPointId(p), FIRST + dt.timedelta(days=d), loads[i, d])
@@ -242,57 +262,8 @@ def _history() -> tuple[np.ndarray, list[MeterDay]]:
     return loads, rows
 
 
-def test_settle_event_equals_the_kernel_and_exports_csv(seeded: UowFactory) -> None:
+def _settled_setup(seeded: UowFactory) -> tuple[np.ndarray, str, str]:
     loads, rows = _history()
-    with seeded() as u:
-        service.import_meter_days(u, rows, actor=TSO03, file="gen", request_id="g", at=AT)
-    a1 = _agreement(seeded, P1, "c-1", agreed_on=dt.date(2024, 5, 1))
-    a2 = _agreement(seeded, P2, "c-2", agreed_on=dt.date(2024, 5, 1))
-    with seeded() as u:
-        service.register_group(u, actor=DR, code="BG-A", name="Group A")
-        service.register_resource(
-            u, actor=DR, agreement_id=a1, group_code="BG-A", request_id="r", at=AT
-        )
-        service.register_resource(
-            u, actor=DR, agreement_id=a2, group_code="BG-A", request_id="r", at=AT
-        )
-        earlier = service.create_event(
-            u,
-            actor=DR,
-            day=dt.date(2024, 6, 27),
-            first_slot=27,
-            last_slot=34,
-            resources=[P1],
-            at=AT,
-        )
-        event = service.create_event(
-            u, actor=DR, day=EVENT_DAY, first_slot=27, last_slot=34, resources=[P1, P2], at=AT
-        )
-    with seeded() as u:
-        result = service.settle_event(u, actor=DR, event_id=event.event_id, request_id="s", at=AT)
-    assert earlier.day == dt.date(2024, 6, 27)
-    day_types = baseline_day_types(FIRST + dt.timedelta(days=i) for i in range(31))
-    mask = np.zeros((2, 31), dtype=bool)
-    mask[0, 23] = True  # 27 June for P1 only
-    spec = EventSpec(day=30, start_slot=26, end_slot=34)
-    base = compute_baseline(loads, day_types, mask, spec)
-    want = settle(base.baseline, loads[:, 30], spec, status=base.status)
-    assert result.run.resource_ids == [P1, P2]
-    np.testing.assert_array_equal(result.run.baseline.baseline, base.baseline)
-    np.testing.assert_array_equal(result.run.baseline.used_days, base.used_days)
-    np.testing.assert_array_equal(result.run.settlement.event_total, want.event_total)
-    assert result.denied == [] and result.groups == ["BG-A"]
-    rows_out = list(csv.DictReader(io.StringIO(service.results_csv(result))))
-    assert [r["supply_point_id"] for r in rows_out] == [P1, P2, "*"]
-    assert float(rows_out[0]["suppressed_kwh"]) == pytest.approx(want.event_total[0])
-    assert float(rows_out[2]["suppressed_kwh"]) == pytest.approx(want.event_total.sum())
-    plan = list(csv.DictReader(io.StringIO(service.plan_csv(result))))
-    assert len(plan) == 3 * 8  # two points and the group, 8 slots
-    assert float(plan[0]["baseline_kwh"]) == pytest.approx(base.baseline[0, 26], abs=5e-4)
-
-
-def test_settlement_after_withdrawal_lists_the_resource_as_denied(seeded: UowFactory) -> None:
-    _, rows = _history()
     with seeded() as u:
         service.import_meter_days(u, rows, actor=TSO03, file="gen", request_id="g", at=AT)
     a1 = _agreement(seeded, P1, "c-1", agreed_on=dt.date(2024, 5, 1))
@@ -303,20 +274,247 @@ def test_settlement_after_withdrawal_lists_the_resource_as_denied(seeded: UowFac
             service.register_resource(
                 u, actor=DR, agreement_id=a, group_code="BG-A", request_id="r", at=AT
             )
+        service.create_event(
+            u,
+            actor=DR,
+            day=dt.date(2024, 6, 27),
+            first_slot=27,
+            last_slot=34,
+            resources=[P1],
+            at=AT,
+            event_id="earlier",
+        )
         event = service.create_event(
             u, actor=DR, day=EVENT_DAY, first_slot=27, last_slot=34, resources=[P1, P2], at=AT
         )
+    return loads, event.event_id, a2
+
+
+def test_settle_event_equals_the_kernel_is_stored_and_exports_csv(seeded: UowFactory) -> None:
+    loads, event_id, _ = _settled_setup(seeded)
+    with seeded() as u:
+        result = service.settle_event(u, actor=DR, event_id=event_id, request_id="s", at=AT)
+    day_types = baseline_day_types(FIRST + dt.timedelta(days=i) for i in range(31))
+    mask = np.zeros((2, 31), dtype=bool)
+    mask[0, 23] = True  # 27 June for P1 only
+    spec = EventSpec(day=30, start_slot=26, end_slot=34)
+    base = compute_baseline(loads, day_types, mask, spec)
+    want = settle(base, loads[:, 30], spec)
+    assert result.run.resource_ids == [P1, P2]
+    np.testing.assert_array_equal(result.run.baseline.baseline, base.baseline)
+    np.testing.assert_array_equal(result.run.baseline.used_days, base.used_days)
+    np.testing.assert_array_equal(result.run.settlement.settled, want.settled)
+    assert result.denied == {} and result.groups == ["BG-A"]
+    with seeded() as u:
+        run, inputs, rows = service.read_run(
+            u, actor=DR, run_id=result.run_id, request_id="rr", at=AT
+        )
+    # Inputs: every meter day read, as imported (31 days x 2 points), with a digest each.
+    assert len(inputs) == 62 and all(len(i["digest"]) == 64 for i in inputs)
+    settings = json.loads(run.params)
+    assert settings["method"].startswith("High 4 of 5 / High 2 of 3, additive fixed")
+    assert settings["options"]["rounding"] == {
+        "decimals": 2,
+        "mode": "truncate",
+        "non_positive_is_zero": True,
+        "applies_per": "event_day",
+    }
+    assert settings["policy_version"]
+    assert [r["supply_point_id"] for r in rows] == [P1, P2]
+    kept = [c["date"] for c in rows[0]["candidate_days"] if c["fate"] == "kept"]
+    assert len(kept) == 4
+    assert {c["fate"] for c in rows[0]["candidate_days"]} >= {"kept", "dropped_lowest"}
+    assert "2024-06-27" in [
+        c["date"] for c in rows[0]["candidate_days"] if c["fate"] == "event_day"
+    ]
+    assert Decimal(rows[0]["settled_kwh"]) == Decimal(int(want.settled[0])).scaleb(-2)
+    assert rows[0]["baseline_kwh"][26] == f"{base.baseline[0, 26]:.6f}"
+    out = list(csv.DictReader(io.StringIO(service.results_csv(run, rows))))
+    assert [(r["level"], r["supply_point_id"]) for r in out] == [
+        ("day", P1),
+        ("event", P1),
+        ("day", P2),
+        ("event", P2),
+        ("balancing_group", "*"),
+        ("contractor", "*"),
+    ]
+    total = Decimal(int(want.settled.sum())).scaleb(-2)
+    assert Decimal(out[4]["suppressed_kwh"]) == total == Decimal(out[5]["suppressed_kwh"])
+    slots = list(csv.DictReader(io.StringIO(service.slots_csv(run, rows))))
+    assert len(slots) == 2 * 48
+    plan = list(csv.DictReader(io.StringIO(service.plan_csv(run, rows))))
+    assert len(plan) == 3 * 8  # two points and the group, 8 slots
+
+
+def test_settling_again_with_the_same_inputs_gives_the_same_results(seeded: UowFactory) -> None:
+    _, event_id, _ = _settled_setup(seeded)
+    runs = []
+    for n in range(2):
+        with seeded() as u:
+            runs.append(
+                service.settle_event(u, actor=DR, event_id=event_id, request_id=f"s{n}", at=AT)
+            )
+    a, b = (r.stored for r in runs)
+    assert a.run_id != b.run_id
+    assert (a.inputs_digest, a.results_digest, a.summary) == (
+        b.inputs_digest,
+        b.results_digest,
+        b.summary,
+    )
+    with seeded() as u:
+        rows_a = service.read_run(u, actor=DR, run_id=a.run_id, request_id="x", at=AT)[2]
+        rows_b = service.read_run(u, actor=DR, run_id=b.run_id, request_id="x", at=AT)[2]
+    strip = [{k: v for k, v in r.items() if k != "run_id"} for r in rows_a]
+    assert strip == [{k: v for k, v in r.items() if k != "run_id"} for r in rows_b]
+    # Other options: another method, another result (and it says so).
+    p = BaselineParams(adjustment="none")
+    with seeded() as u:
+        other = service.settle_event(
+            u, actor=DR, event_id=event_id, request_id="s3", at=AT, params=p
+        )
+    assert other.stored.results_digest != a.results_digest
+    assert "no same-day adjustment" in json.loads(other.stored.params)["method"]
+
+
+def test_results_are_read_through_the_gate_by_the_parties_the_policy_allows(
+    seeded: UowFactory,
+) -> None:
+    _, event_id, _ = _settled_setup(seeded)
+    with seeded() as u:
+        result = service.settle_event(u, actor=DR, event_id=event_id, request_id="s", at=AT)
+    for party in (DR, RETAILER, TSO03):
+        with seeded() as u:
+            rows = service.read_point_results(
+                u, actor=party, supply_point_id=P1, request_id="rd", at=AT, run_id=result.run_id
+            )
+        assert len(rows) == 1 and rows[0]["settled_kwh"], party
+    # OCCTO's switching_operator relation holds only while it relays a flow of the point.
+    for party in (OTHER_DR, TSO06, OCCTO):
+        with pytest.raises(PolicyDenied), seeded() as u:
+            service.read_point_results(u, actor=party, supply_point_id=P1, request_id="x", at=AT)
+    with pytest.raises(NotFound), seeded() as u:
+        service.read_run(u, actor=OTHER_DR, run_id=result.run_id, request_id="x", at=AT)
+    with seeded() as u:
+        entries = [r.entry for r in find_entries(u.session, party="r-one")]
+    assert any(e.rule_id == "P5-retailer" and e.decision == "allowed" for e in entries)
+
+
+def test_events_are_amended_before_settlement_and_cancelled(seeded: UowFactory) -> None:
+    _, event_id, _ = _settled_setup(seeded)
+    with seeded() as u:
+        amended = service.amend_event(u, actor=DR, event_id=event_id, first_slot=29)
+    assert (amended.first_slot, amended.last_slot) == (29, 34)
+    with seeded() as u:
+        service.settle_event(u, actor=DR, event_id=event_id, request_id="s", at=AT)
+    with pytest.raises(service.EventConflict, match="settled"), seeded() as u:
+        service.amend_event(u, actor=DR, event_id=event_id, last_slot=40)
+    with pytest.raises(service.EventConflict), seeded() as u:
+        service.cancel_event(u, actor=DR, event_id=event_id, at=AT)
+    with seeded() as u:
+        gone = service.cancel_event(u, actor=DR, event_id="earlier", at=AT)
+    assert gone.status == "cancelled"
+    with pytest.raises(service.EventConflict, match="cancelled"), seeded() as u:
+        service.settle_event(u, actor=DR, event_id="earlier", request_id="s", at=AT)
+
+
+def test_a_missing_event_value_is_a_failure_with_its_reason(seeded: UowFactory) -> None:
+    _loads, rows = _history()
+    rows[-1] = MeterDay(rows[-1].supply_point_id, rows[-1].date, rows[-1].consumption.copy())
+    rows[-1].consumption[30] = np.nan  # P2's event day, slot 31 (inside 27..34)
+    with seeded() as u:
+        service.import_meter_days(u, rows, actor=TSO03, file="gen", request_id="g", at=AT)
+    a2 = _agreement(seeded, P2, "c-2", agreed_on=dt.date(2024, 5, 1))
+    with seeded() as u:
+        service.register_group(u, actor=DR, code="BG-A", name="Group A")
+        service.register_resource(
+            u, actor=DR, agreement_id=a2, group_code="BG-A", request_id="r", at=AT
+        )
+        event = service.create_event(
+            u, actor=DR, day=EVENT_DAY, first_slot=27, last_slot=34, resources=[P2], at=AT
+        )
+    with seeded() as u:
+        result = service.settle_event(u, actor=DR, event_id=event.event_id, request_id="s", at=AT)
+    with seeded() as u:
+        run, _, out = service.read_run(u, actor=DR, run_id=result.run_id, request_id="r", at=AT)
+    assert out[0]["status"] == "event_data_missing"
+    assert "missing on the event day" in out[0]["reason"]
+    assert json.loads(run.summary)["balancing_groups"]["BG-A"]["failed"] == 1
+    csv_rows = list(csv.DictReader(io.StringIO(service.results_csv(run, out))))
+    assert csv_rows[0]["status"] == "event_data_missing" and csv_rows[1]["status"] == "failed"
+
+
+def test_a_two_day_event_settles_each_day_and_sums_them(seeded: UowFactory) -> None:
+    """Rounding per event day, then the event is their sum; the first day is an event day for
+    the second day's baseline."""
+    _, _, _ = _settled_setup(seeded)
+    with seeded() as u:
+        event = service.create_event(
+            u,
+            actor=DR,
+            day=dt.date(2024, 7, 3),
+            last_day=EVENT_DAY,
+            first_slot=27,
+            last_slot=34,
+            resources=[P1],
+            at=AT,
+            event_id="two-days",
+        )
+    assert event.days == [dt.date(2024, 7, 3), EVENT_DAY]
+    with seeded() as u:
+        result = service.settle_event(u, actor=DR, event_id="two-days", request_id="s", at=AT)
+    with seeded() as u:
+        run, _, rows = service.read_run(u, actor=DR, run_id=result.run_id, request_id="r", at=AT)
+    assert [r["date"] for r in rows] == ["2024-07-03", "2024-07-04"]
+    fates = {c["date"]: c["fate"] for c in rows[1]["candidate_days"]}
+    assert fates["2024-07-03"] == "event_day"
+    days = [Decimal(r["settled_kwh"]) for r in rows]
+    out = list(csv.DictReader(io.StringIO(service.results_csv(run, rows))))
+    assert [r["level"] for r in out[:3]] == ["day", "day", "event"]
+    assert Decimal(out[2]["suppressed_kwh"]) == sum(days)
+    by_day = json.loads(run.summary)["contractor"]["by_day"]
+    assert [Decimal(v) for v in by_day.values()] == days
+
+
+def test_an_early_morning_event_takes_its_window_from_the_previous_day(
+    seeded: UowFactory,
+) -> None:
+    """00:30-02:00 (slots 2-4): the additive window, the 3 h ending 1 h before the start, is
+    20:30-23:30 of the previous day; the event is accepted and settles."""
+    _settled_setup(seeded)
+    with seeded() as u:
+        service.create_event(
+            u,
+            actor=DR,
+            day=EVENT_DAY,
+            first_slot=2,
+            last_slot=4,
+            resources=[P1, P2],
+            at=AT,
+            event_id="night",
+        )
+    with seeded() as u:
+        result = service.settle_event(u, actor=DR, event_id="night", request_id="s", at=AT)
+    assert list(result.run.settlement.status) == [0, 0]
+    assert np.isfinite(result.run.baseline.baseline[:, :4]).all()
+    assert (result.run.baseline.adjustment[:, 0] != 0).all()  # adjusted, from 3 July's evening
+
+
+def test_settlement_after_withdrawal_lists_the_resource_as_denied(seeded: UowFactory) -> None:
+    _, event_id, a2 = _settled_setup(seeded)
     with seeded() as u:
         service.withdraw_agreement(u, actor=DR, agreement_id=a2, request_id="w", at=AT)
     with seeded() as u:
         result = service.settle_event(
-            u, actor=DR, event_id=event.event_id, request_id="s", at=AT + dt.timedelta(hours=1)
+            u, actor=DR, event_id=event_id, request_id="s", at=AT + dt.timedelta(hours=1)
         )
-    assert result.denied == [P2]
-    assert result.run.baseline.status[1] != 0 and result.run.settlement.event_total[1] == 0
-    assert result.run.baseline.status[0] == 0
-    statuses = [r["status"] for r in csv.DictReader(io.StringIO(service.results_csv(result)))]
-    assert statuses[:2] == ["ok", "access_denied"]
+    assert list(result.denied) == [P2]
+    assert result.run.settlement.settled[1] == 0
+    with seeded() as u:
+        _run, _, rows = service.read_run(
+            u, actor=DR, run_id=result.run_id, request_id="r", at=AT + dt.timedelta(hours=1)
+        )
+    assert [r["status"] for r in rows] == ["ok", "access_denied"]
+    assert "relation_missing" in rows[1]["reason"]
 
 
 def test_a_day_cut_by_withdrawal_shows_only_the_slots_before_it(seeded: UowFactory) -> None:

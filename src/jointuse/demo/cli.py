@@ -12,7 +12,9 @@ customers, each with a retail contract for a supply point of the TSO serving the
 :func:`jointuse.customers.service.bulk_load` (one ledger entry per chunk, by the operator); one
 switching scenario then runs through the gate: a customer asks ``r-hikari`` to take over their
 supply point, and ``r-hikari`` files the switch with its 廃止取次 to the current retailer — which
-makes it the point's applicant and opens the P3 supply point inquiry to it.
+makes it the point's applicant and opens the P3 supply point inquiry to it; and a DR scenario on
+a real building load (:mod:`jointuse.demo.dr`) leaves a DR event that
+``jointuse negawatt settle --event demo-b90-2018-07-18 --as dr-negawatt-one`` settles.
 Finally a bearer token is issued for each demo party and printed, with ``curl`` lines to try;
 ``demo`` on a database that holds data already only replaces those tokens (the demo's earlier
 ones are revoked: a token is shown once and stored hashed, so it cannot be shown again).
@@ -64,6 +66,7 @@ DR_CONTRACTORS: tuple[tuple[str, str, str, str], ...] = (
 DEFAULT_CUSTOMERS = 3000
 DEFAULT_SEED = 20160401
 APPLICANT = "r-hikari"
+DR_EVENT = "demo-b90-2018-07-18"  # jointuse.demo.dr.EVENT_ID
 
 
 class NotEmpty(JointuseError):
@@ -327,6 +330,11 @@ def build_demo(
     if first is not None:
         applicant = open_switching_example(engine, first, datetime.now(UTC))
         open_meter_reading_round(engine, point, datetime.now(UTC))
+    if count >= 4:
+        from jointuse.demo.dr import load_dr_scenario
+
+        records = list(generate_customers(4, seed=seed, retailers=_retailer_weights()))[1:]
+        load_dr_scenario(engine, records, datetime.now(UTC))
     tokens = issue_demo_tokens(engine, demo_party_codes(area_tso))
     return DemoSummary(count, time.perf_counter() - started, point, area_tso, tokens, applicant)
 
@@ -367,6 +375,10 @@ def what_to_try(summary: DemoSummary, base: str = "http://127.0.0.1:8000") -> st
         f"{base}/v1/supply-points/{p}/customer",
         "",
         "Then: jointuse ledger seal && jointuse ledger verify",
+        "",
+        "# Negawatt: settle the demo DR event (LBNL building 90's load, 18 July 2018) as its",
+        "# contractor; the run is stored (jointuse negawatt results --run RUN_ID ...):",
+        f"jointuse negawatt settle --event {DR_EVENT} --as dr-negawatt-one --output results.csv",
     ]
     return "\n".join(lines)
 

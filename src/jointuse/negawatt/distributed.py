@@ -33,7 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -45,8 +45,14 @@ from rich.progress import Progress
 
 from jointuse.core.calendar import baseline_day_types
 from jointuse.core.errors import ValidationError
-from jointuse.negawatt.kernel import BaselineParams, BaselineResult, EventSpec, compute_baseline
-from jointuse.negawatt.settlement import Rounding, SettlementResult, settle
+from jointuse.negawatt.kernel import (
+    BaselineParams,
+    BaselineResult,
+    EventSpec,
+    compute_baseline,
+    concat_results,
+)
+from jointuse.negawatt.settlement import Rounding, SettlementResult, group_totals, settle
 
 __all__ = [
     "LoadPartition",
@@ -220,18 +226,18 @@ def settle_partition(
     ``direction="increase"`` (上げDR) settles actual − baseline instead of baseline − actual.
     """
     rounding = rounding or Rounding()
+    p = params or BaselineParams()
     part = read_partition(path)
     d = part.loads.shape[1]
     day_types = baseline_day_types(part.first_day + dt.timedelta(days=i) for i in range(d))
-    base = compute_baseline(part.loads, day_types, part.event_days, event, params)
-    actual = part.loads[:, event.day, :]
-    first, second = (base.baseline, actual) if direction == "reduce" else (actual, base.baseline)
+    base = compute_baseline(part.loads, day_types, part.event_days, event, p)
     settled = settle(
-        first,
-        second,
+        base,
+        part.loads[:, event.day, :],
         event,
-        status=base.status,
+        resolution=p.resolution,
         rounding=rounding,
+        direction=direction,
         generation_sold=part.generation_sold,
         demand_procured=part.demand_procured,
     )
@@ -271,28 +277,36 @@ def _combine(parts: list[PartitionResult], rounding: Rounding) -> SettledRun:
                 field="jointuse.first_day",
                 valid="partitions of one write_partitions call",
             )
-    baseline = BaselineResult(
-        **{
-            f.name: np.concatenate([getattr(p.baseline, f.name) for p in parts])
-            for f in fields(BaselineResult)
-        }
-    )
+    baseline = concat_results([p.baseline for p in parts])
     cat = np.concatenate
-    per_slot = cat([p.settlement.per_slot for p in parts])
     bg = cat([p.balancing_group for p in parts])
     ctr = cat([p.contractor for p in parts])
-    # Settling the per-slot suppression against zero over the whole window repeats exactly the
-    # sums settle() made per partition and adds the group totals over all resources.
-    settlement = settle(
-        per_slot,
-        np.zeros_like(per_slot),
-        EventSpec(day=0, start_slot=0, end_slot=per_slot.shape[1]),
-        status=baseline.status,
-        rounding=rounding,
-        balancing_group=bg,
-        contractor=ctr,
-        generation_sold=cat([p.generation_sold for p in parts]),
-        demand_procured=cat([p.demand_procured for p in parts]),
+    gen = cat([p.generation_sold for p in parts])
+    proc = cat([p.demand_procured for p in parts])
+    st = [p.settlement for p in parts]
+    settled = cat([x.settled for x in st])
+    status = cat([x.status for x in st])
+    ok = status == 0
+    dec = rounding.decimals
+
+    def wide(name: str) -> Any:
+        arrays = [getattr(x, name) for x in st]
+        if len({a.dtype for a in arrays}) > 1:
+            arrays = [a.astype(object) for a in arrays]
+        return cat(arrays)
+
+    # Group totals are summed here over all resources, from the per-resource settled integers.
+    settlement = SettlementResult(
+        per_slot=cat([x.per_slot for x in st]),
+        event_total_raw=cat([x.event_total_raw for x in st]),
+        event_total=cat([x.event_total for x in st]),
+        settled=settled,
+        raw_num=wide("raw_num"),
+        raw_den=wide("raw_den"),
+        status=status,
+        decimals=dec,
+        by_balancing_group=group_totals(bg, settled, ok, gen, proc, dec, "balancing_group"),
+        by_contractor=group_totals(ctr, settled, ok, gen, proc, dec, "contractor"),
     )
     ids = [rid for p in parts for rid in p.resource_ids]
     return SettledRun(ids, first, baseline, settlement, bg, ctr)

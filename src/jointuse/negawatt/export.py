@@ -1,101 +1,172 @@
-"""CSV exports of a settled event: the demand-suppression plan and the settlement results."""
+"""CSV exports of a stored settlement run: results (per resource-day, per resource-event, per
+balancing group and for the contractor), per-slot detail, and the demand-suppression plan.
+
+All are built from rows as read through the gate (:func:`jointuse.negawatt.runs.read_run`),
+never from the tables directly. Amounts are the stored decimals (exact); per-slot values have 6
+decimals.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
+from decimal import Decimal
+from typing import Any
 
-import numpy as np
+from jointuse.negawatt.repository import StoredRun
 
-from jointuse.negawatt.events import EventSettlement
-from jointuse.negawatt.kernel import STATUS_OK
+RESULT_COLUMNS = [
+    "level",
+    "run_id",
+    "event_id",
+    "balancing_group",
+    "supply_point_id",
+    "date",
+    "status",
+    "reason",
+    "days_kept",
+    "suppressed_raw_kwh",
+    "suppressed_kwh",
+]
+SLOT_COLUMNS = [
+    "run_id",
+    "supply_point_id",
+    "date",
+    "slot",
+    "unadjusted_kwh",
+    "adjustment",
+    "baseline_kwh",
+    "actual_kwh",
+    "suppression_kwh",
+]
 
 
-def _num(x: float) -> str:
-    return "" if not np.isfinite(x) else f"{x:.3f}"
-
-
-def plan_csv(s: EventSettlement) -> str:
-    """Demand-suppression plan (需要抑制計画): baseline per point and per balancing group, slot."""
+def _writer() -> tuple[io.StringIO, Any]:
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow(["balancing_group", "supply_point_id", "date", "slot", "baseline_kwh"])
-    e, run = s.event, s.run
-    slots = range(e.first_slot, e.last_slot + 1)
-    group_sum = np.zeros((len(s.groups), len(slots)))
-    for i, point in enumerate(run.resource_ids):
-        g = int(run.balancing_group[i])
-        values = run.baseline.baseline[i, e.first_slot - 1 : e.last_slot]
-        if run.baseline.status[i] == STATUS_OK:
-            group_sum[g] += values
-        for k, slot in enumerate(slots):
+    return out, csv.writer(out, lineterminator="\n")
+
+
+def results_csv(run: StoredRun, rows: list[dict[str, Any]]) -> str:
+    """``level`` = ``day`` (one resource, one event day: rounding applies here), ``event`` (the
+    resource's event total: the sum of its settled days), ``balancing_group``, ``contractor``."""
+    out, w = _writer()
+    w.writerow(RESULT_COLUMNS)
+    settings = json.loads(run.params)
+    decimals = int(settings["options"]["rounding"]["decimals"])
+    q = Decimal(1).scaleb(-decimals)
+    per_point: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        per_point.setdefault(r["supply_point_id"], []).append(r)
+    for point, days in per_point.items():
+        total = Decimal(0)
+        statuses = set()
+        for r in days:
+            kept = sum(1 for c in r.get("candidate_days") or [] if c["fate"] == "kept")
+            settled = r.get("settled_kwh") or str(Decimal(0).quantize(q))
+            total += Decimal(settled)
+            statuses.add(r["status"])
             w.writerow(
-                [s.groups[g] if s.groups else "", point, e.day.isoformat(), slot, _num(values[k])]
+                [
+                    "day",
+                    run.run_id,
+                    run.event_id,
+                    r.get("balancing_group", ""),
+                    point,
+                    r.get("date", ""),
+                    r["status"],
+                    r["reason"],
+                    kept,
+                    r.get("raw_total_kwh") or "",
+                    settled,
+                ]
             )
-    for g, name in enumerate(s.groups):
-        for k, slot in enumerate(slots):
-            w.writerow([name, "*", e.day.isoformat(), slot, _num(group_sum[g, k])])
+        status = "ok" if statuses == {"ok"} else "failed"
+        w.writerow(
+            [
+                "event",
+                run.run_id,
+                run.event_id,
+                days[0].get("balancing_group", ""),
+                point,
+                "",
+                status,
+                "sum of the settled event days",
+                "",
+                "",
+                str(total.quantize(q)),
+            ]
+        )
+    summary = json.loads(run.summary)
+    for code, g in summary["balancing_groups"].items():
+        w.writerow(
+            [
+                "balancing_group",
+                run.run_id,
+                run.event_id,
+                code,
+                "*",
+                "",
+                f"failed={g['failed']}",
+                f"{g['resources']} resources",
+                "",
+                "",
+                g["suppressed_kwh"],
+            ]
+        )
+    c = summary["contractor"]
+    w.writerow(
+        [
+            "contractor",
+            run.run_id,
+            run.event_id,
+            "*",
+            "*",
+            "",
+            "",
+            c["code"],
+            "",
+            "",
+            c["suppressed_kwh"],
+        ]
+    )
     return out.getvalue()
 
 
-def results_csv(s: EventSettlement) -> str:
-    """Settlement results per resource, then per balancing group (``supply_point_id`` = ``*``)."""
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow(
-        [
-            "event_id",
-            "balancing_group",
-            "supply_point_id",
-            "date",
-            "first_slot",
-            "last_slot",
-            "direction",
-            "status",
-            "days_used",
-            "suppressed_raw_kwh",
-            "suppressed_kwh",
-        ]
-    )
-    e, run = s.event, s.run
-    st = run.settlement
-    for i, point in enumerate(run.resource_ids):
-        g = int(run.balancing_group[i])
-        status = (
-            "access_denied"
-            if point in s.denied
-            else ("ok" if run.baseline.status[i] == STATUS_OK else "failed")
-        )
-        w.writerow(
-            [
-                e.event_id,
-                s.groups[g] if s.groups else "",
-                point,
-                e.day.isoformat(),
-                e.first_slot,
-                e.last_slot,
-                e.direction,
-                status,
-                int(run.baseline.n_used[i].max()),
-                _num(st.event_total_raw[i]),
-                f"{st.event_total[i]:.2f}",
-            ]
-        )
-    if st.by_balancing_group is not None:
-        for g, name in enumerate(s.groups):
+def slots_csv(run: StoredRun, rows: list[dict[str, Any]]) -> str:
+    """One line per resource, event day and slot (1-48) with the per-slot detail."""
+    out, w = _writer()
+    w.writerow(SLOT_COLUMNS)
+    for r in rows:
+        series = [r.get(k) or [] for k in SLOT_COLUMNS[4:]]
+        if not any(series):
+            continue
+        for s in range(48):
             w.writerow(
-                [
-                    e.event_id,
-                    name,
-                    "*",
-                    e.day.isoformat(),
-                    e.first_slot,
-                    e.last_slot,
-                    e.direction,
-                    f"failed={int(st.by_balancing_group.n_failed[g])}",
-                    "",
-                    "",
-                    f"{st.by_balancing_group.suppressed[g]:.2f}",
-                ]
+                [run.run_id, r["supply_point_id"], r["date"], s + 1]
+                + [(v[s] if s < len(v) and v[s] is not None else "") for v in series]
             )
+    return out.getvalue()
+
+
+def plan_csv(run: StoredRun, rows: list[dict[str, Any]]) -> str:
+    """Demand-suppression plan (需要抑制計画): baseline per point and per balancing group and
+    slot of the event window, on every event day (a failed resource adds nothing to its group)."""
+    out, w = _writer()
+    w.writerow(["balancing_group", "supply_point_id", "date", "slot", "baseline_kwh"])
+    settings = json.loads(run.params)
+    first, last = settings["event"]["first_slot"], settings["event"]["last_slot"]
+    group_sum: dict[tuple[str, str, int], Decimal] = {}
+    for r in rows:
+        base = r.get("baseline_kwh") or []
+        for slot in range(first, last + 1):
+            v = base[slot - 1] if slot - 1 < len(base) else None
+            w.writerow(
+                [r.get("balancing_group", ""), r["supply_point_id"], r["date"], slot, v or ""]
+            )
+            if r["status"] == "ok" and v is not None:
+                key = (r.get("balancing_group", ""), r["date"], slot)
+                group_sum[key] = group_sum.get(key, Decimal(0)) + Decimal(v)
+    for (group, date, slot), v in sorted(group_sum.items()):
+        w.writerow([group, "*", date, slot, str(v)])
     return out.getvalue()

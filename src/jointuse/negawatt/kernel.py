@@ -1,8 +1,7 @@
-"""Negawatt baseline kernel (ネガワット取引のベースライン): pure numpy, no I/O, vectorised.
+"""Negawatt baseline kernel (ネガワット取引のベースライン): arrays in, arrays out, no I/O.
 
-Arrays, not objects: ``loads`` is shaped ``(resources, days, slots)`` (float64 kWh per slot, NaN
-for missing), days in chronological order. One call computes the baseline of one event for every
-resource at once; nothing loops over resources (loops run over a handful of days at most).
+``loads`` is shaped ``(resources, days, slots)`` (float64 kWh per slot, NaN for missing), days in
+chronological order. One call computes the baseline of one event day for every resource at once.
 
 The default :class:`BaselineParams` is Japan's standard *High 4 of 5* (weekday events) /
 *High 2 of 3* (Saturday, Sunday, holiday events) with an additive same-day adjustment
@@ -14,23 +13,41 @@ with each predicted slot).
 Selection, per resource (and per slot if the exclusion mask is per slot):
 
 1. *candidates*: days before the event, within ``lookback_days``, of the event's day type;
-2. skip days flagged as DR event days (``exclude_event_days``) and days with any missing value;
+2. skip days flagged as DR event days (``exclude_event_days``; with a per-day mask they are not
+   even read) and days with any missing value;
 3. skip low-usage days: window average < ``low_usage_fraction`` × the average over all
    candidate days left after step 2 (``low_usage_basis="candidates"``) or over the
    ``collect`` most recent of them (``"recent"``). The guideline's exact denominator is
    *(unverified)*, hence the choice;
 4. collect the ``collect`` most recent remaining days; fewer than ``min_days`` → status
    :data:`STATUS_TOO_FEW_DAYS` and a NaN baseline for that resource (never an exception);
-5. keep the ``keep`` days with the highest window average; ties drop the day farthest from the
+5. keep the ``keep`` days with the highest window sum; ties drop the day farthest from the
    event; the baseline of each slot is the mean of the kept days.
 
+**Exact.** Values are taken as integers at the data's resolution (``resolution`` decimals of
+kWh; 3 = Wh, :mod:`jointuse.negawatt.exact`): ranking and ties compare exact integer sums, and
+the baseline of each slot is carried as an exact ratio (``exact_num / exact_den`` units) beside
+its float64 value, so the settlement can truncate exactly. A value finer than the resolution is
+refused (:class:`~jointuse.core.errors.ValidationError` naming it), never rounded silently.
+
+**Adjustment windows before midnight.** For an early-morning event the window (e.g. 3 h ending
+1 h before a 01:00 start) reaches into the previous day. ``"fixed"`` timing takes those slots
+from the previous calendar day(s): the actual load of the day(s) before the event day, and for
+the baseline the same slots of the day(s) before each kept day (the window that precedes the
+event time on each baseline day). ``"rolling"`` timing (LBNL) takes them, as the reference
+predictor does, from the latest day of the event's day type on which that slot was recorded:
+its actual load and that day's own unadjusted baseline. Either way the days must be in
+``loads``; a missing value there is :data:`STATUS_ADJUSTMENT_DATA_MISSING`.
+
 Reports are bitmasks over the 64 days before the event: bit ``i`` = day ``event.day - 1 - i``.
+The one pass over the loads runs compiled (:mod:`jointuse.negawatt.kernel_scan`); the
+adjustment is in :mod:`jointuse.negawatt.kernel_adjust`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, fields, replace
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +56,8 @@ from jointuse.core.errors import ValidationError
 
 __all__ = [
     "STATUS_ADJUSTMENT_DATA_MISSING",
+    "STATUS_EVENT_DATA_MISSING",
+    "STATUS_NAMES",
     "STATUS_OK",
     "STATUS_TOO_FEW_DAYS",
     "BaselineParams",
@@ -46,7 +65,8 @@ __all__ = [
     "DayTypeRule",
     "EventSpec",
     "compute_baseline",
-    "day_bits",
+    "concat_results",
+    "without_adjustment",
 ]
 
 F64 = npt.NDArray[np.float64]
@@ -56,6 +76,15 @@ U64 = npt.NDArray[np.uint64]
 STATUS_OK = 0
 STATUS_TOO_FEW_DAYS = 1
 STATUS_ADJUSTMENT_DATA_MISSING = 2
+#: Set by the settlement: the event day's actual load has a missing slot in the event window.
+STATUS_EVENT_DATA_MISSING = 3
+#: Status code → the reason written in results and exports.
+STATUS_NAMES: dict[int, str] = {
+    STATUS_OK: "ok",
+    STATUS_TOO_FEW_DAYS: "too_few_days",
+    STATUS_ADJUSTMENT_DATA_MISSING: "adjustment_data_missing",
+    STATUS_EVENT_DATA_MISSING: "event_data_missing",
+}
 
 _MAX_REPORT_DAYS = 64
 
@@ -103,6 +132,8 @@ class BaselineParams:
     adjustment as a factor range ``(lo, hi)``: multiplicative factors are clipped to it, additive
     shifts to ``(lo - 1, hi - 1)`` × the baseline's mean over the window. ``baseline_decimals``
     rounds the final baseline per slot (half to even), ``None`` leaves it unrounded.
+    ``resolution`` is the number of decimals of kWh the meter data are exact at (3 = 1 Wh; data
+    at 0.1 kWh are on that grid too): the kernel computes in integers of that unit.
     """
 
     slots_per_day: int = 48
@@ -116,8 +147,22 @@ class BaselineParams:
     adjustment_window_hours: tuple[float, float] = (-4.0, -1.0)
     adjustment_clamp: tuple[float, float] | None = None
     baseline_decimals: int | None = None
+    resolution: int = 3
 
     def __post_init__(self) -> None:
+        for name, valid in (
+            ("adjustment", ("none", "additive", "multiplicative")),
+            ("adjustment_timing", ("fixed", "rolling")),
+            ("low_usage_basis", ("candidates", "recent")),
+        ):
+            if getattr(self, name) not in valid:
+                raise ValidationError(
+                    f"{name}={getattr(self, name)!r} is not known", field=name, valid=list(valid)
+                )
+        for name in ("slots_per_day", "lookback_days", "resolution", "baseline_decimals"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValidationError(f"{name}={value!r} is not an integer", field=name)
         if self.slots_per_day <= 0 or 1440 % self.slots_per_day:
             raise ValidationError(
                 f"slots_per_day={self.slots_per_day} does not divide a day into whole minutes",
@@ -147,6 +192,18 @@ class BaselineParams:
                     field="adjustment_clamp",
                     valid="e.g. (0.8, 1.2)",
                 )
+        if not 0 <= self.resolution <= 9:
+            raise ValidationError(
+                f"resolution={self.resolution} out of range",
+                field="resolution",
+                valid="0..9 decimals of kWh (3 = Wh)",
+            )
+        if self.baseline_decimals is not None and not 0 <= self.baseline_decimals <= 9:
+            raise ValidationError(
+                f"baseline_decimals={self.baseline_decimals} out of range",
+                field="baseline_decimals",
+                valid="0..9, or None",
+            )
         if self.low_usage_fraction is not None and not 0 <= self.low_usage_fraction < 1:
             raise ValidationError(
                 f"low_usage_fraction={self.low_usage_fraction} out of range",
@@ -177,11 +234,17 @@ class EventSpec:
 
 @dataclass(frozen=True)
 class BaselineResult:
-    """Baselines of one event for ``R`` resources.
+    """Baselines of one event day for ``R`` resources.
 
-    ``baseline``/``unadjusted`` are ``(R, S)`` for the whole event day; ``adjustment`` is the
-    factor (multiplicative) or shift (additive) applied per slot, ``(R, S)``. The day bitmasks are
-    ``(R, G)`` with ``G`` = 1 for a per-day exclusion mask and ``G`` = S for a per-slot one.
+    ``baseline``/``unadjusted`` are ``(R, S)`` kWh for the whole event day (NaN where there is
+    none); ``adjustment`` is the factor (multiplicative) or the shift in kWh (additive) applied
+    per slot, ``(R, S)``. ``exact_num / exact_den`` is the adjusted baseline per slot exactly, in
+    units of ``10**-resolution`` kWh (int64 or Python-int object arrays; ``exact_den`` is
+    ``(R, 1)`` when one denominator serves the whole day). The day bitmasks are ``(R, G)`` with
+    ``G`` = 1 for a per-day exclusion mask and ``G`` = S for a per-slot one. ``window_sum`` is
+    ``(R, n)`` over the ``n`` days before the event in the lookback (oldest first): each read
+    candidate day's sum over the event window, in units; :data:`~.kernel_scan.NONE` for days
+    not read (other day type, event day, missing data).
     """
 
     baseline: F64
@@ -194,17 +257,23 @@ class BaselineResult:
     skipped_low_usage: U64
     dropped_low: U64
     n_used: npt.NDArray[np.int16]
-    window_average: F64 = field(repr=False)
+    window_sum: npt.NDArray[np.int64]
+    exact_num: npt.NDArray[Any]
+    exact_den: npt.NDArray[Any]
 
 
-def day_bits(mask: BoolA, event_day: int, first_day: int) -> U64:
-    """Pack a ``(R, n, G)`` day mask over days ``first_day..event_day-1`` into ``(R, G)`` bits."""
-    n = mask.shape[1]
-    # bit i = day (event_day - 1 - i); the mask's column j is day first_day + j.
-    shifts = (event_day - 1 - (first_day + np.arange(n))).astype(np.uint64)
-    weights = (np.uint64(1) << shifts)[None, :, None]
-    packed: U64 = np.bitwise_or.reduce(np.where(mask, weights, np.uint64(0)), axis=1)
-    return packed
+def concat_results(parts: list[BaselineResult]) -> BaselineResult:
+    """Results of resource partitions of one event, concatenated in order."""
+    values: dict[str, Any] = {}
+    for f in fields(BaselineResult):
+        arrays = [getattr(p, f.name) for p in parts]
+        if f.name == "exact_den" and len({a.shape[1] for a in arrays}) > 1:
+            s = max(a.shape[1] for a in arrays)
+            arrays = [np.broadcast_to(a, (a.shape[0], s)) for a in arrays]
+        if f.name in ("exact_num", "exact_den") and len({a.dtype for a in arrays}) > 1:
+            arrays = [a.astype(object) for a in arrays]
+        values[f.name] = np.concatenate(arrays)
+    return BaselineResult(**values)
 
 
 def _validate(
@@ -243,7 +312,7 @@ def _validate(
             field="event_mask",
             valid=f"({r} or 1, {d}) or ({r} or 1, {d}, {s})",
         )
-    if event_mask.ndim == 3 and event_mask.shape[2] != s:
+    if event_mask.ndim == 3 and event_mask.shape[2] not in (1, s):
         raise ValidationError(
             f"per-slot event_mask has {event_mask.shape[2]} slots, loads have {s}",
             field="event_mask",
@@ -268,100 +337,33 @@ def _validate(
         )
 
 
-def _select(
-    wavg: F64, missing: BoolA, same: BoolA, ev: BoolA, rule: DayTypeRule, p: BaselineParams
-) -> tuple[BoolA, BoolA, BoolA, BoolA, BoolA]:
-    """Day selection on ``(R, n, G)`` masks: (kept, skipped_event, skipped_low, dropped, fail)."""
-    base = same[None, :, None] & ~missing[:, :, None]  # (R, n, 1)
-    shape = np.broadcast_shapes(base.shape, ev.shape)
-    if p.exclude_event_days:
-        skipped_event = base & ev
-        qualify = base & ~ev
-    else:
-        skipped_event = np.zeros(shape, dtype=bool)
-        qualify = np.broadcast_to(base, shape).copy()
-    w3 = wavg[:, :, None]
-    skipped_low = np.zeros_like(qualify)
-    if p.low_usage_fraction is not None:
-        pool = qualify
-        if p.low_usage_basis == "recent":
-            pool = qualify & (_rank_from_recent(qualify) <= rule.collect)
-        count = pool.sum(axis=1, keepdims=True)
-        total = np.where(pool, w3, 0.0).sum(axis=1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            denom = total / count
-        skipped_low = qualify & (w3 < p.low_usage_fraction * denom)
-        qualify &= ~skipped_low
-    collected = qualify & (_rank_from_recent(qualify) <= rule.collect)
-    n_col = collected.sum(axis=1)  # (R, G)
-    fail = n_col < rule.required
-    n_drop = np.maximum(n_col - rule.keep, 0)
-    kept = collected.copy()
-    key = np.where(kept, w3, np.inf)
-    rows = np.arange(kept.shape[0])[:, None]
-    cols = np.arange(kept.shape[2])[None, :]
-    for i in range(rule.collect - rule.keep):
-        # argmin picks the first (oldest, i.e. farthest) of tied lowest days.
-        idx = np.argmin(key, axis=1)  # (R, G)
-        act = n_drop > i
-        kept[rows, idx, cols] &= ~act
-        key[rows, idx, cols] = np.where(act, np.inf, key[rows, idx, cols])
-    dropped = collected & ~kept
-    return kept, skipped_event, skipped_low, dropped, fail
+def _candidates(day_types: npt.NDArray[np.integer], event_day: int, first: int) -> Any:
+    """Days of the event's type in ``[first, event_day)``, most recent first."""
+    same = np.flatnonzero(day_types[first:event_day] == day_types[event_day]) + first
+    return np.ascontiguousarray(same[::-1], dtype=np.int64)
 
 
-def _rank_from_recent(mask: BoolA) -> npt.NDArray[np.intp]:
-    """1 for the most recent True day, 2 for the next, ... (along axis 1)."""
-    return np.cumsum(mask[:, ::-1], axis=1, dtype=np.intp)[:, ::-1]
-
-
-def _window_sum(x: F64, lo: npt.NDArray[np.intp], hi: npt.NDArray[np.intp]) -> F64:
-    """Sum of ``x[:, lo[k]:hi[k]]`` for every k; NaN only where that window holds a NaN."""
-    zero = np.zeros((x.shape[0], 1))
-    bad = np.isnan(x)
-    cs = np.concatenate([zero, np.cumsum(np.where(bad, 0.0, x), axis=1)], axis=1)
-    cs_bad = np.concatenate([zero, np.cumsum(bad, axis=1)], axis=1)
-    total = cs[:, hi] - cs[:, lo]
-    return np.where(cs_bad[:, hi] - cs_bad[:, lo] > 0, np.nan, total)
-
-
-def _adjust(unadj: F64, actual: F64, event: EventSpec, p: BaselineParams) -> tuple[F64, F64]:
-    """Apply the same-day adjustment; returns (baseline, adjustment per slot)."""
-    r, s = unadj.shape
-    if p.adjustment == "none":
-        return unadj.copy(), np.zeros((r, s))
+def _fixed_window(event: EventSpec, p: BaselineParams, s: int) -> Any:
+    """Offsets (slots from the event day's 00:00, negative = previous days) of a fixed window."""
+    if p.adjustment == "none" or p.adjustment_timing != "fixed":
+        return np.zeros(0, np.int64)
     a = p.window_slots(p.adjustment_window_hours[0])
     b = p.window_slots(p.adjustment_window_hours[1])
-    if p.adjustment_timing == "fixed":
-        lo = np.full(s, event.start_slot + a)
-        hi = np.full(s, event.start_slot + b)
-        if lo[0] < 0 or hi[0] > s:
-            raise ValidationError(
-                f"adjustment window slots [{lo[0]}, {hi[0]}) fall outside the event day",
-                field="adjustment_window_hours",
-                valid="a window inside the event day before the event",
-            )
-    else:
-        # Rolling: window relative to each slot, clipped to the event day (an empty window
-        # leaves that slot unadjusted).
-        lo = np.clip(np.arange(s) + a, 0, s)
-        hi = np.clip(np.arange(s) + b, 0, s)
-    act_w = _window_sum(actual, lo, hi)
-    base_w = _window_sum(unadj, lo, hi)
-    width = (hi - lo)[None, :]
-    empty = width == 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if p.adjustment == "multiplicative":
-            factor = np.where(empty | (base_w == 0), 1.0, act_w / base_w)
-            if p.adjustment_clamp is not None:
-                factor = np.clip(factor, *p.adjustment_clamp)
-            return unadj * factor, factor
-        shift = np.where(empty, 0.0, (act_w - base_w) / np.maximum(width, 1))
-        if p.adjustment_clamp is not None:
-            mean_base = base_w / np.maximum(width, 1)
-            c_lo, c_hi = p.adjustment_clamp
-            shift = np.clip(shift, (c_lo - 1) * mean_base, (c_hi - 1) * mean_base)
-    return unadj + shift, shift
+    offs = np.arange(event.start_slot + a, event.start_slot + b, dtype=np.int64)
+    if offs[-1] >= s:
+        raise ValidationError(
+            f"adjustment window slots [{offs[0]}, {offs[-1] + 1}) end after the event day",
+            field="adjustment_window_hours",
+            valid="a window before the event (e.g. (-4, -1))",
+        )
+    if event.day + offs[0] // s < 0:
+        raise ValidationError(
+            f"the adjustment window starts {-offs[0]} slots before the event day, before the "
+            "first day of the loads given",
+            field="adjustment_window_hours",
+            valid="loads that include the day(s) before the event day",
+        )
+    return offs
 
 
 def compute_baseline(
@@ -378,55 +380,79 @@ def compute_baseline(
     of an event day (then selection runs per slot). The event day's own actual loads
     (``loads[:, event.day]``) feed the same-day adjustment only.
     """
+    from jointuse.negawatt.exact import as_fraction
+    from jointuse.negawatt.kernel_adjust import adjust
+    from jointuse.negawatt.kernel_scan import POOL_LOCK, scan
+
     p = params or BaselineParams()
-    loads = np.asarray(loads, dtype=np.float64)
+    loads = np.ascontiguousarray(loads, dtype=np.float64)
     day_types = np.asarray(day_types)
     event_mask = np.asarray(event_mask, dtype=bool)
     _validate(loads, day_types, event_mask, event, p)
-    r, _, s = loads.shape
+    _, _, s = loads.shape
     rule = p.rules[int(day_types[event.day])]
     first = max(0, event.day - p.lookback_days)
-    block = loads[:, first : event.day, :]  # view, no copy
-    n = block.shape[1]
-    ev = event_mask[:, first : event.day]
-    ev = ev[:, :, None] if ev.ndim == 2 else ev
-    same = day_types[first : event.day] == day_types[event.day]
-    # Day sums propagate NaN: one pass over the block finds every day with missing data.
-    missing = ~np.isfinite(block.sum(axis=2))
-    wavg = block[:, :, event.start_slot : event.end_slot].mean(axis=2)
-    kept, sk_event, sk_low, dropped, fail = _select(wavg, missing, same, ev, rule, p)
-    g = kept.shape[2]
-    # Gather the kept days (at most rule.keep per resource and slot group) and average them.
-    order = np.argsort(~kept, axis=1, kind="stable")[:, : rule.keep, :]
-    valid = np.take_along_axis(kept, order, axis=1)
-    n_used = valid.sum(axis=1)  # (R, G)
-    if n:
-        vals = np.take_along_axis(block, order, axis=1)  # (R, keep, S)
-        total = np.where(valid, vals, 0.0).sum(axis=1)
-    else:
-        total = np.zeros((r, s))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        unadj = total / n_used
-    fail_s = np.broadcast_to(fail, (r, s)) if g == 1 else fail
-    unadj = np.where(fail_s, np.nan, unadj)
-    baseline, adjustment = _adjust(unadj, loads[:, event.day, :], event, p)
-    if p.baseline_decimals is not None:
-        baseline = np.round(baseline, p.baseline_decimals)
-    status = np.full(r, STATUS_OK, dtype=np.int8)
-    window = slice(event.start_slot, event.end_slot)
-    status[np.isnan(baseline[:, window]).any(axis=1)] = STATUS_ADJUSTMENT_DATA_MISSING
-    status[fail_s[:, window].any(axis=1)] = STATUS_TOO_FEW_DAYS
-    sk_missing = np.broadcast_to(same[None, :, None] & missing[:, :, None], kept.shape)
-    return BaselineResult(
-        baseline=baseline,
-        unadjusted=unadj,
-        adjustment=adjustment,
-        status=status,
-        used_days=day_bits(kept, event.day, first),
-        skipped_event=day_bits(sk_event, event.day, first),
-        skipped_missing=day_bits(sk_missing, event.day, first),
-        skipped_low_usage=day_bits(sk_low, event.day, first),
-        dropped_low=day_bits(dropped, event.day, first),
-        n_used=n_used.astype(np.int16),
-        window_average=wavg,
+    ev = event_mask if event_mask.ndim == 3 else event_mask[:, :, None]
+    ev = np.ascontiguousarray(ev)
+    offs = _fixed_window(event, p, s)
+    pre = offs[offs < 0]
+    if pre.size and ev.shape[2] > 1:
+        raise ValidationError(
+            "a fixed adjustment window before midnight needs a per-day exclusion mask",
+            field="event_mask",
+            valid="(R or 1, D), or adjustment_timing='rolling'",
+        )
+    low = as_fraction(p.low_usage_fraction) if p.low_usage_fraction is not None else None
+    with POOL_LOCK:
+        found = scan(
+            loads,
+            _candidates(day_types, event.day, first),
+            ev,
+            event.day,
+            first,
+            event.start_slot,
+            event.end_slot,
+            10.0**p.resolution,
+            rule.collect,
+            rule.keep,
+            rule.required,
+            p.exclude_event_days,
+            low is not None,
+            low.numerator if low is not None else 0,
+            low.denominator if low is not None else 1,
+            p.low_usage_basis == "recent",
+            np.ascontiguousarray(pre // s),
+            np.ascontiguousarray(pre % s),
+        )
+    usum, n_used, fail, bits, wsum, upre, pre_bad, bad = found
+    if bad[3] >= 0:
+        r_, d_, s_ = (int(v) for v in bad[:3])
+        raise ValidationError(
+            f"loads[{r_}, {d_}, {s_}] = {loads[r_, d_, s_]!r} kWh is finer than the resolution "
+            f"{10.0**-p.resolution:g} kWh",
+            field="resolution",
+            valid=f"values with at most {p.resolution} decimals, or a finer resolution",
+        )
+    adj = adjust(
+        loads, day_types, ev, event, p, offs, usum, n_used, fail, upre, pre_bad, compute_baseline
     )
+    return BaselineResult(
+        baseline=adj.baseline,
+        unadjusted=adj.unadjusted,
+        adjustment=adj.adjustment,
+        status=adj.status,
+        used_days=bits[0],
+        skipped_event=bits[1],
+        skipped_missing=bits[2],
+        skipped_low_usage=bits[3],
+        dropped_low=bits[4],
+        n_used=n_used.astype(np.int16),
+        window_sum=wsum,
+        exact_num=adj.num,
+        exact_den=adj.den,
+    )
+
+
+def without_adjustment(p: BaselineParams) -> BaselineParams:
+    """``p`` with no same-day adjustment (the unadjusted baseline of another day)."""
+    return replace(p, adjustment="none", baseline_decimals=None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -69,6 +70,8 @@ class MeterDay:
     date: dt.date
     consumption: F64
     generation: F64 | None = None
+    #: The first line of the file the day came from (CSV), for messages; None otherwise.
+    line: int | None = field(default=None, compare=False)
 
     def same_values(self, other: MeterDay) -> bool:
         """Equal point, day and values (NaN equals NaN)."""
@@ -118,6 +121,7 @@ class _Days:
     slots: int
     values: dict[tuple[SupplyPointId, dt.date, Flow], F64] = field(default_factory=dict)
     given: dict[tuple[SupplyPointId, dt.date, Flow], set[int]] = field(default_factory=dict)
+    lines: dict[tuple[SupplyPointId, dt.date], int] = field(default_factory=dict)
 
     def put(
         self,
@@ -145,6 +149,8 @@ class _Days:
             )
         seen.add(slot)
         arr[slot - 1] = value
+        if line is not None:
+            self.lines.setdefault((point, day), line)
 
     def rows(self) -> list[MeterDay]:
         keys = sorted({(p, d) for p, d, _ in self.values})
@@ -156,7 +162,7 @@ class _Days:
             gen = self.values.get((p, d, "generation"))
             if gen is not None and np.isnan(gen).all():
                 gen = None  # a generation column left empty all day: no generation data
-            out.append(MeterDay(p, d, cons, gen))
+            out.append(MeterDay(p, d, cons, gen, self.lines.get((p, d))))
         return out
 
 
@@ -170,7 +176,7 @@ _DATE_FORMATS = (
 
 
 def _date(text: str, where: _Where, line: int | None, record: str) -> dt.date:
-    t = text.strip()
+    t = unicodedata.normalize("NFKC", text).strip()
     for pattern, fmt in _DATE_FORMATS:
         if pattern.fullmatch(t):
             try:
@@ -196,7 +202,7 @@ def _point(text: str, where: _Where, line: int | None, record: str) -> SupplyPoi
 
 
 def _slot(text: str, slots: int, where: _Where, line: int | None, record: str) -> int:
-    t = text.strip()
+    t = unicodedata.normalize("NFKC", text).strip()
     if not t.isascii() or not t.isdigit() or not 1 <= int(t) <= slots:
         raise where.error(
             f"slot {text!r} is not a slot number",
@@ -212,7 +218,7 @@ _NUMBER = re.compile(r"^[+]?(\d+(\.\d*)?|\.\d+)$")
 
 
 def _kwh(text: str | None, name: str, where: _Where, line: int | None, record: str) -> float:
-    t = (text or "").strip()
+    t = unicodedata.normalize("NFKC", text or "").strip()
     if not t:
         return math.nan
     if not _NUMBER.fullmatch(t):

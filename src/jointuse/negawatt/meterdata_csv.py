@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import unicodedata
 
 from jointuse.negawatt.meterdata_base import (
     MeterDay,
@@ -18,16 +20,40 @@ from jointuse.negawatt.meterdata_base import (
 __all__ = ["parse_csv"]
 
 
+#: Japanese column names of meter exports, accepted beside the English ones.
+ALIASES = {
+    "供給地点特定番号": "supply_point_id",
+    "年月日": "date",
+    "日付": "date",
+    "時間帯": "slot",
+    "コマ": "slot",
+    "使用電力量": "consumption_kwh",
+    "使用量": "consumption_kwh",
+    "発電電力量": "generation_kwh",
+    "逆潮流電力量": "generation_kwh",
+}
+
+
 def _decode(data: bytes, where: _Where) -> str:
+    """UTF-8 (with or without BOM), else Shift_JIS / CP932 (what Japanese systems export)."""
     try:
         return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise where.error(
-            f"not UTF-8 text (byte {exc.start}: {exc.reason})",
-            line=line,
-            valid="UTF-8 (with or without BOM)",
-        ) from None
+    except UnicodeDecodeError as utf8:
+        try:
+            return data.decode("cp932")
+        except UnicodeDecodeError as exc:
+            line = data[: min(exc.start, utf8.start)].count(b"\n") + 1
+            raise where.error(
+                f"neither UTF-8 nor Shift_JIS/CP932 text (byte {exc.start}: {exc.reason})",
+                line=line,
+                valid="UTF-8 (with or without BOM) or Shift_JIS/CP932",
+            ) from None
+
+
+def _column(name: str) -> str:
+    text = unicodedata.normalize("NFKC", name).strip()
+    text = re.sub(r"\s*[(\[]kwh[)\]]$", "", text, flags=re.IGNORECASE)
+    return ALIASES.get(text, text.lower())
 
 
 def parse_csv(
@@ -43,7 +69,7 @@ def parse_csv(
         raise where.error("the file is empty; a header row is needed", line=1) from None
     except csv.Error as exc:
         raise where.error(f"malformed CSV: {exc}", line=1) from None
-    cols = [h.strip().lower() for h in header]
+    cols = [_column(h) for h in header]
     days = _Days(slots_per_day)
     width = len(str(slots_per_day))
     cons_cols = [f"consumption_{n:0{width}d}" for n in range(1, slots_per_day + 1)]

@@ -2,12 +2,14 @@
 
 Imports are idempotent: a day stored with the same values changes nothing; a day whose missing
 slots the new data fills (and that agrees everywhere else) is completed; any other difference is
-a conflict that refuses the whole file unless ``replace=True``.
+a conflict that refuses the whole file unless ``replace=True``. Readings of a supply point the
+registry does not know refuse the whole file too, naming the file, the line and the point.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +23,15 @@ from jointuse.core.db import UnitOfWork
 from jointuse.core.errors import ValidationError
 from jointuse.core.ids import SupplyPointId
 from jointuse.customers.relations import RelationContext, TargetRef, jst_midnight
+from jointuse.customers.repository import get_supply_point
 from jointuse.negawatt import repository as repo
-from jointuse.negawatt.meterdata import MeterDay, compare_days, merge_days, parse_meter_file
+from jointuse.negawatt.meterdata import (
+    MeterDataError,
+    MeterDay,
+    compare_days,
+    merge_days,
+    parse_meter_file,
+)
 from jointuse.negawatt.relation import P4, READINGS, _aware, negawatt_gate
 from jointuse.policy.engine import Party
 
@@ -64,9 +73,21 @@ def import_meter_days(
         by_point.setdefault(r.supply_point_id.value, []).append(r)
     report = ImportReport(file, points=len(by_point))
     g = gate or negawatt_gate()
-    for point, days in sorted(by_point.items()):
+    # In file order, so that the first unregistered point named is the first one in the file.
+    ordered = sorted(by_point.items(), key=lambda kv: (min(d.line or 0 for d in kv[1]), kv[0]))
+    for point, days in ordered:
 
         def change(ctx: RelationContext, point: str = point, days: list[MeterDay] = days) -> None:
+            if get_supply_point(ctx.conn, point) is None:
+                line = min((d.line for d in days if d.line is not None), default=None)
+                raise MeterDataError(
+                    f"supply point {point} is not registered; nothing of the file was written",
+                    file=file,
+                    line=line,
+                    record=f"{SupplyPointId(point).masked()} {days[0].date}",
+                    field="supply_point_id",
+                    valid="readings of supply points registered by their TSO",
+                )
             stored = repo.stored_days(ctx.conn, point, [d.date for d in days])
             fresh = []
             for d in days:
@@ -174,17 +195,37 @@ def read_meter_days(
     request_id: str,
     at: dt.datetime,
     gate: Gate | None = None,
+    identities: list[dict[str, Any]] | None = None,
 ) -> list[MeterDay]:
     """Half-hourly days in ``[start, end)`` that the actor may see: the gate decides, and the
     days are cut to the allowing relation's period (a retailer's supply period, a contractor's
-    agreement)."""
+    agreement). ``identities``, if given, receives each day read as imported: point, day,
+    who imported it and when, and a SHA-256 of its stored values (a settlement run keeps
+    them)."""
 
     def loader(ctx: LoadContext) -> dict[str, object]:
         lo, hi = _window_days(ctx.decision.valid_from, ctx.decision.valid_to)
         lo, hi = max(lo, start), min(hi, end)
         if lo >= hi:
             return {"interval_readings": []}
-        days = repo.load_days(ctx.conn, ctx.relations.target.supply_point_id or "", lo, hi)
+        point = ctx.relations.target.supply_point_id or ""
+        days = repo.load_days(ctx.conn, point, lo, hi)
+        if identities is not None:
+            imported = repo.day_identities(ctx.conn, point, lo, hi)
+            for d in days:
+                digest = hashlib.sha256(repo.pack(d.consumption))
+                if d.generation is not None:
+                    digest.update(repo.pack(d.generation))
+                when, who = imported[d.date]
+                identities.append(
+                    {
+                        "supply_point_id": point,
+                        "day": d.date,
+                        "imported_at": when,
+                        "imported_by": who,
+                        "digest": digest.hexdigest(),
+                    }
+                )
         return {
             "interval_readings": [
                 _mask_outside(d, ctx.decision.valid_from, ctx.decision.valid_to) for d in days

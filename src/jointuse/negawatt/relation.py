@@ -2,8 +2,9 @@
 
 :func:`dr_resource_relation` derives the relation from the contractor's DR agreements for the
 point (from ``agreed_on`` JST midnight to the earlier of ``expires_on`` and the moment of
-withdrawal); :func:`gate_parts` hands it, with the ``interval_data`` loader, to the composition
-root (:func:`jointuse.assembly.build_gate`).
+withdrawal); :func:`gate_parts` hands it, with the ``interval_data`` loader and the ``negawatt``
+loader (stored settlement results, :func:`jointuse.negawatt.runs.load_settlement_results`), to
+the composition root (:func:`jointuse.assembly.build_gate`).
 """
 
 from __future__ import annotations
@@ -86,10 +87,14 @@ def load_recent_readings(ctx: LoadContext) -> dict[str, object]:
 
 
 def gate_parts() -> GateParts:
-    """What this area plugs into the gate: ``dr_resource`` and the ``interval_data`` loader."""
+    """What this area plugs into the gate: ``dr_resource``, the ``interval_data`` loader and
+    the ``negawatt`` loader (stored settlement results,
+    :func:`jointuse.negawatt.runs.load_settlement_results`)."""
+    from jointuse.negawatt.runs import load_settlement_results
+
     return GateParts(
         relations={"dr_resource": dr_resource_relation},
-        loaders={"interval_data": load_recent_readings},
+        loaders={"interval_data": load_recent_readings, "negawatt": load_settlement_results},
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
 from jointuse.core.ids import SupplyPointId
 from jointuse.negawatt.meterdata import MeterDay
@@ -24,6 +24,9 @@ from jointuse.negawatt.tables import (
     dr_event_resource,
     dr_resource,
     meter_day,
+    settlement_input,
+    settlement_result,
+    settlement_run,
 )
 
 F64 = npt.NDArray[np.float64]
@@ -54,7 +57,8 @@ class Resource:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """A DR event: slots ``first_slot..last_slot`` (1-based, inclusive) of JST ``day``."""
+    """A DR event: slots ``first_slot..last_slot`` (1-based, inclusive) of each JST day
+    ``day..last_day``; ``status`` ``open`` or ``cancelled``."""
 
     event_id: str
     contractor_code: str
@@ -63,6 +67,29 @@ class Event:
     last_slot: int
     direction: Direction
     resources: tuple[str, ...]
+    last_day: dt.date | None = None
+    status: str = "open"
+
+    @property
+    def days(self) -> list[dt.date]:
+        """The event's days, in order."""
+        n = ((self.last_day or self.day) - self.day).days + 1
+        return [self.day + dt.timedelta(days=i) for i in range(n)]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRun:
+    """A stored settlement run's header (JSON fields as text)."""
+
+    run_id: str
+    event_id: str
+    contractor_code: str
+    created_at: dt.datetime
+    request_id: str
+    params: str
+    inputs_digest: str
+    results_digest: str
+    summary: str
 
 
 # --- agreements, groups, resources --------------------------------------------------------------
@@ -252,15 +279,45 @@ def insert_event(conn: Connection, e: Event, created_at: dt.datetime) -> None:
             id=e.event_id,
             contractor_code=e.contractor_code,
             day=e.day,
+            last_day=e.last_day,
             first_slot=e.first_slot,
             last_slot=e.last_slot,
             direction=e.direction,
             created_at=created_at,
+            status=e.status,
         )
     )
     conn.execute(
         insert(dr_event_resource),
         [{"event_id": e.event_id, "supply_point_id": p} for p in e.resources],
+    )
+
+
+def update_event(conn: Connection, e: Event) -> None:
+    """Amend an event's days, slots, direction and resources (before any settlement)."""
+    conn.execute(
+        update(dr_event)
+        .where(dr_event.c.id == e.event_id)
+        .values(
+            day=e.day,
+            last_day=e.last_day,
+            first_slot=e.first_slot,
+            last_slot=e.last_slot,
+            direction=e.direction,
+        )
+    )
+    conn.execute(delete(dr_event_resource).where(dr_event_resource.c.event_id == e.event_id))
+    conn.execute(
+        insert(dr_event_resource),
+        [{"event_id": e.event_id, "supply_point_id": p} for p in e.resources],
+    )
+
+
+def cancel_event(conn: Connection, event_id: str, at: dt.datetime) -> None:
+    conn.execute(
+        update(dr_event)
+        .where(dr_event.c.id == event_id)
+        .values(status="cancelled", cancelled_at=at)
     )
 
 
@@ -281,6 +338,8 @@ def _events(conn: Connection, where: Any) -> list[Event]:
             r.last_slot,
             r.direction,
             tuple(members.get(r.id, ())),
+            r.last_day,
+            r.status,
         )
         for r in rows
     ]
@@ -294,12 +353,121 @@ def get_event(conn: Connection, event_id: str) -> Event | None:
 def events_between(
     conn: Connection, contractor_code: str, start: dt.date, end: dt.date
 ) -> list[Event]:
-    """The contractor's events on days in ``[start, end)``."""
+    """The contractor's open (not cancelled) events with a day in ``[start, end)``."""
+    last = func.coalesce(dr_event.c.last_day, dr_event.c.day)
     return _events(
         conn,
         and_(
             dr_event.c.contractor_code == contractor_code,
-            dr_event.c.day >= start,
+            dr_event.c.status == "open",
             dr_event.c.day < end,
+            last >= start,
         ),
     )
+
+
+def events_of(conn: Connection, contractor_code: str) -> list[Event]:
+    return _events(conn, dr_event.c.contractor_code == contractor_code)
+
+
+# --- settlement runs ----------------------------------------------------------------------------
+
+
+def day_identities(
+    conn: Connection, supply_point_id: str, start: dt.date, end: dt.date
+) -> dict[dt.date, tuple[dt.datetime, str]]:
+    """(imported_at, imported_by) of the point's stored days in ``[start, end)``."""
+    q = select(meter_day.c.day, meter_day.c.imported_at, meter_day.c.imported_by).where(
+        meter_day.c.supply_point_id == supply_point_id,
+        meter_day.c.day >= start,
+        meter_day.c.day < end,
+    )
+    return {r.day: (r.imported_at, r.imported_by) for r in conn.execute(q)}
+
+
+def insert_run(conn: Connection, run: StoredRun) -> None:
+    """A run's header (its rows follow, point by point, with :func:`insert_run_rows`)."""
+    conn.execute(
+        insert(settlement_run).values(
+            id=run.run_id,
+            event_id=run.event_id,
+            contractor_code=run.contractor_code,
+            created_at=run.created_at,
+            request_id=run.request_id,
+            params=run.params,
+            inputs_digest=run.inputs_digest,
+            results_digest=run.results_digest,
+            summary=run.summary,
+        )
+    )
+
+
+def insert_run_rows(
+    conn: Connection,
+    run_id: str,
+    inputs: Sequence[dict[str, Any]],
+    results: Sequence[dict[str, Any]],
+) -> None:
+    if inputs:
+        conn.execute(insert(settlement_input), [{"run_id": run_id, **i} for i in inputs])
+    if results:
+        conn.execute(insert(settlement_result), [{"run_id": run_id, **r} for r in results])
+
+
+def _run(r: Any) -> StoredRun:
+    return StoredRun(
+        r.id,
+        r.event_id,
+        r.contractor_code,
+        r.created_at,
+        r.request_id,
+        r.params,
+        r.inputs_digest,
+        r.results_digest,
+        r.summary,
+    )
+
+
+def get_run(conn: Connection, run_id: str) -> StoredRun | None:
+    row = conn.execute(select(settlement_run).where(settlement_run.c.id == run_id)).first()
+    return _run(row) if row is not None else None
+
+
+def runs_of_event(conn: Connection, event_id: str) -> list[StoredRun]:
+    q = select(settlement_run).where(settlement_run.c.event_id == event_id)
+    return [_run(r) for r in conn.execute(q.order_by(settlement_run.c.created_at))]
+
+
+def run_results(
+    conn: Connection, run_id: str, supply_point_id: str | None = None
+) -> list[dict[str, Any]]:
+    """A run's result rows (all, or one point's), by point and day."""
+    q = select(settlement_result).where(settlement_result.c.run_id == run_id)
+    if supply_point_id is not None:
+        q = q.where(settlement_result.c.supply_point_id == supply_point_id)
+    q = q.order_by(settlement_result.c.supply_point_id, settlement_result.c.day)
+    return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def run_inputs(conn: Connection, run_id: str) -> list[dict[str, Any]]:
+    q = select(settlement_input).where(settlement_input.c.run_id == run_id)
+    q = q.order_by(settlement_input.c.supply_point_id, settlement_input.c.day)
+    return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def point_results(
+    conn: Connection, supply_point_id: str, start: dt.date, end: dt.date
+) -> list[dict[str, Any]]:
+    """Every stored result row of one point for event days in ``[start, end)``, with the run's
+    event id, oldest run first."""
+    q = (
+        select(settlement_result, settlement_run.c.event_id, settlement_run.c.created_at)
+        .join(settlement_run, settlement_run.c.id == settlement_result.c.run_id)
+        .where(
+            settlement_result.c.supply_point_id == supply_point_id,
+            settlement_result.c.day >= start,
+            settlement_result.c.day < end,
+        )
+        .order_by(settlement_run.c.created_at, settlement_result.c.day)
+    )
+    return [dict(r._mapping) for r in conn.execute(q)]

@@ -12,8 +12,18 @@ use case                         purpose / action / items                   rela
 :func:`read_meter_days`          P4 (TSO, retailer) or P5 (DR contractor)   ``area_tso``,
                                  read ``interval_readings``, days cut to    ``contract_holder``,
                                  the allowing relation's period             ``dr_resource``
+:func:`create_event`,            no personal data (the contractor's own     —
+:func:`amend_event`,             event header and resource list)
+:func:`cancel_event`
 :func:`settle_event`             P5 read ``interval_readings`` per          ``dr_resource``
-                                 resource, then the kernel
+                                 resource, the kernel per event day, then
+                                 P5 write ``baseline``, ``demand_suppressed``
+                                 per resource (the stored run, :mod:`.runs`)
+:func:`read_point_results`       P5 read ``baseline``,                      ``dr_resource``,
+                                 ``demand_suppressed`` of one point         ``contract_holder``,
+                                                                            ``area_tso``,
+                                                                            ``switching_operator``
+:func:`read_run`                 the contractor's run; each point as above  ``dr_resource``
 ===============================  =========================================  =======================
 
 The ``dr_resource`` relation comes from :func:`dr_resource_relation` (the contractor's DR
@@ -27,12 +37,14 @@ difference is a conflict that refuses the whole file unless ``replace=True``. Th
 ``scope`` is recorded as the customer agreed it; the policy decides what it opens.
 
 Units of work: the use cases above take the caller's :class:`~jointuse.core.db.UnitOfWork`
-(so that a caller can compose them in one transaction). :func:`import_meter_files` and
-:func:`run_settlement` open their own, for callers at the edge (the CLI) that must not.
+(so that a caller can compose them in one transaction). :func:`import_meter_files`,
+:func:`run_settlement` and :func:`in_unit` open their own, for callers at the edge (the CLI, the
+demo) that must not.
 
 This module is the area's facade; the use cases live in :mod:`~jointuse.negawatt.relation`
 (relation, gate), :mod:`~jointuse.negawatt.agreements` (agreements, groups, resources),
-:mod:`~jointuse.negawatt.readings` (meter import and read), :mod:`~jointuse.negawatt.events`
+:mod:`~jointuse.negawatt.readings` (meter import and read), :mod:`~jointuse.negawatt.runs`
+(stored settlement runs), :mod:`~jointuse.negawatt.events`
 (events, settlement) and :mod:`~jointuse.negawatt.export` (plan and results CSV).
 """
 
@@ -42,7 +54,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from sqlalchemy import Engine
 
@@ -53,8 +65,18 @@ from jointuse.negawatt.agreements import (
     register_resource,
     withdraw_agreement,
 )
-from jointuse.negawatt.events import EventSettlement, create_event, settle_event
-from jointuse.negawatt.export import plan_csv, results_csv
+from jointuse.negawatt.events import (
+    EventConflict,
+    EventSettlement,
+    amend_event,
+    cancel_event,
+    create_event,
+    event_runs,
+    list_events,
+    settle_event,
+)
+from jointuse.negawatt.export import plan_csv, results_csv, slots_csv
+from jointuse.negawatt.kernel import BaselineParams
 from jointuse.negawatt.readings import (
     ImportReport,
     MeterConflict,
@@ -71,31 +93,46 @@ from jointuse.negawatt.relation import (
     dr_resource_relation,
     negawatt_gate,
 )
+from jointuse.negawatt.repository import Agreement
+from jointuse.negawatt.runs import read_point_results, read_run
+from jointuse.negawatt.settlement import Rounding
 from jointuse.policy.engine import Party
+
+_T = TypeVar("_T")
 
 __all__ = [
     "NEGAWATT_WRITE",
     "P4",
     "P5",
     "READINGS",
+    "Agreement",
+    "EventConflict",
     "EventSettlement",
     "ImportReport",
     "MeterConflict",
     "agreement_period",
+    "amend_event",
+    "cancel_event",
     "create_event",
     "dr_resource_relation",
+    "event_runs",
     "import_meter_days",
     "import_meter_file",
     "import_meter_files",
+    "in_unit",
+    "list_events",
     "negawatt_gate",
     "plan_csv",
     "read_meter_days",
+    "read_point_results",
+    "read_run",
     "register_agreement",
     "register_group",
     "register_resource",
     "results_csv",
     "run_settlement",
     "settle_event",
+    "slots_csv",
     "withdraw_agreement",
 ]
 
@@ -140,9 +177,11 @@ def run_settlement(
     mode: Literal["local", "dask"] = "local",
     scheduler: str | None = None,
     progress: bool = False,
+    params: BaselineParams | None = None,
+    rounding: Rounding | None = None,
 ) -> EventSettlement:
-    """:func:`settle_event` in its own unit of work (its meter reads and their ledger entries
-    commit together)."""
+    """:func:`settle_event` in its own unit of work (its meter reads, the stored run and their
+    ledger entries commit together)."""
     with UnitOfWork(engine) as uow:
         return settle_event(
             uow,
@@ -153,4 +192,12 @@ def run_settlement(
             engine=mode,
             scheduler=scheduler,
             progress=progress,
+            params=params,
+            rounding=rounding,
         )
+
+
+def in_unit(engine: Engine, use_case: Callable[[UnitOfWork], _T]) -> _T:
+    """Run ``use_case`` in a unit of work of its own (for the CLI, which opens none)."""
+    with UnitOfWork(engine) as uow:
+        return use_case(uow)

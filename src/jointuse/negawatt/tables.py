@@ -15,8 +15,18 @@ data in them goes through :mod:`jointuse.access.gate` (see :mod:`jointuse.negawa
     One row per supply point and JST day: ``consumption`` and ``generation`` are the day's
     ``slots`` values packed as little-endian float64 (``slots × 8`` bytes; NaN = missing).
 ``dr_event`` / ``dr_event_resource``
-    A DR event: contractor, day, slots ``first_slot..last_slot`` (1-based, inclusive, JST),
-    direction ``reduce`` or ``increase``, and the resources it covers.
+    A DR event: contractor, days ``day..last_day`` (``last_day`` NULL = one day; migration
+    ``0040_settlement_runs``), the same slots ``first_slot..last_slot`` on each (1-based,
+    inclusive, JST), direction ``reduce`` or ``increase``, ``status`` ``open`` or ``cancelled``,
+    and the resources it covers.
+``settlement_run`` / ``settlement_input`` / ``settlement_result``
+    A stored settlement of one event: its parameters (JSON: baseline method and rules, rounding,
+    resolution, policy version), digests of its inputs and results, and its totals per balancing
+    group and contractor (``summary``, JSON); the meter days it read, as imported (who, when, a
+    SHA-256 of the values); and per resource and event day: status and reason, the candidate
+    days with what became of each (JSON), per slot the unadjusted baseline, adjustment,
+    baseline, actual and suppression (JSON, kWh as decimal strings), the exact day total and the
+    settled amount (decimal strings).
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Table,
+    Text,
 )
 
 from jointuse.core.db import metadata
@@ -103,8 +114,13 @@ dr_event = Table(
     Column("last_slot", Integer, nullable=False),
     Column("direction", String(8), nullable=False),
     Column("created_at", Moment, nullable=False),
+    Column("last_day", Date, nullable=True),
+    Column("status", String(16), nullable=False, server_default="open"),
+    Column("cancelled_at", Moment, nullable=True),
     CheckConstraint("direction IN ('reduce', 'increase')", name="direction_known"),
     CheckConstraint("first_slot >= 1 AND last_slot >= first_slot", name="slots_ordered"),
+    CheckConstraint("status IN ('open', 'cancelled')", name="status_known"),
+    CheckConstraint("last_day IS NULL OR last_day >= day", name="days_ordered"),
 )
 Index("ix_dr_event_contractor_day", dr_event.c.contractor_code, dr_event.c.day)
 
@@ -113,4 +129,47 @@ dr_event_resource = Table(
     metadata,
     Column("event_id", String(64), ForeignKey("dr_event.id"), primary_key=True),
     Column("supply_point_id", String(22), primary_key=True),
+)
+
+settlement_run = Table(
+    "settlement_run",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("event_id", String(64), ForeignKey("dr_event.id"), nullable=False, index=True),
+    Column("contractor_code", String(64), nullable=False),
+    Column("created_at", Moment, nullable=False),
+    Column("request_id", String(128), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("inputs_digest", String(64), nullable=False),
+    Column("results_digest", String(64), nullable=False),
+    Column("summary", Text, nullable=False),
+)
+
+settlement_input = Table(
+    "settlement_input",
+    metadata,
+    Column("run_id", String(64), ForeignKey("settlement_run.id"), primary_key=True),
+    Column("supply_point_id", String(22), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("imported_at", Moment, nullable=False),
+    Column("imported_by", String(64), nullable=False),
+    Column("digest", String(64), nullable=False),
+)
+
+settlement_result = Table(
+    "settlement_result",
+    metadata,
+    Column("run_id", String(64), ForeignKey("settlement_run.id"), primary_key=True),
+    Column("supply_point_id", String(22), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("balancing_group_code", String(64), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("candidate_days", Text, nullable=False),
+    Column("slots", Text, nullable=False),
+    Column("raw_total", String(64), nullable=False),
+    Column("settled", String(32), nullable=False),
+)
+Index(
+    "ix_settlement_result_point_day", settlement_result.c.supply_point_id, settlement_result.c.day
 )

@@ -16,6 +16,10 @@ connections:
 * **bare** ``GET /v1/_bench/bare/supply-points/{id}``: the same row, same response model, no
   authentication, no policy, no ledger.
 
+The server runs with a ledger key (made for the run; with ``--reuse`` kept in the temp dir's
+``jointuse-gate-bench/ledger.key``): every gate request draws its entry's ``seq`` and computes
+its MAC, as in production. ``--unauthenticated`` runs it without one.
+
 The two alternate (gate, bare, gate, bare, …) over ``--runs`` runs with identical client
 settings; printed are requests/s and p50/p99 latency of each run, the medians, and the ratios
 gate/bare of median p50 latency and of throughput (bare req/s ÷ gate req/s). Target: ≤ 1.5.
@@ -100,6 +104,7 @@ from jointuse.flows.dates import reading_codes
 from jointuse.flows.filing import SwitchFiling, file_switch
 from jointuse.flows.tables import market_flow
 from jointuse.ledger.chain import parse_entry
+from jointuse.ledger.keys import LedgerKey, bind_key, ensure_key_file
 from jointuse.ledger.tables import access_ledger
 from jointuse.parties import service as parties
 from jointuse.parties.reference import tso_for_area
@@ -365,10 +370,17 @@ def free_port() -> int:
 class Server:
     """``uvicorn jointuse.app:create_app --factory``, one worker, in a subprocess."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, key_file: Path | None) -> None:
         self.port = free_port()
         env = dict(os.environ)
         env.update(JOINTUSE_DATABASE_URL=url, JOINTUSE_BENCH_ENDPOINTS="1")
+        if key_file is None:
+            env.update(JOINTUSE_LEDGER_UNAUTHENTICATED="1")
+        else:
+            env.update(
+                JOINTUSE_LEDGER_KEY_FILE=str(key_file),
+                JOINTUSE_LEDGER_CHECKPOINT_FILE=str(key_file.with_suffix(".checkpoints.jsonl")),
+            )
         self.proc = subprocess.Popen(
             [
                 sys.executable, "-m", "uvicorn", "jointuse.app:create_app", "--factory",
@@ -549,6 +561,7 @@ class BackendReport:
 
 def bench_backend(db: Database, args: argparse.Namespace) -> BackendReport:
     engine = make_engine(db.url)
+    bind_key(engine, None if args.key_file is None else LedgerKey.from_file(args.key_file))
     try:
         n, apps = args.supply_points, args.applications
         if args.reuse and is_complete(engine, n, apps):
@@ -571,7 +584,7 @@ def bench_backend(db: Database, args: argparse.Namespace) -> BackendReport:
         check(len(sample) == min(apps, n), f"{len(sample)} pending applications")
         token = parties.issue_token(engine, BENCH_RETAILER, label="gate-bench").secret
         auth = {"Authorization": f"Bearer {token}"}
-        server = Server(db.url)
+        server = Server(db.url, args.key_file)
         try:
             server.wait_ready(bare_path(sample[0]))
             verify_correctness(engine, server.port, auth, sample, n)
@@ -656,6 +669,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse", action="store_true", help="keep and reuse loaded databases")
     parser.add_argument("--chunk-size", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=20160401)
+    parser.add_argument(
+        "--unauthenticated", action="store_true", help="run the server without a ledger key"
+    )
     args = parser.parse_args(argv)
     for name in ("supply_points", "applications", "runs", "requests", "concurrency", "chunk_size"):
         if getattr(args, name) < 1:
@@ -670,6 +686,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     reports: list[BackendReport] = []
     with tempfile.TemporaryDirectory(prefix="gate-bench-") as tmp:
+        # the ledger key the server (and the loading) writes with; kept with --reuse, since a
+        # reused ledger is authenticated with it
+        keys = Path(tempfile.gettempdir()) / "jointuse-gate-bench" if args.reuse else Path(tmp)
+        args.key_file = None if args.unauthenticated else keys / "ledger.key"
+        if args.key_file is not None:
+            ensure_key_file(args.key_file)
+        print("ledger key:", args.key_file or "none (--unauthenticated)", flush=True)
         for db in open_databases(args, Path(tmp)):
             try:
                 reports.append(bench_backend(db, args))

@@ -9,11 +9,14 @@ On a fresh database (migrated to head) it times, for several runs (interleaved):
   ``--batch`` per transaction), into a scratch table ``bench_plain(id, entry)`` with no index,
   trigger or generated column: what storing those bytes costs on this database at all.
 
-It prints median rates and the ratios ledger / baseline.
+It prints median rates and the ratios ledger / baseline. The ledger is written as the server
+writes it, with the ledger key (each entry's ``seq`` drawn first and its MAC computed; the
+sealer checks every MAC and writes the seal MAC); ``--unauthenticated`` measures the same
+without a key.
 
 Usage::
 
-    .venv/bin/python benchmarks/ledger_append.py
+    .venv/bin/python benchmarks/ledger_append.py [--unauthenticated]
     .venv/bin/python benchmarks/ledger_append.py --database-url postgresql://postgres@127.0.0.1/x
 
 A ``--database-url`` must name an existing, empty database (the ledger cannot be emptied
@@ -35,6 +38,7 @@ from sqlalchemy import Engine, text
 
 from jointuse.core.db import UnitOfWork, make_engine, upgrade
 from jointuse.ledger.chain import LedgerEntry, RefusedItem, canonical_entry
+from jointuse.ledger.keys import LedgerKey, bind_key
 from jointuse.ledger.service import append, seal_all
 
 START = datetime(2024, 4, 1, tzinfo=UTC)
@@ -69,6 +73,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000, help="entries per bulk transaction")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
+    parser.add_argument("--unauthenticated", action="store_true", help="no ledger key")
     args = parser.parse_args()
 
     counter = iter(range(10**12))
@@ -81,6 +86,8 @@ def main() -> None:
         engine: Engine = make_engine(url)
         try:
             upgrade(engine)
+            if not args.unauthenticated:
+                bind_key(engine, LedgerKey.generate())
             with engine.begin() as conn:
                 conn.execute(text("CREATE TABLE bench_plain (id BIGINT PRIMARY KEY, entry TEXT)"))
             plain_id = iter(range(1, 10**12))
@@ -133,7 +140,8 @@ def main() -> None:
     b, bb = statistics.median(bulk), statistics.median(bulk_base)
     z = statistics.median(sealing)
     n1, n2 = args.single, args.bulk
-    print(f"backend {engine.dialect.name}, {args.runs} runs (medians)")
+    mode = "without a key" if args.unauthenticated else "with the ledger key"
+    print(f"backend {engine.dialect.name}, {mode}, {args.runs} runs (medians)")
     print(f"append, 1 per transaction : {n1 / s:>9,.0f} /s   plain insert {n1 / sb:>9,.0f} /s")
     print(f"append, {args.batch} per transaction: {n2 / b:>9,.0f} /s   "
           f"plain insert {n2 / bb:>9,.0f} /s   ({1000 * b / n2:.3f} ms/entry)")  # fmt: skip

@@ -61,6 +61,7 @@ def _arguments(path: tuple[str, ...], files: Path) -> list[str]:
         ("token", "cert-revoke"): [FINGERPRINT],
         ("token", "cert-list"): ["tso-03"],
         ("ledger", "checkpoint"): ["--key", str(key)],
+        ("ledger", "export-checkpoints"): [str(files / "cp.jsonl")],
         ("negawatt", "import"): [str(csv), "--as", "tso-03"],
         ("negawatt", "settle"): ["--event", "e-1", "--as", "dr-1"],
         ("contracts", "import"): [str(csv), "--as", "tso-03"],

@@ -13,6 +13,15 @@ edge are recorded through :func:`jointuse.access.refusals.record_refusal`, authe
 failures counted by a :class:`~jointuse.core.edge.FailureLimiter` (settings
 ``auth_failure_limit`` / ``auth_failure_window``).
 
+The ledger key (:mod:`jointuse.ledger.keys`): an app that makes its own engine (``jointuse
+serve``, ``uvicorn --factory``) loads the configured key and binds it to the engine, and
+**refuses to be built without one** (:class:`~jointuse.ledger.keys.LedgerKeyMissing`) unless
+``JOINTUSE_LEDGER_UNAUTHENTICATED=1`` says to run without it. An app given an ``engine`` (tests,
+embedding) uses the key bound to that engine by its owner (:func:`~jointuse.ledger.bind_key`),
+or the one ``JOINTUSE_LEDGER_KEY_FILE`` names; with neither, its entries carry no MAC. The
+sealer signs a checkpoint into ``JOINTUSE_LEDGER_CHECKPOINT_FILE`` every
+``JOINTUSE_LEDGER_CHECKPOINT_INTERVAL`` seconds while the chain grows (with a key).
+
 The **bare benchmark endpoint** ``GET /v1/_bench/bare/supply-points/{id}`` (same row, no
 authentication, no policy, no ledger) exists only to measure what the gate costs. It is mounted
 only with ``create_app(..., bench=True)`` or ``JOINTUSE_BENCH_ENDPOINTS=1`` in the environment —
@@ -21,10 +30,12 @@ never in production: it reads personal-data tables without any access control.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
@@ -46,6 +57,8 @@ from jointuse.core.openapi import STATIC_DOCS_PATH, install_openapi
 from jointuse.core.opening import open_database
 from jointuse.core.periodic import PeriodicWorker
 from jointuse.core.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
 
 BENCH_ENV = "JOINTUSE_BENCH_ENDPOINTS"
 TRUST_CERT_ENV = "JOINTUSE_TRUST_CLIENT_CERT_HEADER"
@@ -97,6 +110,7 @@ def create_app(
     from jointuse.customers.api import router as customers_router
     from jointuse.flows.api import router as flows_router
     from jointuse.flows.scheduler import FlowScheduler
+    from jointuse.ledger.keys import LedgerKey, bind_key, bound_key, require_key
     from jointuse.ledger.service import BackgroundSealer
     from jointuse.messages.api import router as inbox_router
     from jointuse.messages.delivery import WebhookDeliverer
@@ -113,11 +127,26 @@ def create_app(
     the_gate = gate if gate is not None else gate_for(settings.policy_path)
     the_clock = clock or (lambda: datetime.now(UTC))
     owns_engine = engine is None
-    db = (
-        engine
-        if engine is not None
-        else open_database(settings.database_url, background_checkpoints=True)
-    )
+    key: LedgerKey | None
+    if engine is None:
+        # The database first: an unmigrated one is refused with its own reason (DatabaseNotReady)
+        # before the key is asked for; then the key, before anything is served.
+        db = open_database(settings.database_url, background_checkpoints=True)
+        try:
+            key = require_key(settings)
+        except BaseException:
+            db.dispose()
+            raise
+        if key is None:
+            log.warning("running WITHOUT a ledger key: ledger entries carry no MAC")
+    else:
+        db = engine
+        if settings.ledger_key_file:
+            key = LedgerKey.from_file(Path(settings.ledger_key_file))
+        else:
+            key = bound_key(engine)
+    if key is not None:
+        bind_key(db, key)
     with_bench = _flag(env, BENCH_ENV) if bench is None else bench
     trust = (
         _flag(env, TRUST_CERT_ENV) if trust_client_cert_header is None else trust_client_cert_header
@@ -130,7 +159,16 @@ def create_app(
         sealer = None
         if run_sealer:
             sealer = BackgroundSealer(
-                db, interval=settings.ledger_seal_interval, max_batch=settings.ledger_seal_batch
+                db,
+                interval=settings.ledger_seal_interval,
+                max_batch=settings.ledger_seal_batch,
+                key=key,
+                export=(
+                    Path(settings.ledger_checkpoint_file)
+                    if settings.ledger_checkpoint_interval > 0
+                    else None
+                ),
+                export_interval=settings.ledger_checkpoint_interval,
             )
             sealer.start()
             running.append(sealer)
@@ -144,6 +182,7 @@ def create_app(
         if run_sealer if run_webhooks is None else run_webhooks:
             deliverer = WebhookDeliverer(db, messages_settings, clock=the_clock)
             deliverer.start()
+        app.state.ledger_sealer = sealer  # its `problem` says whether sealing is stopped
         checkpointer = None
         if owns_engine and db.dialect.name == "sqlite":
             checkpointer = BackgroundCheckpointer(db)

@@ -168,11 +168,13 @@ def test_oversized_body_is_413_and_changes_nothing(registered: World) -> None:
 # --- plumbing -----------------------------------------------------------------------------------
 
 
-def test_request_id_is_echoed_or_generated(world: World) -> None:
+def test_request_id_is_the_servers_and_the_callers_is_echoed_beside_it(world: World) -> None:
     r = world.client.get("/v1/parties", headers={"X-Request-ID": "abc-123"})
-    assert r.headers["x-request-id"] == "abc-123"
+    assert r.headers["x-request-id"] != "abc-123" and len(r.headers["x-request-id"]) == 32
+    assert r.headers["x-caller-request-id"] == "abc-123"
     r = world.client.get("/v1/parties", headers={"X-Request-ID": "bad id\twith tab"})
-    assert r.headers["x-request-id"] != "bad id\twith tab" and len(r.headers["x-request-id"]) == 32
+    assert len(r.headers["x-request-id"]) == 32
+    assert r.headers["x-caller-request-id"] == "bad%20id%09with%20tab"
     r = world.client.get("/v1/nowhere")
     assert assert_problem(r, 404, "not_found")["instance"] == "/v1/nowhere"
     r = world.client.delete("/v1/parties")

@@ -160,6 +160,7 @@ def test_serve_takes_the_limit_from_its_option_or_the_environment(
         seen.append(protocol.header_timeout)
 
     monkeypatch.setattr(uvicorn.Server, "run", run)
+    monkeypatch.setenv("JOINTUSE_LEDGER_UNAUTHENTICATED", "1")  # no key needed for this check
     runner = CliRunner()
     serve_args = ["serve", "--database-url", database_url]
     assert runner.invoke(cli, serve_args).exit_code == 0

@@ -1,4 +1,5 @@
-"""Test helpers acting as a database superuser: drop the guard triggers, edit, recreate them."""
+"""Test helpers acting as a database superuser: drop the guard triggers, edit, recreate them —
+or, on PostgreSQL, switch them off for the session (``session_replication_role = replica``)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,18 @@ from jointuse.ledger.chain import GENESIS_HASH, entry_hash
 LEDGER_TABLES = ("access_ledger", "access_ledger_seal", "ledger_checkpoint")
 
 
-def tamper(engine: Engine, *statements: str) -> None:
-    """Run ``statements`` with the triggers of every ledger table dropped, then recreate them."""
+def tamper(engine: Engine, *statements: str, replica: bool = False) -> None:
+    """Run ``statements`` with the triggers of every ledger table dropped, then recreate them.
+
+    ``replica`` (PostgreSQL): instead, run them with the triggers switched off for the
+    transaction (``SET LOCAL session_replication_role = replica``, a superuser's right); on
+    SQLite, which has no such switch, the triggers are dropped and re-created as above."""
+    if replica and engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+            for statement in statements:
+                conn.execute(text(statement))
+        return
     with engine.begin() as conn:
         triggers: list[tuple[str, str, str]] = []
         for table in LEDGER_TABLES:
@@ -42,8 +53,9 @@ def tamper(engine: Engine, *statements: str) -> None:
             conn.exec_driver_sql(definition)
 
 
-def rehash_from(engine: Engine, start: int) -> None:
-    """Recompute every hash from chain position ``start`` on, as a forger would."""
+def rehash_from(engine: Engine, start: int, *, replica: bool = False) -> None:
+    """Recompute every hash from chain position ``start`` on, as a forger would (renumbering
+    the positions from ``start`` on, so that deleted ones leave no gap)."""
     with engine.connect() as conn:
         rows = conn.execute(
             text(
@@ -53,14 +65,16 @@ def rehash_from(engine: Engine, start: int) -> None:
         ).all()
     statements = []
     prev = GENESIS_HASH
+    new_pos = 0
     for pos, seq, entry, _prev_hash, stored in rows:
         if pos < start:
-            prev = stored
+            prev, new_pos = stored, pos
             continue
-        digest = entry_hash(pos, seq, prev, entry)
+        new_pos += 1
+        digest = entry_hash(new_pos, seq, prev, entry)
         statements.append(
-            f"UPDATE access_ledger_seal SET prev_hash = '{prev}', hash = '{digest}'"
-            f" WHERE chain_pos = {pos}"
+            f"UPDATE access_ledger_seal SET chain_pos = {new_pos}, prev_hash = '{prev}',"
+            f" hash = '{digest}' WHERE chain_pos = {pos}"
         )
         prev = digest
-    tamper(engine, *statements)
+    tamper(engine, *statements, replica=replica)

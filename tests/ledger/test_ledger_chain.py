@@ -49,8 +49,71 @@ def test_canonical_entry_is_sorted_compact_ascii_json_in_utc() -> None:
     assert data["recorded_at"] == "2024-04-01T00:30:00.123456Z"  # 09:30 JST = 00:30 UTC
     assert data["items_granted"] == ["address", "name", "phone"]
     assert data["items_refused"] == [{"item": "baseline", "reason": "ネガワット情報は目的外"}]
-    assert data["v"] == 1
+    assert data["v"] == 2
+    assert data["caller_request_id"] is None and data["acting_user"] is None
     assert text == json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+# A version 1 entry as stored before version 2 existed (written by the old encoder).
+V1_TEXT = (
+    '{"action":"read","customer_id":"C-1","decision":"allowed",'
+    '"items_granted":["address","name","phone"],'
+    '"items_refused":[{"item":"baseline","reason":"\\u30cd\\u30ac"}],'
+    '"party":"R0001","purpose":"P1_wheeling","recorded_at":"2024-04-01T00:30:00.123456Z",'
+    '"request_id":"req-1","rule_id":"P1.retailer.read",'
+    '"supply_point_id":"0312345678901234567890","v":1}'
+)
+
+
+def test_version_1_entries_parse_and_round_trip_in_their_own_version() -> None:
+    entry = parse_entry(V1_TEXT)
+    assert entry.version == 1
+    assert (entry.caller_request_id, entry.acting_user) == (None, None)
+    assert entry.items_refused == (RefusedItem("baseline", "ネガ"),)
+    assert canonical_entry(entry) == V1_TEXT  # an auditor's canonical check holds for v1
+    # the same facts written today are a version 2 entry: a different text
+    assert canonical_entry(_v2_of(entry)) != V1_TEXT
+
+
+def _v2_of(entry: LedgerEntry) -> LedgerEntry:
+    return LedgerEntry(
+        party=entry.party,
+        purpose=entry.purpose,
+        action=entry.action,
+        decision=entry.decision,
+        supply_point_id=entry.supply_point_id,
+        customer_id=entry.customer_id,
+        items_granted=entry.items_granted,
+        items_refused=entry.items_refused,
+        rule_id=entry.rule_id,
+        request_id=entry.request_id,
+        recorded_at=entry.recorded_at,
+    )
+
+
+def test_version_2_carries_the_callers_request_id_and_the_acting_user() -> None:
+    entry = _entry(caller_request_id="client-42", acting_user="user-7")
+    text = canonical_entry(entry)
+    data = json.loads(text)
+    assert (data["v"], data["caller_request_id"], data["acting_user"]) == (2, "client-42", "user-7")
+    parsed = parse_entry(text)
+    assert (parsed.caller_request_id, parsed.acting_user, parsed.version) == (
+        "client-42",
+        "user-7",
+        2,
+    )
+    assert canonical_entry(parsed) == text
+
+
+def test_versions_are_checked() -> None:
+    with pytest.raises(ValidationError) as info:
+        _entry(version=3)
+    assert info.value.field == "v"
+    with pytest.raises(ValidationError, match="version 1 has no caller_request_id"):
+        _entry(version=1, caller_request_id="x")
+    with pytest.raises(ValidationError) as info:
+        parse_entry(V1_TEXT.replace('"v":1', '"v":9'))
+    assert info.value.field == "v"
 
 
 def test_parse_entry_round_trips() -> None:
@@ -82,6 +145,8 @@ def test_hash_follows_the_documented_formula() -> None:
         ({"party": "coop\x9fmirai"}, "party"),
         ({"rule_id": "P3\ud800"}, "rule_id"),
         ({"customer_id": "x" * 501}, "customer_id"),
+        ({"caller_request_id": "a\nb"}, "caller_request_id"),
+        ({"acting_user": "x" * 501}, "acting_user"),
     ],
 )
 def test_invalid_entries_name_the_field(changes: dict[str, object], field: str) -> None:

@@ -111,12 +111,19 @@ def test_cli_keygen_checkpoint_seal_verify(
     assert out.exit_code == 0 and "sealed 4; head at chain position 4" in out.output
     out = runner.invoke(app, ["checkpoint", "--key", str(key), "--database-url", database_url])
     assert out.exit_code == 0 and "chain position 4" in out.output
-    _append(uow, 2)  # not sealed yet: verify seals first
+    _append(uow, 2)  # not sealed yet: verify only reads, it does not seal them
     args = ["verify", "--database-url", database_url, "--public-key", public]
     out = runner.invoke(app, args)
     assert out.exit_code == 0, out.output
-    assert "verified 6 entries" in out.output
+    assert "verified 4 entries" in out.output
+    assert "2 entries not sealed yet" in out.output
     assert "checkpoints: 1 checked, 0 with problems" in out.output
+    out = runner.invoke(app, args)
+    assert "verified 4 entries" in out.output  # still: verify wrote nothing
+    out = runner.invoke(app, ["seal", "--database-url", database_url])
+    assert out.exit_code == 0 and "sealed 2; head at chain position 6" in out.output
+    out = runner.invoke(app, args)
+    assert out.exit_code == 0 and "verified 6 entries" in out.output
 
     tamper(
         engine,

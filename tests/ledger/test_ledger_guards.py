@@ -14,6 +14,7 @@ from jointuse.ledger.checkpoint import create_checkpoint
 from jointuse.ledger.service import verify
 
 H = "ab" * 32
+SEAL_COLUMNS = "(chain_pos, seq, prev_hash, hash)"
 
 
 def _entry(i: int) -> LedgerEntry:
@@ -84,8 +85,11 @@ def test_every_update_and_delete_is_refused(ledger: Engine, sql: str) -> None:
             "columns_match_entry",
         ),
         # a second seal for a sealed entry, a malformed seal
-        (f"INSERT INTO access_ledger_seal VALUES (3, 1, '{H}', '{H}')", "seq"),
-        (f"INSERT INTO access_ledger_seal VALUES (3, 3, 'ab', '{H}')", "well_formed"),
+        (f"INSERT INTO access_ledger_seal {SEAL_COLUMNS} VALUES (3, 1, '{H}', '{H}')", "seq"),
+        (
+            f"INSERT INTO access_ledger_seal {SEAL_COLUMNS} VALUES (3, 3, 'ab', '{H}')",
+            "well_formed",
+        ),
     ],
 )
 def test_inconsistent_inserts_are_refused(ledger: Engine, sql: str, match: str) -> None:
@@ -95,7 +99,9 @@ def test_inconsistent_inserts_are_refused(ledger: Engine, sql: str, match: str) 
 
 def test_a_bogus_seal_can_be_inserted_but_verify_catches_it(ledger: Engine) -> None:
     with ledger.begin() as conn:
-        conn.execute(text(f"INSERT INTO access_ledger_seal VALUES (3, 3, '{H}', '{H}')"))
+        conn.execute(
+            text(f"INSERT INTO access_ledger_seal {SEAL_COLUMNS} VALUES (3, 3, '{H}', '{H}')")
+        )
     result = verify(ledger)
     assert result.broken is not None
     assert (result.broken.kind, result.broken.chain_pos) == ("prev_hash_mismatch", 3)
@@ -115,11 +121,11 @@ def test_insert_or_replace_cannot_delete_on_sqlite(ledger: Engine, backend: str)
         ledger,
         "INSERT OR REPLACE INTO access_ledger SELECT 1, entry, recorded_at, party, purpose,"
         " action, decision, supply_point_id, customer_id, rule_id, request_id, items_granted,"
-        " items_refused FROM access_ledger WHERE seq = 3",
+        " items_refused, mac FROM access_ledger WHERE seq = 3",
     )
     _refused(
         ledger,
-        "INSERT OR REPLACE INTO access_ledger_seal SELECT chain_pos, seq, hash, prev_hash"
+        "INSERT OR REPLACE INTO access_ledger_seal SELECT chain_pos, seq, hash, prev_hash, mac"
         " FROM access_ledger_seal WHERE chain_pos = 1",
     )
     assert verify(ledger).ok

@@ -36,7 +36,11 @@ Denials (the design)
 Ledger fields
     party, purpose (``"(none)"`` when missing; unprintable text made printable), action, decision,
     supply point and customer of the target, items granted (allowed) or refused with their reason
-    codes, rule id, request id, and the time the gate records it (set when the entry is built,
+    codes, rule id, request id (the server's own, :mod:`jointuse.core.http`), the caller's own
+    request ID when it gave one (``caller_request_id``; by default the one of the request being
+    served, :mod:`jointuse.core.request_ids`), the acting user within the party
+    (``acting_user``: None until parties have users; the seam is :func:`ledger_entry`'s and the
+    two doors' ``acting_user``), and the time the gate records it (set when the entry is built,
     just before its append; a read's entry appended again with a later denial keeps the time of
     the read). A denial of a request that named no items
     (``items=None``: "every item the rule allows") records one refused item ``"*"`` with the
@@ -71,6 +75,7 @@ from jointuse.access.relations import (
 from jointuse.core.conflicts import conflict_from
 from jointuse.core.db import UnitOfWork
 from jointuse.core.errors import AccessDenied, ConfigError, JointuseError
+from jointuse.core.request_ids import current_caller_request_id
 from jointuse.ledger.chain import LedgerEntry
 from jointuse.ledger.chain import RefusedItem as LedgerRefused
 from jointuse.ledger.service import append
@@ -169,11 +174,20 @@ def ledger_entry(
     target: TargetRef,
     decision: Decision,
     request_id: str,
+    caller_request_id: str | None = None,
+    acting_user: str | None = None,
 ) -> LedgerEntry:
-    """The ledger entry recording ``decision`` (see the module docstring for the fields)."""
+    """The ledger entry recording ``decision`` (see the module docstring for the fields).
+
+    ``request_id`` is the server's ID of the request; ``caller_request_id`` the caller's own
+    (already made safe by the HTTP layer; default: the one of the request being served,
+    :func:`~jointuse.core.request_ids.current_caller_request_id`); ``acting_user`` the person
+    within ``actor`` who acted (None for now)."""
     refused = tuple(LedgerRefused(_printable(r.item), r.reason.value) for r in decision.refused)
     if not decision.allowed and not refused:
         refused = (LedgerRefused(WHOLE_REQUEST, decision.reason.value),)
+    if caller_request_id is None:
+        caller_request_id = current_caller_request_id()
     return LedgerEntry(
         party=actor.code,
         purpose=_printable(purpose) if purpose else NO_PURPOSE,
@@ -187,7 +201,18 @@ def ledger_entry(
         request_id=_printable(request_id),
         # Stamped here, so the ledger's append takes the entry as it is (no second build).
         recorded_at=datetime.now(UTC),
+        caller_request_id=_printable(caller_request_id) if caller_request_id else None,
+        acting_user=_printable(acting_user) if acting_user else None,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Ids:
+    """Who and which request, as recorded on the ledger (see :func:`ledger_entry`)."""
+
+    request_id: str
+    caller_request_id: str | None = None
+    acting_user: str | None = None
 
 
 def commit_alone(uow: UnitOfWork, entry: LedgerEntry) -> None:
@@ -231,7 +256,13 @@ def refusal_entry(
         rule_id=None,
         request_id=_printable(request_id),
         recorded_at=datetime.now(UTC),
+        caller_request_id=_caller(),
     )
+
+
+def _caller() -> str | None:
+    found = current_caller_request_id()
+    return _printable(found) if found else None
 
 
 def wanted_relations(policy: Policy) -> dict[tuple[str | None, str, str], frozenset[str]]:
@@ -382,14 +413,20 @@ class Gate:
         items: frozenset[str] | None,
         request_id: str,
         at: datetime,
+        caller_request_id: str | None = None,
+        acting_user: str | None = None,
     ) -> GateResult:
-        """Read personal data: decide, load and project, record. Raises :class:`PolicyDenied`."""
+        """Read personal data: decide, load and project, record. Raises :class:`PolicyDenied`.
+
+        ``request_id``: the server's ID of the request; ``caller_request_id``: the caller's own
+        (made safe), if any; ``acting_user``: the person within the party (None for now)."""
+        ids = _Ids(request_id, caller_request_id, acting_user)
         ctx, decision = self._decide(uow, actor, purpose, "read", target, items, at, ())
         if not decision.allowed:
-            self._deny(uow, ctx, decision, purpose, "read", request_id)
+            self._deny(uow, ctx, decision, purpose, "read", ids)
         missing = self._unloaded(decision)
         if missing:
-            self._unavailable(uow, ctx, decision, purpose, request_id, missing)
+            self._unavailable(uow, ctx, decision, purpose, ids, missing)
         data = self._load(ctx, decision)
         entry = ledger_entry(
             actor=actor,
@@ -398,6 +435,8 @@ class Gate:
             target=target,
             decision=decision,
             request_id=request_id,
+            caller_request_id=caller_request_id,
+            acting_user=acting_user,
         )
         append(uow.connection, entry)
         uow.info.setdefault(_READS_KEY, []).append(entry)
@@ -415,6 +454,8 @@ class Gate:
         at: datetime,
         change: Change,
         establishes: tuple[RelationPeriod, ...] = (),
+        caller_request_id: str | None = None,
+        acting_user: str | None = None,
     ) -> GateResult:
         """Write personal data: decide, run ``change``, record — one transaction.
 
@@ -424,9 +465,10 @@ class Gate:
         for the acting party, from the record it is writing; they are on the ledger as the
         decision's relation, so such writes stay auditable.
         """
+        ids = _Ids(request_id, caller_request_id, acting_user)
         ctx, decision = self._decide(uow, actor, purpose, "write", target, items, at, establishes)
         if not decision.allowed:
-            self._deny(uow, ctx, decision, purpose, "write", request_id)
+            self._deny(uow, ctx, decision, purpose, "write", ids)
         try:
             data = change(ctx) or {}
         except (AccessDenied, NoLoader):
@@ -434,14 +476,14 @@ class Gate:
         except JointuseError as exc:
             rule = exc.details.get("rule")
             code = f"{exc.code}:{rule}" if isinstance(rule, str) else exc.code
-            self._failed(uow, ctx, decision, purpose, request_id, code)
+            self._failed(uow, ctx, decision, purpose, ids, code)
             exc.recorded_on_ledger = True  # the HTTP edge records it no second time
             raise
         except IntegrityError as exc:
             conflict = conflict_from(exc)
             if conflict is None:  # a constraint no rule names: a bug, not a refusal
                 raise
-            self._failed(uow, ctx, decision, purpose, request_id, f"conflict:{conflict.rule}")
+            self._failed(uow, ctx, decision, purpose, ids, f"conflict:{conflict.rule}")
             conflict.recorded_on_ledger = True
             raise conflict from None
         append(
@@ -453,6 +495,8 @@ class Gate:
                 target=target,
                 decision=decision,
                 request_id=request_id,
+                caller_request_id=caller_request_id,
+                acting_user=acting_user,
             ),
         )
         return GateResult(decision, data)
@@ -514,7 +558,7 @@ class Gate:
         ctx: RelationContext,
         decision: Decision,
         purpose: str | None,
-        request_id: str,
+        ids: _Ids,
         code: str,
     ) -> None:
         """The policy allowed a write, the business refused it (the change raised a refusal,
@@ -528,7 +572,9 @@ class Gate:
             action="write",
             target=ctx.target,
             decision=decision,
-            request_id=request_id,
+            request_id=ids.request_id,
+            caller_request_id=ids.caller_request_id,
+            acting_user=ids.acting_user,
         )
         commit_alone(
             uow,
@@ -544,7 +590,7 @@ class Gate:
         decision: Decision,
         purpose: str | None,
         action: Literal["read", "write"],
-        request_id: str,
+        ids: _Ids,
     ) -> None:
         commit_alone(
             uow,
@@ -554,10 +600,12 @@ class Gate:
                 action=action,
                 target=ctx.target,
                 decision=decision,
-                request_id=request_id,
+                request_id=ids.request_id,
+                caller_request_id=ids.caller_request_id,
+                acting_user=ids.acting_user,
             ),
         )
-        raise PolicyDenied(decision, request_id=request_id, valid_purposes=self._purposes)
+        raise PolicyDenied(decision, request_id=ids.request_id, valid_purposes=self._purposes)
 
     def _loader(self, purpose: str | None, category: str) -> Loader | None:
         loader = self.loaders.get((purpose, category)) if purpose else None
@@ -583,11 +631,12 @@ class Gate:
         ctx: RelationContext,
         decision: Decision,
         purpose: str | None,
-        request_id: str,
+        ids: _Ids,
         missing: dict[str, list[str]],
     ) -> None:
         """Record the read as refused (``not_available`` per unavailable item), commit, raise."""
         items = [item for keys in missing.values() for item in keys]
+        caller_id = ids.caller_request_id or current_caller_request_id()
         commit_alone(
             uow,
             LedgerEntry(
@@ -599,8 +648,10 @@ class Gate:
                 customer_id=ctx.target.customer_id,
                 items_refused=tuple(LedgerRefused(i, NoLoader.code) for i in items),
                 rule_id=decision.rule_id,
-                request_id=_printable(request_id),
+                request_id=_printable(ids.request_id),
                 recorded_at=datetime.now(UTC),
+                caller_request_id=_printable(caller_id) if caller_id else None,
+                acting_user=_printable(ids.acting_user) if ids.acting_user else None,
             ),
         )
         raise NoLoader(

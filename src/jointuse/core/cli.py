@@ -55,13 +55,19 @@ def open_cli_database(
     database_url: str | None, *, create: bool = False, at_head: bool = True
 ) -> Engine:
     """The engine of a command's database (``--database-url``, else the configured one), opened
-    by :func:`jointuse.core.opening.open_database`; the caller disposes of it. A refusal (and a
+    by :func:`jointuse.core.opening.open_database`, with the configured ledger key bound to it
+    (:func:`jointuse.ledger.keys.bind_configured_key`); the caller disposes of it. A refusal (and a
     URL or setting that does not parse) prints ``error: …`` with the fix on stderr and exits
     with status 2."""
     try:
         url = resolve_database_url(database_url)
         hint = upgrade_command(url, explicit=database_url is not None)
-        return open_database(url, create=create, at_head=at_head, upgrade_hint=hint)
+        engine = open_database(url, create=create, at_head=at_head, upgrade_hint=hint)
+        # The ledger entries the command writes carry MACs under the configured key.
+        from jointuse.ledger.keys import bind_configured_key
+
+        bind_configured_key(engine, url)
+        return engine
     except JointuseError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         valid = exc.details.get("valid")

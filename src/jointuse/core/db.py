@@ -25,7 +25,8 @@ Hot statements (SQLite)
     A statement run through SQLAlchemy costs some 30 µs of Python around the few µs SQLite
     needs for an indexed lookup; besides the row it reads a gate request runs three (token,
     applicant periods, ledger insert) and a ``BEGIN``.
-    :class:`HotQuery` (a ``SELECT`` built once) and :func:`hot_insert` run their statement
+    :class:`HotQuery` (a ``SELECT`` built once), :func:`hot_insert` and :func:`hot_scalar` run
+    their statement
     straight on the SQLite driver connection of a SQLAlchemy :class:`~sqlalchemy.Connection`:
     compiled once per dialect, with the statement's own bind and result type conversions, and
     driver errors raised as SQLAlchemy's (``DBAPIError.instance``; a fault that leaves the
@@ -328,6 +329,20 @@ def hot_insert(conn: Connection, sql: str, params: Mapping[str, Any]) -> int:
         raise DBAPIError.instance(sql, dict(params), exc, sqlite3.Error) from exc
     assert rowid is not None
     return rowid
+
+
+def hot_scalar(conn: Connection, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+    """The first column of the first row of a ``SELECT`` given as SQLite SQL (named
+    parameters), on the hot path like :func:`hot_insert`; None when there is no row."""
+    if not _hot(conn):
+        return conn.exec_driver_sql(sql, dict(params or {})).scalar()
+    try:
+        cursor = _driver(conn).execute(sql, params or {})
+        row = cursor.fetchone()
+        cursor.close()
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, dict(params or {}), exc, sqlite3.Error) from exc
+    return None if row is None else row[0]
 
 
 def _checkpoint_on(raw: Any) -> tuple[int, int, int]:

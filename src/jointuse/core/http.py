@@ -38,10 +38,18 @@ Refusals (:func:`answer_refusal`, :mod:`jointuse.core.edge`)
     ``Retry-After`` (:mod:`jointuse.core.faults`). Problem bodies are bounded
     (:func:`jointuse.core.edge.bounded`).
 
-Request ID
-    ``X-Request-ID`` is taken from the request when it is a short token (letters, digits,
-    ``._:-``, at most 128), else generated; it is echoed on every response, including problems,
-    and recorded with each ledger entry of the request.
+Request IDs
+    Every request gets the **server's own** request ID (32 hex digits, random), whatever the
+    caller sends: it is the ``request_id`` of each ledger entry of the request, in the
+    ``X-Request-ID`` header of every response and the ``request_id`` of every problem. (Taking
+    the caller's value, as before, let two parties share one request ID on the ledger.)
+    The caller's own ``X-Request-ID``, when it sends one, is kept beside it as the
+    ``caller_request_id`` (ledger field, response header ``X-Caller-Request-ID``, problem
+    member; it reaches the gate through :mod:`jointuse.core.request_ids`), **made safe** by
+    :func:`jointuse.core.middleware.caller_request_id`: kept as given when it is a short token
+    (letters, digits, ``._:-``, at most 128 characters); otherwise every other byte is
+    percent-encoded (``%XX``) and the result cut at 128 characters. Of several ``X-Request-ID``
+    headers the first counts.
 
 Body size
     Request bodies above ``max_body_bytes`` are refused with 413 before the route runs: at once
@@ -89,8 +97,10 @@ from jointuse.core.errors import JointuseError
 from jointuse.core.faults import storage_fault
 from jointuse.core.middleware import (
     DEFAULT_MAX_BODY_BYTES,
+    MAX_CALLER_REQUEST_ID,
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
+    caller_request_id,
     install_middleware,
 )
 from jointuse.core.openapi import bearer_scheme
@@ -117,6 +127,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CLIENT_CERT_HEADER",
     "DEFAULT_MAX_BODY_BYTES",
+    "MAX_CALLER_REQUEST_ID",
     "MAX_DB_INT",
     "PROBLEM_MEDIA_TYPE",
     "PROBLEM_TYPE_PREFIX",
@@ -134,6 +145,7 @@ __all__ = [
     "acting_party",
     "answer_refusal",
     "api_context",
+    "caller_request_id",
     "error_problem",
     "install_middleware",
     "install_problem_handlers",

@@ -20,12 +20,43 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from jointuse.core.edge import FailureLimiter, FailureLimitMiddleware
 from jointuse.core.faults import storage_fault
 from jointuse.core.problems import _base
+from jointuse.core.request_ids import caller_request_id_set
 
 log = logging.getLogger("jointuse.core.http")
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+MAX_CALLER_REQUEST_ID = 128
+_TOKEN_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-")
+
+
+def caller_request_id(raw: bytes) -> str | None:
+    """The caller's ``X-Request-ID`` made safe (:mod:`jointuse.core.http`, "Request IDs"): kept as
+    given when it is a short token, else every other byte percent-encoded and the result cut at
+    128 characters; None when empty."""
+    value = raw.strip(b" \t")
+    if not value:
+        return None
+    text = value.decode("latin-1")
+    if _REQUEST_ID.fullmatch(text):
+        return text
+    out: list[str] = []
+    length = 0
+    for byte in value:
+        piece = chr(byte) if byte in _TOKEN_BYTES else f"%{byte:02X}"
+        if length + len(piece) > MAX_CALLER_REQUEST_ID:
+            break
+        out.append(piece)
+        length += len(piece)
+    return "".join(out)
+
+
+def _raw_header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return bytes(value)
+    return None
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -46,7 +77,11 @@ async def _send_problem(
 
 
 class RequestContextMiddleware:
-    """Outermost guard: request ID in and out; any exception escaping the app → 500 problem.
+    """Outermost guard: request IDs in and out; any exception escaping the app → 500 problem.
+
+    Sets ``scope["state"]["request_id"]`` (the server's own, always) and
+    ``["caller_request_id"]`` (the caller's ``X-Request-ID``, made safe, or None) and answers
+    with both headers (``X-Request-ID``, ``X-Caller-Request-ID``).
 
     Unexpected exceptions are logged with their traceback and answered with a problem that names
     nothing internal; they are not re-raised (the request has been answered).
@@ -59,9 +94,15 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = _header(scope, b"x-request-id")
-        request_id = given if given and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        given = _raw_header(scope, b"x-request-id")
+        caller = None if given is None else caller_request_id(given)
+        request_id = uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["caller_request_id"] = caller
+        ours = [(b"x-request-id", request_id.encode("ascii"))]
+        if caller is not None:
+            ours.append((b"x-caller-request-id", caller.encode("ascii")))
         started = False
 
         async def send_with_id(message: Message) -> None:
@@ -69,14 +110,17 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 started = True
                 headers = [
-                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if k.lower() not in (b"x-request-id", b"x-caller-request-id")
                 ]
-                headers.append((b"x-request-id", request_id.encode("latin-1")))
+                headers += ours
                 message["headers"] = headers
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            with caller_request_id_set(caller):
+                await self.app(scope, receive, send_with_id)
         except Exception as exc:
             if storage_fault(exc) is None:
                 log.exception("unexpected error (request %s)", request_id)

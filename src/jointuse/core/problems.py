@@ -2,10 +2,11 @@
 
 Every refusal leaves the API as one JSON object: ``type`` (``urn:jointuse:problem:<code>``),
 ``title``, ``status``, ``detail`` (the human message), ``code`` (stable, machine-readable),
-``instance`` (the request path), ``request_id``, and the refusal's own extras — ``field`` and
-``valid`` for bad input; ``rule``, ``reason``, ``purpose``, ``items_refused`` for a policy
-refusal; ``character``/``position`` for a malformed supply point ID. The mapping is done once,
-here, for :class:`~jointuse.core.errors.JointuseError`, for FastAPI's request validation (422,
+``instance`` (the request path), ``request_id`` (the server's; and ``caller_request_id``, the
+caller's own ``X-Request-ID`` made safe, when it sent one), and the refusal's own extras —
+``field`` and ``valid`` for bad input; ``rule``, ``reason``, ``purpose``, ``items_refused`` for a
+policy refusal; ``character``/``position`` for a malformed supply point ID. The mapping is done
+once, here, for :class:`~jointuse.core.errors.JointuseError`, for FastAPI's request validation (422,
 naming each offending field, unknown JSON fields included: request models derive from
 :class:`~jointuse.core.http.StrictModel`, ``extra="forbid"``) and for Starlette's HTTP errors
 (unknown route 404, wrong method 405). Anything unexpected becomes a 500 problem that says
@@ -40,6 +41,7 @@ log = logging.getLogger("jointuse.core.http")
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:jointuse:problem:"
 REQUEST_ID_HEADER = "X-Request-ID"
+CALLER_REQUEST_ID_HEADER = "X-Caller-Request-ID"
 PURPOSE_HEADER = "Jointuse-Purpose"
 
 #: 5xx statuses a refusal gives on purpose, with its own message (not available here;
@@ -190,6 +192,15 @@ def request_id_of(scope: Mapping[str, Any]) -> str | None:
     return None
 
 
+def caller_request_id_of(scope: Mapping[str, Any]) -> str | None:
+    """The caller's own request ID (made safe) of the request of ``scope``, if it sent one."""
+    state = scope.get("state")
+    if isinstance(state, Mapping):
+        value = state.get("caller_request_id")
+        return value if isinstance(value, str) else None
+    return None
+
+
 def problem_response(
     request_scope: Mapping[str, Any],
     status: int,
@@ -204,6 +215,10 @@ def problem_response(
     if request_id:
         body.setdefault("request_id", request_id)
         out_headers[REQUEST_ID_HEADER] = request_id
+    caller_id = caller_request_id_of(request_scope)
+    if caller_id:
+        body.setdefault("caller_request_id", caller_id)
+        out_headers[CALLER_REQUEST_ID_HEADER] = caller_id
     if status == 401:
         out_headers.setdefault("WWW-Authenticate", 'Bearer realm="jointuse"')
     response = JSONResponse(

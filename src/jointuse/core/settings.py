@@ -24,6 +24,20 @@ Environment variables:
     Authentication failures (401) from one source address within the window (seconds) after
     which the source is answered 429 until the window has passed (defaults 20 and 60;
     :mod:`jointuse.core.edge`).
+``JOINTUSE_LEDGER_KEY_FILE``
+    The ledger key (an Ed25519 PEM file from ``jointuse ledger keygen``, kept off the database's
+    host and readable by the service only): entry and seal MACs, checkpoint signatures
+    (:mod:`jointuse.ledger.keys`). Unset: for the default database only, ``./var/ledger.key``
+    if it exists (``jointuse demo`` makes it). ``jointuse serve`` refuses to start without a
+    key unless ``JOINTUSE_LEDGER_UNAUTHENTICATED`` is set.
+``JOINTUSE_LEDGER_UNAUTHENTICATED``
+    ``1``: run the server without a ledger key (entries carry no MAC; a database administrator
+    could forge them unnoticed). For development only. Default off.
+``JOINTUSE_LEDGER_CHECKPOINT_FILE``
+    Where the server's sealer appends a signed checkpoint (JSON lines) now and then: the copy
+    kept outside the database (default ``./var/ledger-checkpoints.jsonl``).
+``JOINTUSE_LEDGER_CHECKPOINT_INTERVAL``
+    Seconds between two such checkpoints while the chain grows (default 60; 0: none).
 """
 
 from __future__ import annotations
@@ -37,6 +51,10 @@ from jointuse.core.errors import ValidationError
 DEFAULT_DATABASE_URL = "sqlite:///./var/jointuse.db"
 
 
+DEFAULT_CHECKPOINT_FILE = "var/ledger-checkpoints.jsonl"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -47,6 +65,10 @@ class Settings:
     auth_failure_limit: int = 20
     auth_failure_window: float = 60.0
     header_timeout: float = 5.0
+    ledger_key_file: str | None = None
+    ledger_unauthenticated: bool = False
+    ledger_checkpoint_file: str = DEFAULT_CHECKPOINT_FILE
+    ledger_checkpoint_interval: float = 60.0
 
 
 def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -83,6 +105,23 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _seconds_or_zero(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also NaN
+        raise ValidationError(
+            f"{name}={raw!r} is not a number of seconds (0 or more)",
+            field=name,
+            valid="0 (off) or a positive number, e.g. 60",
+        )
+    return value
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read the settings from ``environ`` (default: ``os.environ``); call once, pass them on."""
     env = os.environ if environ is None else environ
@@ -96,4 +135,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         auth_failure_limit=_positive_int(env, "JOINTUSE_AUTH_FAILURE_LIMIT", 20),
         auth_failure_window=_positive_float(env, "JOINTUSE_AUTH_FAILURE_WINDOW", 60.0),
         header_timeout=_positive_float(env, "JOINTUSE_HEADER_TIMEOUT", 5.0),
+        ledger_key_file=env.get("JOINTUSE_LEDGER_KEY_FILE", "").strip() or None,
+        ledger_unauthenticated=(
+            env.get("JOINTUSE_LEDGER_UNAUTHENTICATED", "").strip().lower() in _TRUE
+        ),
+        ledger_checkpoint_file=(
+            env.get("JOINTUSE_LEDGER_CHECKPOINT_FILE", "").strip() or DEFAULT_CHECKPOINT_FILE
+        ),
+        ledger_checkpoint_interval=_seconds_or_zero(
+            env, "JOINTUSE_LEDGER_CHECKPOINT_INTERVAL", 60.0
+        ),
     )

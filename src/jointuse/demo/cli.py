@@ -18,13 +18,19 @@ a real building load (:mod:`jointuse.demo.dr`) leaves a DR event that
 Finally a bearer token is issued for each demo party and printed, with ``curl`` lines to try;
 ``demo`` on a database that holds data already only replaces those tokens (the demo's earlier
 ones are revoked: a token is shown once and stored hashed, so it cannot be shown again).
+
+The ledger key: ``demo`` and ``demo-data`` write their ledger entries with the configured key
+(:func:`jointuse.ledger.keys.configured_key_file`); for the default database they first make
+``./var/ledger.key`` (mode 0600; ``./var`` is git-ignored) when it is absent, so ``jointuse
+serve`` then finds it. Another database needs ``JOINTUSE_LEDGER_KEY_FILE`` (made if absent);
+without it the demo's entries carry no MAC, and the demo says so.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -34,10 +40,11 @@ import typer
 from sqlalchemy import Engine
 
 from jointuse.assembly import default_gate
-from jointuse.core.cli import DatabaseUrl, open_cli_database
+from jointuse.core.cli import DatabaseUrl, open_cli_database, resolve_database_url
 from jointuse.core.db import UnitOfWork, upgrade
 from jointuse.core.errors import JointuseError
 from jointuse.core.ids import SupplyPointId
+from jointuse.core.settings import DEFAULT_DATABASE_URL, load_settings
 from jointuse.customers import service as customers
 from jointuse.customers.model import (
     ContractCapacity,
@@ -48,6 +55,7 @@ from jointuse.customers.model import (
 )
 from jointuse.demo.generate import SyntheticCustomer, generate_customers
 from jointuse.demo.scenario import demo_scenario_command
+from jointuse.ledger.keys import DEFAULT_KEY_FILE, bind_key, configured_key_file, ensure_key_file
 from jointuse.parties import service as parties
 from jointuse.policy.engine import Party as Actor
 
@@ -374,7 +382,8 @@ def what_to_try(summary: DemoSummary, base: str = "http://127.0.0.1:8000") -> st
         f'curl -s -H "Authorization: Bearer {t[summary.example_area_tso]}" '
         f"{base}/v1/supply-points/{p}/customer",
         "",
-        "Then: jointuse ledger seal && jointuse ledger verify",
+        "The server seals the ledger every half second. Then check it (read-only):",
+        "  jointuse ledger verify            # with ./var/ledger.key for the default database",
         "",
         "# Negawatt: settle the demo DR event (LBNL building 90's load, 18 July 2018) as its",
         "# contractor; the run is stored (jointuse negawatt results --run RUN_ID ...):",
@@ -389,6 +398,25 @@ def what_to_try(summary: DemoSummary, base: str = "http://127.0.0.1:8000") -> st
 def _fail(exc: JointuseError) -> typer.Exit:
     typer.echo(f"error: {exc.message}", err=True)
     return typer.Exit(2)
+
+
+def _demo_key(engine: Engine, url: str) -> None:
+    """Bind the configured ledger key to ``engine``, making the key file first if absent
+    (module docstring); say which key, or that there is none."""
+    settings = replace(load_settings(), database_url=url)
+    path = configured_key_file(settings)
+    if path is None and url == DEFAULT_DATABASE_URL:
+        path = DEFAULT_KEY_FILE
+    if path is None:
+        typer.echo(
+            "ledger key: none (set JOINTUSE_LEDGER_KEY_FILE): ledger entries carry no MAC",
+            err=True,
+        )
+        return
+    key, made = ensure_key_file(path)
+    bind_key(engine, key)
+    what = "made" if made else "using"
+    typer.echo(f"ledger key: {what} {path} (public key {key.public_hex})", err=True)
 
 
 def demo_data_command(
@@ -407,6 +435,7 @@ def demo_data_command(
     engine = open_cli_database(database_url)
     where = engine.url.render_as_string(hide_password=True)
     try:
+        _demo_key(engine, resolve_database_url(database_url))
         summary = build_demo(
             engine, count=customers_count, seed=seed, chunk_size=chunk_size, workers=workers
         )
@@ -427,6 +456,7 @@ def demo_command(database_url: DatabaseUrl = None) -> None:
     where = engine.url.render_as_string(hide_password=True)
     try:
         upgrade(engine)
+        _demo_key(engine, resolve_database_url(database_url))
         if parties.list_parties(engine):
             typer.echo(
                 f"{where} already holds data: new demo tokens only (the previous ones revoked)."
@@ -475,10 +505,18 @@ def serve_command(
             show_default=False,
         ),
     ] = None,
+    unauthenticated: Annotated[
+        bool,
+        typer.Option(
+            "--unauthenticated",
+            help="Run without a ledger key (entries carry no MAC): development only.",
+        ),
+    ] = False,
 ) -> None:
-    """Run the HTTP API (uvicorn) with the ledger sealer in the background."""
-    from dataclasses import replace
+    """Run the HTTP API (uvicorn) with the ledger sealer in the background.
 
+    Needs the ledger key (JOINTUSE_LEDGER_KEY_FILE; for the default database ./var/ledger.key,
+    made by `jointuse demo`) unless --unauthenticated."""
     import uvicorn
 
     from jointuse.app import create_app
@@ -493,6 +531,8 @@ def serve_command(
             settings = replace(settings, policy_path=str(policy))
         if header_timeout is not None:
             settings = replace(settings, header_timeout=header_timeout)
+        if unauthenticated:
+            settings = replace(settings, ledger_unauthenticated=True)
         app = create_app(settings)
     except JointuseError as exc:
         raise _fail(exc) from None

@@ -1,18 +1,38 @@
 """The ledger's entries and hash chain, pure (no I/O).
 
-Canonical encoding (version 1)
-==============================
+Canonical encoding (versions 1 and 2)
+=====================================
 
 An entry is written once, at append time, as its **canonical JSON** text, stored verbatim in the
 column ``entry`` and never re-serialised:
 
 * a JSON object with the keys ``action, customer_id, decision, items_granted, items_refused,
-  party, purpose, recorded_at, request_id, rule_id, supply_point_id, v`` (``v`` = 1, the format
-  version); absent values are ``null``; ``items_granted`` is a sorted array of item keys,
-  ``items_refused`` an array of ``{"item": …, "reason": …}`` sorted by item then reason;
+  party, purpose, recorded_at, request_id, rule_id, supply_point_id, v`` (``v``: the format
+  version); version 2 adds ``acting_user`` and ``caller_request_id``. Absent values are
+  ``null``; ``items_granted`` is a sorted array of item keys, ``items_refused`` an array of
+  ``{"item": …, "reason": …}`` sorted by item then reason;
 * ``recorded_at`` is UTC as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (fixed width, so it also sorts);
 * keys sorted, no whitespace (separators ``,`` and ``:``), every non-ASCII character escaped as
   ``\\uXXXX`` (``ensure_ascii``), so the text is pure ASCII and its UTF-8 bytes are unambiguous.
+
+Versions
+    Every stored entry names its version, and each version has one encoder and one decoder
+    (:data:`ENCODERS`, :data:`DECODERS`): entries already stored keep verifying and round-trip
+    in their own version, new entries are written in :data:`FORMAT_VERSION`. Version 2
+    (the current one) adds two optional fields:
+
+    ``request_id``
+        the **server's own** ID of the request (in version 1: the caller's ``X-Request-ID`` as
+        given, so two parties could share one);
+    ``caller_request_id``
+        the caller's ``X-Request-ID``, made safe (:func:`jointuse.core.http.caller_request_id`),
+        or null;
+    ``acting_user``
+        the person within the party who acted; always null for now (users inside parties come
+        later and fill it through :func:`jointuse.access.gate.ledger_entry`).
+
+    A version 3 (keyed pseudonyms instead of clear customer / supply point IDs) adds an encoder
+    and a decoder, and moves :data:`FORMAT_VERSION`; nothing else here changes.
 
 Once the sealer gives the entry its chain position, its hash is::
 
@@ -41,15 +61,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from jointuse.core.errors import ValidationError
 
 GENESIS_HASH = "0" * 64
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""The version new entries are written in (see "Versions" in the module docstring)."""
 ACTIONS = ("read", "write")
 DECISIONS = ("allowed", "denied")
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -122,6 +143,8 @@ class LedgerEntry:
     """One access decision (アクセス記録の1件): who, which purpose, what, whose data, outcome.
 
     ``recorded_at`` defaults to the time of :func:`jointuse.ledger.service.append`.
+    ``version`` is the format the entry is (or was) stored in: :data:`FORMAT_VERSION` for new
+    entries; a parsed version 1 entry keeps 1 (it has no ``caller_request_id``/``acting_user``).
     """
 
     party: str
@@ -135,6 +158,9 @@ class LedgerEntry:
     rule_id: str | None = None
     request_id: str | None = None
     recorded_at: datetime | None = None
+    caller_request_id: str | None = None
+    acting_user: str | None = None
+    version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
         _check_text("party", self.party, required=True)
@@ -151,7 +177,7 @@ class LedgerEntry:
                 field="decision",
                 valid=list(DECISIONS),
             )
-        for name in ("supply_point_id", "customer_id", "rule_id", "request_id"):
+        for name in _OPTIONAL_TEXT:
             _check_text(name, getattr(self, name), required=False)
         if isinstance(self.items_granted, str) or not isinstance(self.items_granted, tuple):
             raise ValidationError(
@@ -177,6 +203,18 @@ class LedgerEntry:
             )
         if self.recorded_at is not None:
             format_time(self.recorded_at)
+        if self.version not in ENCODERS:
+            raise ValidationError(
+                f"ledger entry: format version {self.version!r} is not known",
+                field="v",
+                valid=sorted(ENCODERS),
+            )
+        if self.version < 2 and (self.caller_request_id or self.acting_user):
+            raise ValidationError(
+                "ledger entry: format version 1 has no caller_request_id or acting_user",
+                field="v",
+                valid=f"{FORMAT_VERSION} for entries with those fields",
+            )
 
     def stamped(self, now: datetime) -> LedgerEntry:
         """This entry with ``recorded_at`` set to ``now`` unless already set."""
@@ -194,19 +232,65 @@ class LedgerEntry:
             rule_id=self.rule_id,
             request_id=self.request_id,
             recorded_at=now,
+            caller_request_id=self.caller_request_id,
+            acting_user=self.acting_user,
+            version=self.version,
         )
 
+
+_OPTIONAL_TEXT = (
+    "supply_point_id",
+    "customer_id",
+    "rule_id",
+    "request_id",
+    "caller_request_id",
+    "acting_user",
+)
 
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, sort_keys=True).encode
 
 
+def _encode_v1(entry: LedgerEntry, recorded_at: str, granted: str, refused: str) -> str:
+    enc = _ENCODE
+    # Keys in sorted order, each value encoded by the one canonical encoder: the same text as
+    # json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).
+    return (
+        f'{{"action":{enc(entry.action)},"customer_id":{enc(entry.customer_id)},'
+        f'"decision":{enc(entry.decision)},"items_granted":{granted},'
+        f'"items_refused":{refused},"party":{enc(entry.party)},"purpose":{enc(entry.purpose)},'
+        f'"recorded_at":"{recorded_at}","request_id":{enc(entry.request_id)},'
+        f'"rule_id":{enc(entry.rule_id)},"supply_point_id":{enc(entry.supply_point_id)},'
+        f'"v":1}}'
+    )
+
+
+def _encode_v2(entry: LedgerEntry, recorded_at: str, granted: str, refused: str) -> str:
+    enc = _ENCODE
+    return (
+        f'{{"acting_user":{enc(entry.acting_user)},"action":{enc(entry.action)},'
+        f'"caller_request_id":{enc(entry.caller_request_id)},'
+        f'"customer_id":{enc(entry.customer_id)},'
+        f'"decision":{enc(entry.decision)},"items_granted":{granted},'
+        f'"items_refused":{refused},"party":{enc(entry.party)},"purpose":{enc(entry.purpose)},'
+        f'"recorded_at":"{recorded_at}","request_id":{enc(entry.request_id)},'
+        f'"rule_id":{enc(entry.rule_id)},"supply_point_id":{enc(entry.supply_point_id)},'
+        f'"v":2}}'
+    )
+
+
+Encoder = Callable[[LedgerEntry, str, str, str], str]
+ENCODERS: dict[int, Encoder] = {1: _encode_v1, 2: _encode_v2}
+"""Format version → encoder ``(entry, recorded_at, items_granted JSON, items_refused JSON)``."""
+
+
 def entry_columns(entry: LedgerEntry) -> dict[str, str | None]:
-    """The stored row of ``entry``: ``entry`` (its canonical JSON) and the descriptive columns.
+    """The stored row of ``entry``: ``entry`` (its canonical JSON, in the entry's version) and
+    the descriptive columns.
 
     The scalar columns hold the same values as the JSON; ``items_granted`` and ``items_refused``
     hold the compact JSON text of those arrays, exactly as they appear inside ``entry`` (the
-    database refuses a row where they differ, see migration ``0001_ledger``). Needs
-    ``recorded_at``.
+    database refuses a row where they differ, see migration ``0001_ledger``). Version 2's new
+    fields have no descriptive column (they are read from ``entry``). Needs ``recorded_at``.
     """
     if entry.recorded_at is None:
         raise ValidationError(
@@ -223,18 +307,8 @@ def entry_columns(entry: LedgerEntry) -> dict[str, str | None]:
             for r in sorted(entry.items_refused, key=lambda r: (r.item, r.reason))
         ]
     )
-    # Keys in sorted order, each value encoded by the one canonical encoder: the same text as
-    # json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).
-    text = (
-        f'{{"action":{enc(entry.action)},"customer_id":{enc(entry.customer_id)},'
-        f'"decision":{enc(entry.decision)},"items_granted":{granted},'
-        f'"items_refused":{refused},"party":{enc(entry.party)},"purpose":{enc(entry.purpose)},'
-        f'"recorded_at":"{recorded_at}","request_id":{enc(entry.request_id)},'
-        f'"rule_id":{enc(entry.rule_id)},"supply_point_id":{enc(entry.supply_point_id)},'
-        f'"v":{FORMAT_VERSION}}}'
-    )
     return {
-        "entry": text,
+        "entry": ENCODERS[entry.version](entry, recorded_at, granted, refused),
         "recorded_at": recorded_at,
         "party": entry.party,
         "purpose": entry.purpose,
@@ -256,9 +330,7 @@ def canonical_entry(entry: LedgerEntry) -> str:
     return text
 
 
-def parse_entry(text: str) -> LedgerEntry:
-    """The :class:`LedgerEntry` stored as canonical JSON ``text``."""
-    data = json.loads(text)
+def _decode_v1(data: dict[str, Any]) -> LedgerEntry:
     return LedgerEntry(
         party=data["party"],
         purpose=data["purpose"],
@@ -271,7 +343,45 @@ def parse_entry(text: str) -> LedgerEntry:
         rule_id=data["rule_id"],
         request_id=data["request_id"],
         recorded_at=parse_time(data["recorded_at"]),
+        version=1,
     )
+
+
+def _decode_v2(data: dict[str, Any]) -> LedgerEntry:
+    return LedgerEntry(
+        party=data["party"],
+        purpose=data["purpose"],
+        action=data["action"],
+        decision=data["decision"],
+        supply_point_id=data["supply_point_id"],
+        customer_id=data["customer_id"],
+        items_granted=tuple(data["items_granted"]),
+        items_refused=tuple(RefusedItem(r["item"], r["reason"]) for r in data["items_refused"]),
+        rule_id=data["rule_id"],
+        request_id=data["request_id"],
+        recorded_at=parse_time(data["recorded_at"]),
+        caller_request_id=data["caller_request_id"],
+        acting_user=data["acting_user"],
+        version=2,
+    )
+
+
+DECODERS: dict[int, Callable[[dict[str, Any]], LedgerEntry]] = {1: _decode_v1, 2: _decode_v2}
+"""Format version → decoder of the parsed JSON object."""
+
+
+def parse_entry(text: str) -> LedgerEntry:
+    """The :class:`LedgerEntry` stored as canonical JSON ``text`` (any known version)."""
+    data = json.loads(text)
+    version = data.get("v") if isinstance(data, dict) else None
+    decoder = DECODERS.get(version) if isinstance(version, int) else None
+    if decoder is None:
+        raise ValidationError(
+            f"ledger entry: format version {version!r} is not known",
+            field="v",
+            valid=sorted(DECODERS),
+        )
+    return decoder(data)
 
 
 def hash_message(chain_pos: int, seq: int, prev_hash: str, entry_json: str) -> bytes:

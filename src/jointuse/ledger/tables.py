@@ -1,9 +1,13 @@
 """Tables of the access ledger, registered on :data:`jointuse.core.db.metadata`.
 
 The DDL (with the insert-only triggers, the ``CHECK`` that ties the descriptive columns to
-``entry``, and the view ``access_ledger_chain``) is migration ``0001_ledger``; this module mirrors
-it for queries. Every table here is insert-only: an entry is written once (``access_ledger``), its
+``entry``, and the view ``access_ledger_chain``) is migration ``0001_ledger``; the MAC columns
+and the partial index of authenticated seals are ``0020_ledger_auth``. This module mirrors them
+for queries. Every table here is insert-only: an entry is written once (``access_ledger``), its
 seal once (``access_ledger_seal``), a checkpoint once (``ledger_checkpoint``).
+
+``access_ledger.mac`` is the entry's MAC and ``access_ledger_seal.mac`` the seal MAC of the last
+seal of a sealing run (:mod:`jointuse.ledger.keys`); NULL when written without the ledger key.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    Index,
     Integer,
     String,
     Table,
@@ -50,6 +55,7 @@ access_ledger = Table(
         for name in TEXT_FIELDS
     ),
     *(Column(name, Text(), nullable=False) for name in JSON_FIELDS),
+    Column("mac", Text(), nullable=True),
     sqlite_autoincrement=True,
 )
 
@@ -60,10 +66,19 @@ access_ledger_seal = Table(
     Column("seq", BigInteger(), nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("mac", String(64), nullable=True),
     UniqueConstraint("seq"),
     CheckConstraint(
         "chain_pos >= 1 AND length(prev_hash) = 64 AND length(hash) = 64", name="well_formed"
     ),
+)
+
+AUTHENTICATED_SEALS_INDEX = "ix_access_ledger_seal_authenticated"
+Index(
+    AUTHENTICATED_SEALS_INDEX,
+    access_ledger_seal.c.chain_pos,
+    postgresql_where=access_ledger_seal.c.mac.is_not(None),
+    sqlite_where=access_ledger_seal.c.mac.is_not(None),
 )
 
 ledger_checkpoint = Table(

@@ -35,6 +35,9 @@ Exact path
     that fails) is handed to the sequential path from the last position proven good: it streams
     the rest of the chain and replays a failing chunk through
     :class:`~jointuse.ledger.chain.ChainVerifier`, which names the first break and its kind.
+
+This module proves the chain (:func:`verify_chain`); :mod:`jointuse.ledger.auditing` builds the
+whole verdict on it (checkpoints, MACs, unsealed entries, what could not be checked).
 """
 
 from __future__ import annotations
@@ -48,22 +51,16 @@ import os
 import queue
 import struct
 import threading
-from collections.abc import Callable, Collection, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection as Pipe
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy import Connection, func, select, text
 
-from jointuse.core.db import SQLITE_MMAP_BYTES, read_only
-from jointuse.ledger.chain import GENESIS_HASH, ChainBreak, ChainVerifier, Row
-from jointuse.ledger.checkpoint import (
-    CheckpointProblem,
-    check_checkpoints,
-    load_checkpoints,
-    sealed_head,
-)
-from jointuse.ledger.tables import access_ledger, access_ledger_seal
+from jointuse.core.db import SQLITE_MMAP_BYTES
+from jointuse.ledger.chain import GENESIS_HASH, ChainVerifier, Row
+from jointuse.ledger.tables import access_ledger_seal
 
 DEFAULT_VERIFY_CHUNK = 10_000
 PARALLEL_MIN_ENTRIES = 20_000
@@ -703,106 +700,48 @@ def _sequential(
 
 
 @dataclass(frozen=True, slots=True)
-class VerifyResult:
-    """What :func:`verify` found. ``ok`` is False on a chain break or any checkpoint problem.
+class ChainResult:
+    """What :func:`verify_chain` proved: ``verifier`` (positions verified, head hash, first
+    break), the highest chain position ``high`` and how many ``workers`` verified segments."""
 
-    ``workers``: how many workers verified segments of the chain in parallel (1: sequential).
-    """
-
-    verified: int
-    head_pos: int
-    head_hash: str
-    unsealed: int
-    broken: ChainBreak | None
-    checkpoints_checked: int
-    checkpoint_problems: tuple[CheckpointProblem, ...]
-    keys_trusted: bool
-    workers: int = 1
-
-    @property
-    def ok(self) -> bool:
-        return self.broken is None and not self.checkpoint_problems
+    verifier: ChainVerifier
+    high: int
+    workers: int
 
 
-def verify(
-    engine: Engine,
+def verify_chain(
+    conn: Connection,
     *,
-    trusted_keys: Collection[str] | None = None,
     chunk: int = DEFAULT_VERIFY_CHUNK,
     workers: int | None = None,
     progress: Progress | None = None,
-) -> VerifyResult:
-    """Recompute the chain and check every checkpoint (see the module docstring).
+) -> ChainResult:
+    """Recompute the hash chain on ``conn`` (inside its read transaction: one snapshot), the
+    fast path first and the exact path for anything it does not prove (module docstring).
 
-    ``trusted_keys``: public keys (64 hex) whose checkpoints are trusted; a checkpoint signed by
-    another key is a problem. ``None`` checks each signature against the key stored with it
-    (detects edits of a checkpoint, not a rewrite re-signed with a new key). ``workers``: how
-    many segments to verify in parallel (default: 2 on a machine with 2+ cores once the chain
-    holds :data:`PARALLEL_MIN_ENTRIES`, else 1). ``progress`` (e.g. a progress bar) hears how
+    ``workers``: how many segments to verify in parallel (default: 2 on a machine with 2+
+    cores once the chain holds :data:`PARALLEL_MIN_ENTRIES`, else 1). ``progress`` hears how
     many positions are verified so far, out of the highest chain position.
     """
     if chunk < 1:
         raise ValueError(f"chunk must be at least 1, got {chunk}")
-    trusted = None if trusted_keys is None else {k.lower() for k in trusted_keys}
-    ro = read_only(engine)
-    if engine.dialect.name == "postgresql":
-        ro = ro.execution_options(isolation_level="REPEATABLE READ")
-    with ro.connect() as conn, conn.begin() as tx:  # one snapshot for every query below
-        if conn.dialect.name == "postgresql":
-            for statement in _PG_PLAN:
-                conn.exec_driver_sql(statement)
-        checkpoints = load_checkpoints(conn)
-        s = access_ledger_seal.c
-        # two key lookups (no count: the chunks prove every position in between is there), in
-        # two statements: SQLite answers a lone min() or max() from the key, both at once by a scan
-        low = conn.execute(select(func.min(s.chain_pos))).scalar()
-        high = int(conn.execute(select(func.max(s.chain_pos))).scalar() or 0)
-        verifier = ChainVerifier()
-        used = 1
-        if low == 1:  # no position below 1: the fast path covers 1 .. high
-            used = choose_workers(workers, high)
-            results = run_segments(conn, high, used, chunk, progress)
-            used = len(results)
-            verifier.verified, verifier.head_hash = proven_prefix(results)
-        if verifier.verified < high or (low is not None and low != 1):
-            _sequential(conn, verifier, chunk, progress, high)
-        verified = verifier.verified
-        if progress is not None:
-            progress(verified, high)
-        watch = sorted({cp.chain_pos for cp in checkpoints if 0 < cp.chain_pos <= verified})
-        seen = {
-            int(p): str(h)
-            for p, h in conn.execute(select(s.chain_pos, s.hash).where(s.chain_pos.in_(watch)))
-        }
-        entries = int(conn.execute(select(func.count()).select_from(access_ledger)).scalar_one())
-        if verifier.broken is None:  # every seal verified, each with its own entry
-            unsealed = entries - verified
-        else:
-            unsealed = int(
-                conn.execute(
-                    text(
-                        "SELECT count(*) FROM access_ledger AS l WHERE NOT EXISTS"
-                        " (SELECT 1 FROM access_ledger_seal AS s WHERE s.seq = l.seq)"
-                    )
-                ).scalar_one()
-            )
-        head_pos, head_hash = sealed_head(conn)
-        tx.rollback()
-    problems = check_checkpoints(
-        checkpoints,
-        seen=seen,
-        verified=verified,
-        chain_broken=verifier.broken is not None,
-        trusted_keys=trusted,
-    )
-    return VerifyResult(
-        verified=verified,
-        head_pos=head_pos,
-        head_hash=head_hash,
-        unsealed=unsealed,
-        broken=verifier.broken,
-        checkpoints_checked=len(checkpoints),
-        checkpoint_problems=tuple(problems),
-        keys_trusted=trusted is not None,
-        workers=used,
-    )
+    if conn.dialect.name == "postgresql":
+        for statement in _PG_PLAN:
+            conn.exec_driver_sql(statement)
+    s = access_ledger_seal.c
+    # two key lookups (no count: the chunks prove every position in between is there), in
+    # two statements: SQLite answers a lone min() or max() from the key, both at once by a scan
+    low = conn.execute(select(func.min(s.chain_pos))).scalar()
+    high = int(conn.execute(select(func.max(s.chain_pos))).scalar() or 0)
+    verifier = ChainVerifier()
+    used = 1
+    if low == 1:  # no position below 1: the fast path covers 1 .. high
+        used = choose_workers(workers, high)
+        results = run_segments(conn, high, used, chunk, progress)
+        used = len(results)
+        verifier.verified, verifier.head_hash = proven_prefix(results)
+    if verifier.verified < high or (low is not None and low != 1):
+        _sequential(conn, verifier, chunk, progress, high)
+    if progress is not None:
+        progress(verifier.verified, high)
+    return ChainResult(verifier, high, used)

@@ -27,19 +27,22 @@ from jointuse.policy.model import Policy
 UNLOADED: frozenset[str] = frozenset()
 
 
-def area_parts() -> list[GateParts]:
-    """Every area's relations and loaders."""
+def area_parts(policy: Policy | None = None) -> list[GateParts]:
+    """Every area's relations and loaders (those with policy parameters read ``policy``'s;
+    default: the shipped one)."""
     from jointuse.customers.service import gate_parts as customers_parts
     from jointuse.flows.relations import gate_parts as flows_parts
     from jointuse.negawatt.relation import gate_parts as negawatt_parts
     from jointuse.workorders.relations import gate_parts as work_orders_parts
 
-    return [customers_parts(), flows_parts(), negawatt_parts(), work_orders_parts()]
+    the_policy = policy or default_policy()
+    return [customers_parts(), flows_parts(), negawatt_parts(the_policy), work_orders_parts()]
 
 
 def build_gate(policy: Policy | None = None) -> Gate:
     """A gate over ``policy`` (default: the shipped one) with every area's parts."""
-    return Gate.assemble(policy or default_policy(), area_parts(), unloaded=UNLOADED)
+    the_policy = policy or default_policy()
+    return Gate.assemble(the_policy, area_parts(the_policy), unloaded=UNLOADED)
 
 
 @functools.cache

@@ -15,6 +15,7 @@ from api_helpers import POINT, World, assert_problem
 
 from jointuse.core.db import UnitOfWork
 from jointuse.core.ids import SupplyPointId
+from jointuse.demo.dr import confirm_as_customer
 from jointuse.negawatt import service
 from jointuse.negawatt.meterdata import MeterDay
 from jointuse.parties import service as parties
@@ -70,11 +71,21 @@ def test_a_contractor_operates_from_group_to_csv(contractor: World) -> None:
         json={"customer_id": "C0001", "supply_point_id": POINT, "agreed_on": "2024-05-01"},
         headers=h,
     )
-    assert r.status_code == 201, r.text
+    assert r.status_code == 201 and r.json()["state"] == "proposed", r.text
     agreement = r.json()["agreement_id"]
-    r = w.client.post(
-        f"{BASE}/resources", json={"agreement_id": agreement, "group_code": "BG-1"}, headers=h
+    resource = {"agreement_id": agreement, "group_code": "BG-1"}
+    r = w.client.post(f"{BASE}/resources", json=resource, headers=h)
+    assert r.status_code == 403, "a proposal opens nothing until the customer confirms it"
+    confirm_as_customer(
+        lambda: UnitOfWork(w.engine),
+        agreement_id=agreement,
+        supply_point_id=POINT,
+        contract_number="OLD-1",
+        postal_code="100-0001",
+        email="c0001@customer.example",
+        at=dt.datetime.now(dt.UTC),
     )
+    r = w.client.post(f"{BASE}/resources", json=resource, headers=h)
     assert r.status_code == 201, r.text
     event = {"day": "2024-07-04", "first_slot": 27, "last_slot": 34, "resources": [POINT]}
     r = w.client.post(f"{BASE}/events", json={**event, "event_id": "ev-1"}, headers=h)

@@ -22,6 +22,7 @@ from jointuse.core.db import UnitOfWork
 from jointuse.core.ids import SupplyPointId
 from jointuse.customers import service as customers
 from jointuse.customers.model import ContractKind, Customer, RetailContract, SupplyPoint
+from jointuse.demo.dr import confirm_as_customer, propose_and_confirm
 from jointuse.negawatt import service
 from jointuse.negawatt.cli import app
 from jointuse.negawatt.meterdata import MeterDay
@@ -171,16 +172,18 @@ def _seed_event(engine: Engine) -> str:
         service.import_meter_days(
             u, rows, actor=Party("tso-03", "tso"), file="g", request_id="g", at=at
         )
-    with UnitOfWork(engine) as u:
-        agreement = service.register_agreement(
-            u,
-            actor=dr,
-            customer_id="c-1",
-            supply_point_id=P1,
-            agreed_on=dt.date(2024, 5, 1),
-            request_id="a",
-            at=at,
-        )
+    agreement = propose_and_confirm(
+        lambda: UnitOfWork(engine),
+        contractor=dr,
+        customer_id="c-1",
+        supply_point_id=P1,
+        contract_number="K-1",
+        postal_code="150-0001",
+        agreed_on=dt.date(2024, 5, 1),
+        email="c-1@customer.example",
+        request_id="a",
+        at=at,
+    )
     with UnitOfWork(engine) as u:
         service.register_group(u, actor=dr, code="BG-A", name="A")
         service.register_resource(
@@ -248,7 +251,9 @@ def test_settle_writes_results_and_plan(db: str, engine: Engine, tmp_path: Path)
     assert code == 2 and "unknown settlement option" in err
 
 
-def test_operable_without_python_from_group_to_results(db: str, tmp_path: Path) -> None:
+def test_operable_without_python_from_group_to_results(
+    db: str, engine: Engine, tmp_path: Path
+) -> None:
     """Everything a contractor does, as commands: group, agreement, resource, event (create,
     amend, cancel), import, settle with options, results as the retailer."""
     rng = np.random.default_rng(5)
@@ -272,6 +277,20 @@ def test_operable_without_python_from_group_to_results(db: str, tmp_path: Path) 
         "--as", "dr-one", "--id", "agr-1",
     )  # fmt: skip
     assert "agreement agr-1" in out
+    code, _, err = _run(
+        "resource", "add", "--agreement", "agr-1", "--group", "BG-1", "--as", "dr-one",
+        "--database-url", db,
+    )  # fmt: skip
+    assert code == 3, "a proposal the customer has not confirmed opens nothing"
+    confirm_as_customer(
+        lambda: UnitOfWork(engine),
+        agreement_id="agr-1",
+        supply_point_id=P1,
+        contract_number="K-1",
+        postal_code="150-0001",
+        email="c-1@customer.example",
+        at=dt.datetime.now(dt.UTC),
+    )
     ok("resource", "add", "--agreement", "agr-1", "--group", "BG-1", "--as", "dr-one")
     ok(
         "event", "create", "--day", "2024-07-04", "--first-slot", "27", "--last-slot", "34",

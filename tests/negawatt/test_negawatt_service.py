@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 import io
 import json
+import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +24,7 @@ from jointuse.core.errors import NotFound
 from jointuse.core.ids import SupplyPointId
 from jointuse.customers import service as customers
 from jointuse.customers.model import ContractKind, Customer, RetailContract, SupplyPoint
+from jointuse.demo.dr import propose_and_confirm
 from jointuse.ledger.service import find_entries
 from jointuse.negawatt import service
 from jointuse.negawatt.kernel import BaselineParams, EventSpec, compute_baseline
@@ -91,7 +93,9 @@ def seeded(uow: UowFactory) -> UowFactory:
     return uow
 
 
-def _read(uow: UowFactory, actor: Party, purpose: str, point: str = P1) -> list[MeterDay]:
+def _read(
+    uow: UowFactory, actor: Party, purpose: str, point: str = P1, at: dt.datetime = AT
+) -> list[MeterDay]:
     with uow() as u:
         return service.read_meter_days(
             u,
@@ -101,7 +105,7 @@ def _read(uow: UowFactory, actor: Party, purpose: str, point: str = P1) -> list[
             start=dt.date(2024, 6, 1),
             end=dt.date(2024, 8, 1),
             request_id="read",
-            at=AT,
+            at=at,
         )
 
 
@@ -115,17 +119,21 @@ def _import(
 
 
 def _agreement(uow: UowFactory, point: str = P1, customer: str = "c-1", **kw: object) -> str:
-    with uow() as u:
-        a = service.register_agreement(
-            u,
-            actor=DR,
-            customer_id=customer,
-            supply_point_id=point,
-            agreed_on=kw.pop("agreed_on", dt.date(2024, 7, 2)),  # type: ignore[arg-type]
-            request_id="agr",
-            at=AT,
-            **kw,  # type: ignore[arg-type]
-        )
+    """Proposed by the contractor and confirmed by the customer (enrolled with the bill's
+    details, the codes read from a local SMTP sink)."""
+    a = propose_and_confirm(
+        uow,
+        contractor=DR,
+        customer_id=customer,
+        supply_point_id=point,
+        contract_number=f"K-{customer.removeprefix('c-')}",
+        postal_code="150-0001",
+        agreed_on=kw.pop("agreed_on", dt.date(2024, 7, 2)),  # type: ignore[arg-type]
+        email=f"{customer}-{uuid.uuid4().hex[:8]}@customer.example",
+        request_id="agr",
+        at=AT,
+        **kw,
+    )
     return a.agreement_id
 
 
@@ -231,8 +239,13 @@ def test_dr_contractor_reads_only_within_its_agreement_until_withdrawal(seeded: 
             u, actor=DR, agreement_id=agreement, request_id="wd", at=AT - dt.timedelta(hours=1)
         )
     assert gone.withdrawn_at == AT - dt.timedelta(hours=1)
-    with pytest.raises(PolicyDenied):
-        _read(seeded, DR, "P5_negawatt")
+    # After the withdrawal: the data dated within the agreement stays readable for settling
+    # (P5) for the policy's after_end_days of dr_resource (60), and nothing else.
+    days = _read(seeded, DR, "P5_negawatt")
+    assert [d.date for d in days] == [dt.date(2024, 7, 2)]
+    with pytest.raises(PolicyDenied) as denied:
+        _read(seeded, DR, "P5_negawatt", at=AT + dt.timedelta(days=60))
+    assert denied.value.details["reason"] == "relation_missing"
 
 
 def test_agreement_needs_the_customers_point(seeded: UowFactory) -> None:
@@ -499,20 +512,23 @@ def test_an_early_morning_event_takes_its_window_from_the_previous_day(
     assert (result.run.baseline.adjustment[:, 0] != 0).all()  # adjusted, from 3 July's evening
 
 
-def test_settlement_after_withdrawal_lists_the_resource_as_denied(seeded: UowFactory) -> None:
+def test_after_withdrawal_an_event_inside_settles_for_a_bounded_time_then_is_denied(
+    seeded: UowFactory,
+) -> None:
     _, event_id, a2 = _settled_setup(seeded)
     with seeded() as u:
         service.withdraw_agreement(u, actor=DR, agreement_id=a2, request_id="w", at=AT)
+    soon = AT + dt.timedelta(hours=1)
     with seeded() as u:
-        result = service.settle_event(
-            u, actor=DR, event_id=event_id, request_id="s", at=AT + dt.timedelta(hours=1)
-        )
+        result = service.settle_event(u, actor=DR, event_id=event_id, request_id="s", at=soon)
+    assert list(result.denied) == []  # within dr_resource's after_end_days (60): settling
+    late = AT + dt.timedelta(days=61)
+    with seeded() as u:
+        result = service.settle_event(u, actor=DR, event_id=event_id, request_id="s2", at=late)
     assert list(result.denied) == [P2]
     assert result.run.settlement.settled[1] == 0
     with seeded() as u:
-        _run, _, rows = service.read_run(
-            u, actor=DR, run_id=result.run_id, request_id="r", at=AT + dt.timedelta(hours=1)
-        )
+        _run, _, rows = service.read_run(u, actor=DR, run_id=result.run_id, request_id="r", at=late)
     assert [r["status"] for r in rows] == ["ok", "access_denied"]
     assert "relation_missing" in rows[1]["reason"]
 

@@ -87,6 +87,7 @@ from jointuse.policy.engine import (
     Party,
     PartyStatus,
     Reason,
+    RefusedItem,
     RelationPeriod,
     Target,
     engine_for,
@@ -291,6 +292,93 @@ LoaderKey = str | tuple[str, str]
 """A loader is registered for a category (``"basic"``), or for one purpose's reads of a category
 (``("P2_cancellation_forwarding", "basic")``: what was forwarded, not the customer record);
 the purpose-specific one wins."""
+
+
+def _union(values: list[frozenset[str] | None]) -> frozenset[str] | None:
+    if any(v is None for v in values):
+        return None
+    return frozenset().union(*(v for v in values if v is not None))
+
+
+def narrow(
+    decision: Decision, relations: tuple[RelationPeriod, ...], at: datetime, asked: frozenset[str]
+) -> Decision:
+    """The engine's allowed ``decision`` narrowed by the scopes of the periods of its relation
+    holding at ``at`` (a customer's consent: :class:`~jointuse.policy.requests.Scope`).
+
+    Several scoped periods of the relation (two agreements, say) open the union of their
+    scopes. A purpose outside the scope refuses everything (``outside_scope``); items outside it
+    are dropped from what is granted and, when asked for, refused one by one (``outside_scope``)
+    — the decision then refused as any request with an item refused is. The data window
+    (``valid_from``/``valid_to``, which the loaders cut to) becomes the scope's."""
+    held = [r for r in relations if r.relation == decision.relation and r.holds_at(at)]
+    scopes = [r.scope for r in held]
+    if not held or any(s is None for s in scopes):
+        return decision  # an unscoped period of the relation holds: the rule's whole grant
+    real = [s for s in scopes if s is not None]
+    purposes = _union([s.purposes for s in real])
+    items = _union([s.items for s in real])
+    note = "; ".join(dict.fromkeys(s.note for s in real if s.note)) or "the customer's consent"
+    if purposes is not None and decision.purpose not in purposes:
+        message = (
+            f"purpose {decision.purpose} is outside the scope of {note} "
+            f"(which covers: {', '.join(sorted(purposes)) or 'nothing'})"
+        )
+        refused = tuple(
+            RefusedItem(i, Reason.OUTSIDE_SCOPE, message) for i in sorted(asked or decision.granted)
+        )
+        return dataclasses.replace(
+            decision,
+            allowed=False,
+            reason=Reason.OUTSIDE_SCOPE,
+            message=message,
+            granted=(),
+            refused=refused,
+        )
+    froms = [s.data_from for s in real]
+    tos = [s.data_to for s in real]
+    data_from = None if any(f is None for f in froms) else min(f for f in froms if f is not None)
+    data_to = None if any(t is None for t in tos) else max(t for t in tos if t is not None)
+    # The scope's data window replaces the relation's period as what the loaders cut to: a
+    # settling window after the end holds later than the data it opens.
+    valid_from = data_from if data_from is not None else decision.valid_from
+    valid_to = data_to if data_to is not None else decision.valid_to
+    granted = decision.granted
+    refused_now: tuple[RefusedItem, ...] = ()
+    if items is not None:
+        kept = tuple(i for i in granted if i in items)
+        cut = [i for i in granted if i not in items]
+        if cut:
+            message = f"outside the scope of {note}: {', '.join(cut)}"
+            refused_now = tuple(
+                RefusedItem(i, Reason.OUTSIDE_SCOPE, message) for i in cut if i in asked
+            )
+        granted = kept
+    if not granted:
+        message = f"nothing asked is within the scope of {note}"
+        return dataclasses.replace(
+            decision,
+            allowed=False,
+            reason=Reason.OUTSIDE_SCOPE,
+            message=message,
+            granted=(),
+            refused=tuple(RefusedItem(i, Reason.OUTSIDE_SCOPE, message) for i in sorted(asked))
+            or decision.refused,
+            valid_from=valid_from,
+            valid_to=valid_to,
+        )
+    if refused_now:
+        return dataclasses.replace(
+            decision,
+            allowed=False,
+            reason=Reason.ITEMS_REFUSED,
+            message=refused_now[0].message,
+            granted=granted,
+            refused=decision.refused + refused_now,
+            valid_from=valid_from,
+            valid_to=valid_to,
+        )
+    return dataclasses.replace(decision, granted=granted, valid_from=valid_from, valid_to=valid_to)
 
 
 @dataclass(frozen=True, slots=True)
@@ -538,6 +626,8 @@ class Gate:
             relations=relations,
         )
         decision = self.engine.decide(request)
+        if decision.allowed and any(r.scope is not None for r in relations):
+            decision = narrow(decision, relations, at, request.items)
         if light and any(c.category in self._contract_categories for c in decision.controllers):
             # A controller of the decision depends on the contract in force: decide with it.
             request = AccessRequest(
@@ -550,6 +640,8 @@ class Gate:
                 relations=relations,
             )
             decision = self.engine.decide(request)
+            if decision.allowed and any(r.scope is not None for r in relations):
+                decision = narrow(decision, relations, at, request.items)
         return ctx, decision
 
     def _failed(

@@ -341,6 +341,7 @@ def build_demo(
     if count >= 4:
         from jointuse.demo.dr import load_dr_scenario
 
+        # Customers 1-3 are supplied since before the agreements' date (generate.DR_DEMO_SINCE).
         records = list(generate_customers(4, seed=seed, retailers=_retailer_weights()))[1:]
         load_dr_scenario(engine, records, datetime.now(UTC))
     tokens = issue_demo_tokens(engine, demo_party_codes(area_tso))

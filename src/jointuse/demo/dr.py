@@ -2,10 +2,11 @@
 
 Three demo customers' supply points become DR resources of ``dr-negawatt-one``: their meter
 data are LBNL building 90's measured load from 1 June to 18 July 2018 (``data/demo``, scaled to
-100 %, 60 % and 30 %), imported by each point's area TSO; the contractor registers each
-customer's DR agreement (from 1 May 2018), a balancing group and the resources, and a DR event on
-18 July 2018 (a DR event day of the building), 13:00–17:00 (slots 27–34). Everything passes the
-services and the gate, as any party would. Then::
+100 %, 60 % and 30 %), imported by each point's area TSO; each customer's DR agreement (from
+1 May 2018) is proposed by the contractor and confirmed by the customer with the code e-mailed to
+them (through a local SMTP sink); the contractor registers a balancing group, the resources and a
+DR event on 18 July 2018 (a DR event day of the building), 13:00–17:00 (slots 27–34). Everything
+passes the services and the gate, as any party would. Then::
 
     jointuse negawatt settle --event demo-b90-2018-07-18 --as dr-negawatt-one
 """
@@ -14,7 +15,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from importlib import resources
 
 import numpy as np
@@ -22,11 +24,14 @@ from sqlalchemy import Engine
 
 from jointuse.core.db import UnitOfWork
 from jointuse.core.ids import SupplyPointId
+from jointuse.core.mail import MailSink, mail_sink
 from jointuse.demo.generate import SyntheticCustomer
-from jointuse.negawatt import service
+from jointuse.negawatt import consent, service
+from jointuse.negawatt.consent import code_in
 from jointuse.negawatt.meterdata import MeterDay
 from jointuse.negawatt.service import Agreement
 from jointuse.policy.engine import Party
+from jointuse.rights import identity
 
 CONTRACTOR = "dr-negawatt-one"
 GROUP = "BG-DEMO"
@@ -34,6 +39,99 @@ EVENT_ID = "demo-b90-2018-07-18"
 EVENT_DAY = dt.date(2018, 7, 18)
 SCALES = (1.0, 0.6, 0.3)
 DATA_FILE = "lbnl_b90_halfhourly_2018.csv"
+AGREED_ON = dt.date(2018, 5, 1)
+
+
+def _code(sink: MailSink, email: str) -> str:
+    for message in reversed(sink.to(email)):
+        code = code_in(message.body) or _six_digits(message.body)
+        if code:
+            return code
+    raise RuntimeError(f"no code reached {email}")
+
+
+def _six_digits(body: str) -> str | None:
+    found = re.search(r"(?:確認コード|code)[^0-9]{0,20}(\d{6})", body)
+    return found.group(1) if found else None
+
+
+def confirm_as_customer(
+    unit: Callable[[], UnitOfWork],
+    *,
+    agreement_id: str,
+    supply_point_id: str,
+    contract_number: str,
+    postal_code: str,
+    email: str,
+    at: dt.datetime,
+) -> Agreement:
+    """The customer's side of a DR agreement as it happens: they enrol with the details of
+    their bill (an e-mailed code), ask for the proposal's code by e-mail and confirm with it.
+    Every message passes a local SMTP sink (:func:`jointuse.core.mail.mail_sink`); nothing is
+    written around the services. ``unit`` opens a unit of work."""
+    with mail_sink() as (sink, mailer):
+        with unit() as u:
+            identity.request_enrolment(
+                u,
+                mailer,
+                contract_number=contract_number,
+                supply_point_id=supply_point_id,
+                postal_code=postal_code,
+                email=email,
+                at=at,
+            )
+        with unit() as u:
+            session = identity.confirm(
+                u, email=email, code=_code(sink, email), purpose="enrol", at=at
+            )
+        with unit() as u:
+            consent.send_code(u, mailer, account=session.account, agreement_id=agreement_id, at=at)
+        with unit() as u:
+            return consent.confirm(
+                u,
+                account=session.account,
+                agreement_id=agreement_id,
+                code=_code(sink, email),
+                at=at,
+            )
+
+
+def propose_and_confirm(
+    unit: Callable[[], UnitOfWork],
+    *,
+    contractor: Party,
+    customer_id: str,
+    supply_point_id: str,
+    contract_number: str,
+    postal_code: str,
+    agreed_on: dt.date,
+    email: str,
+    request_id: str,
+    at: dt.datetime,
+    **scope: object,
+) -> Agreement:
+    """The contractor proposes (``scope``: the proposal's scope arguments), then the customer
+    confirms (:func:`confirm_as_customer`)."""
+    with unit() as u:
+        agreement = service.register_agreement(
+            u,
+            actor=contractor,
+            customer_id=customer_id,
+            supply_point_id=supply_point_id,
+            agreed_on=agreed_on,
+            request_id=request_id,
+            at=at,
+            **scope,  # type: ignore[arg-type]
+        )
+    return confirm_as_customer(
+        unit,
+        agreement_id=agreement.agreement_id,
+        supply_point_id=supply_point_id,
+        contract_number=contract_number,
+        postal_code=postal_code,
+        email=email,
+        at=at,
+    )
 
 
 def building_load() -> dict[dt.date, np.ndarray]:
@@ -94,19 +192,19 @@ def _resource(
             u, rows, actor=tso, file=DATA_FILE, request_id=f"demo-dr-import-{k}", at=at
         )
 
-    def agreed(u: UnitOfWork) -> Agreement:
-        return service.register_agreement(
-            u,
-            actor=dr,
-            customer_id=rec.customer_id,
-            supply_point_id=rec.supply_point_id,
-            agreed_on=dt.date(2018, 5, 1),
-            request_id=f"demo-dr-agreement-{k}",
-            at=at,
-        )
-
     service.in_unit(engine, imported)
-    agreement = service.in_unit(engine, agreed)
+    agreement = propose_and_confirm(
+        service.units(engine),
+        contractor=dr,
+        customer_id=rec.customer_id,
+        supply_point_id=rec.supply_point_id,
+        contract_number=rec.contract_number,
+        postal_code=rec.postal_code,
+        agreed_on=AGREED_ON,
+        email=f"dr-demo-{k}@customer.example",
+        request_id=f"demo-dr-agreement-{k}",
+        at=at,
+    )
 
     def registered(u: UnitOfWork) -> object:
         return service.register_resource(

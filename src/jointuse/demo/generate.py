@@ -140,6 +140,17 @@ def supply_point_id_for(area_code: str, index: int, rng: random.Random) -> str:
     return f"{area_code}{rng.randrange(10**8):08d}{index:012d}"
 
 
+#: Customers 1–3 are the demo's DR resources (:mod:`jointuse.demo.dr`): their meter data are a
+#: building's load of 2018 and their DR agreements date from May 2018, so they are supplied since
+#: before then (a DR agreement never reaches back before the customer's own tenure).
+DR_DEMO_INDICES = range(1, 4)
+DR_DEMO_SINCE = date(2017, 4, 1)
+
+
+def _since(index: int, drawn: date) -> date:
+    return min(drawn, DR_DEMO_SINCE) if index in DR_DEMO_INDICES else drawn
+
+
 def generate_customers(
     count: int,
     *,
@@ -184,7 +195,9 @@ def generate_customers(
             retailer_code=retailer,
             contract_number=f"{prefixes[retailer]}-{index:010d}",
             contract_kind="standard",
-            contract_valid_from=date(2016 + rng.randrange(9), rng.randrange(1, 13), 1),
+            contract_valid_from=_since(
+                index, date(2016 + rng.randrange(9), rng.randrange(1, 13), 1)
+            ),
             supply_point_id=supply_point_id_for(area, index, rng),
             area_code=area,
             service_menu=menu,

@@ -7,11 +7,14 @@ import uuid
 from dataclasses import replace
 
 from jointuse.access.gate import Gate
+from jointuse.core.calendar import JST
 from jointuse.core.db import UnitOfWork
 from jointuse.core.errors import NotFound, ValidationError
 from jointuse.core.ids import SupplyPointId
+from jointuse.core.mail import Mailer
 from jointuse.customers.relations import RelationContext, TargetRef, contracts_of
 from jointuse.negawatt import repository as repo
+from jointuse.negawatt.consent import WORDING_VERSION, check_scope, evidence, notify_proposal
 from jointuse.negawatt.relation import (
     NEGAWATT_WRITE,
     P5,
@@ -36,10 +39,37 @@ def register_agreement(
     expires_on: dt.date | None = None,
     agreement_id: str | None = None,
     gate: Gate | None = None,
+    scope_purposes: tuple[str, ...] | None = None,
+    scope_items: tuple[str, ...] | None = None,
+    data_from: dt.date | None = None,
+    data_to: dt.date | None = None,
+    mailer: Mailer | None = None,
 ) -> Agreement:
-    """A DR contractor registers a customer's DR agreement for a point (the point must be the
-    customer's: a retail contract of that customer for it must exist)."""
+    """A DR contractor **proposes** a customer's DR agreement for a point (the point must be
+    the customer's: a retail contract of that customer for it must exist). The proposal opens
+    nothing until the customer confirms it (:mod:`jointuse.negawatt.consent`); the customer's
+    enrolled addresses get the wording and a code (when ``mailer`` is given).
+
+    The proposal is the contractor's P5 write, decided with the relation it proposes (the
+    ledger shows it as such); the stored agreement makes ``dr_resource`` hold only once
+    confirmed. ``agreed_on`` may not lie in the future."""
     point = SupplyPointId.parse(supply_point_id).value
+    if agreed_on > _aware(at).astimezone(JST).date():
+        raise ValidationError(
+            f"agreed_on {agreed_on} is in the future",
+            field="agreed_on",
+            valid=f"a day up to {_aware(at).astimezone(JST).date()}",
+        )
+    if data_from is not None and data_to is not None and data_to <= data_from:
+        raise ValidationError(
+            f"data_to {data_to} is not after data_from {data_from}",
+            field="data_to",
+            valid=f"a day after {data_from}, or none",
+        )
+    the_gate = gate or negawatt_gate()
+    scope_purposes, scope_items = check_scope(
+        scope_purposes, scope_items, (i.key for i in the_gate.policy.items)
+    )
     if expires_on is not None and expires_on <= agreed_on:
         raise ValidationError(
             f"expires_on {expires_on} is not after agreed_on {agreed_on}",
@@ -56,6 +86,11 @@ def register_agreement(
         agreed_on,
         scope.strip(),
         expires_on,
+        scope_purposes=scope_purposes,
+        scope_items=scope_items,
+        data_from=data_from,
+        data_to=data_to,
+        wording_version=WORDING_VERSION,
     )
     start, end = agreement_period(a)
 
@@ -68,9 +103,11 @@ def register_agreement(
                 valid="the customer supplied at that point",
             )
         repo.insert_agreement(ctx.conn, a, at)
+        evidence(ctx.conn, a, action="proposed", at=at, party_code=actor.code)
+        notify_proposal(ctx.conn, mailer, a, at)
         return {}
 
-    (gate or negawatt_gate()).write(
+    the_gate.write(
         uow,
         actor=actor,
         purpose=P5,
@@ -103,8 +140,12 @@ def withdraw_agreement(
             field="agreement_id",
         )
 
+    if a.state not in ("proposed", "confirmed"):
+        raise ValidationError(f"agreement {agreement_id!r} is {a.state}", field="agreement_id")
+
     def change(ctx: RelationContext) -> dict[str, object]:
-        repo.set_withdrawn(ctx.conn, agreement_id, at)
+        repo.set_state(ctx.conn, agreement_id, state="withdrawn", withdrawn_at=at)
+        evidence(ctx.conn, a, action="withdrawn", at=at, party_code=actor.code)
         return {}
 
     (gate or negawatt_gate()).write(
@@ -117,7 +158,7 @@ def withdraw_agreement(
         at=_aware(at),
         change=change,
     )
-    return replace(a, withdrawn_at=at)
+    return replace(a, withdrawn_at=at, state="withdrawn")
 
 
 def register_group(uow: UnitOfWork, *, actor: Party, code: str, name: str) -> None:

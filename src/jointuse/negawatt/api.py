@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from jointuse.core.db import UnitOfWork
 from jointuse.core.errors import ValidationError
@@ -100,7 +100,13 @@ async def add_group(body: GroupIn, credentials: CredentialsDep) -> GroupIn:
 
 
 @router.post("/agreements", status_code=status.HTTP_201_CREATED)
-async def add_agreement(body: AgreementIn, credentials: CredentialsDep) -> dict[str, Any]:
+async def add_agreement(
+    body: AgreementIn, credentials: CredentialsDep, request: Request
+) -> dict[str, Any]:
+    """Propose a DR agreement: it opens nothing until the customer confirms it (the customer's
+    enrolled addresses get the wording and a code)."""
+    mailer = getattr(request.app.state, "mailer", None)
+
     def run(uow: UnitOfWork, c: Caller) -> Any:
         return service.register_agreement(
             uow,
@@ -114,6 +120,11 @@ async def add_agreement(body: AgreementIn, credentials: CredentialsDep) -> dict[
             request_id=c.request_id,
             at=c.at,
             gate=c.gate,
+            scope_purposes=tuple(body.scope_purposes) if body.scope_purposes else None,
+            scope_items=tuple(body.scope_items) if body.scope_items else None,
+            data_from=body.data_from,
+            data_to=body.data_to,
+            mailer=mailer,
         )
 
     a = await _as_caller(credentials, run)
@@ -122,6 +133,7 @@ async def add_agreement(body: AgreementIn, credentials: CredentialsDep) -> dict[
         "supply_point_id": a.supply_point_id,
         "agreed_on": a.agreed_on.isoformat(),
         "expires_on": a.expires_on.isoformat() if a.expires_on else None,
+        "state": a.state,
     }
 
 

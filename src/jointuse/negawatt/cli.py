@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +27,7 @@ from sqlalchemy import Engine
 from jointuse.access.gate import PolicyDenied
 from jointuse.core.cli import DatabaseUrl, open_cli_database, typer_app
 from jointuse.core.errors import JointuseError
+from jointuse.core.mail import mailer_from
 from jointuse.negawatt import service
 from jointuse.policy.engine import Party, PartyStatus
 
@@ -157,11 +159,24 @@ def agreement_add(
     as_party: AsParty,
     expires_on: Annotated[str | None, typer.Option("--expires-on")] = None,
     agreement_id: Annotated[str | None, typer.Option("--id")] = None,
+    purpose: Annotated[
+        list[str] | None, typer.Option("--purpose", help="A purpose of the scope (repeatable)")
+    ] = None,
+    item: Annotated[
+        list[str] | None, typer.Option("--item", help="An item of the scope (repeatable)")
+    ] = None,
+    data_from: Annotated[str | None, typer.Option("--data-from", help="YYYY-MM-DD")] = None,
+    data_to: Annotated[str | None, typer.Option("--data-to", help="YYYY-MM-DD (exclusive)")] = None,
     database_url: Db = None,
 ) -> None:
-    """Register a customer's DR agreement for a point (P5 write through the gate)."""
+    """Propose a customer's DR agreement for a point (P5 write through the gate). It opens
+    nothing until the customer confirms it with the code e-mailed to their enrolled address
+    (SMTP as configured: JOINTUSE_SMTP_HOST ...)."""
     start = _date(agreed_on, "agreed_on")
     end = _date(expires_on, "expires_on") if expires_on else None
+    first = _date(data_from, "data_from") if data_from else None
+    last = _date(data_to, "data_to") if data_to else None
+    mailer = mailer_from(os.environ)
     a = _act(
         as_party,
         database_url,
@@ -175,9 +190,14 @@ def agreement_add(
             agreement_id=agreement_id,
             request_id=_request(),
             at=at,
+            scope_purposes=tuple(purpose) if purpose else None,
+            scope_items=tuple(item) if item else None,
+            data_from=first,
+            data_to=last,
+            mailer=mailer,
         ),
     )
-    typer.echo(f"agreement {a.agreement_id}")
+    typer.echo(f"agreement {a.agreement_id} proposed: it opens nothing until the customer confirms")
 
 
 @agreement_app.command("withdraw")

@@ -20,6 +20,7 @@ from jointuse.negawatt.meterdata import MeterDay
 from jointuse.negawatt.tables import (
     balancing_group,
     dr_agreement,
+    dr_consent_evidence,
     dr_event,
     dr_event_resource,
     dr_resource,
@@ -45,6 +46,13 @@ class Agreement:
     scope: str
     expires_on: dt.date | None = None
     withdrawn_at: dt.datetime | None = None
+    state: str = "proposed"
+    confirmed_at: dt.datetime | None = None
+    scope_purposes: tuple[str, ...] | None = None
+    scope_items: tuple[str, ...] | None = None
+    data_from: dt.date | None = None
+    data_to: dt.date | None = None
+    wording_version: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +113,22 @@ def _agreement(row: Any) -> Agreement:
         row.scope,
         row.expires_on,
         row.withdrawn_at,
+        row.state,
+        row.confirmed_at,
+        _split(row.scope_purposes),
+        _split(row.scope_items),
+        row.data_from,
+        row.data_to,
+        row.wording_version,
     )
+
+
+def _split(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else tuple(t for t in text.split(",") if t)
+
+
+def _join(values: tuple[str, ...] | None) -> str | None:
+    return None if values is None else ",".join(values)
 
 
 def insert_agreement(conn: Connection, a: Agreement, created_at: dt.datetime) -> None:
@@ -120,19 +143,49 @@ def insert_agreement(conn: Connection, a: Agreement, created_at: dt.datetime) ->
             expires_on=a.expires_on,
             withdrawn_at=a.withdrawn_at,
             created_at=created_at,
+            state=a.state,
+            confirmed_at=a.confirmed_at,
+            scope_purposes=_join(a.scope_purposes),
+            scope_items=_join(a.scope_items),
+            data_from=a.data_from,
+            data_to=a.data_to,
+            wording_version=a.wording_version,
         )
     )
+
+
+def set_state(conn: Connection, agreement_id: str, **values: Any) -> None:
+    """Update an agreement's consent state (``state``, ``confirmed_at``, ``withdrawn_at``)."""
+    conn.execute(update(dr_agreement).where(dr_agreement.c.id == agreement_id).values(**values))
+
+
+def agreements_of_customer(
+    conn: Connection, customer_id: str, supply_point_id: str
+) -> list[Agreement]:
+    """Every contractor's agreements for one customer at one point (one indexed query)."""
+    q = select(dr_agreement).where(
+        dr_agreement.c.customer_id == customer_id,
+        dr_agreement.c.supply_point_id == supply_point_id,
+    )
+    return [_agreement(r) for r in conn.execute(q.order_by(dr_agreement.c.created_at))]
+
+
+def insert_evidence(conn: Connection, **values: Any) -> None:
+    conn.execute(insert(dr_consent_evidence).values(**values))
+
+
+def evidence_of(conn: Connection, agreement_id: str) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(dr_consent_evidence)
+        .where(dr_consent_evidence.c.agreement_id == agreement_id)
+        .order_by(dr_consent_evidence.c.id)
+    )
+    return [dict(r._mapping) for r in rows]
 
 
 def get_agreement(conn: Connection, agreement_id: str) -> Agreement | None:
     row = conn.execute(select(dr_agreement).where(dr_agreement.c.id == agreement_id)).first()
     return _agreement(row) if row is not None else None
-
-
-def set_withdrawn(conn: Connection, agreement_id: str, at: dt.datetime) -> None:
-    conn.execute(
-        update(dr_agreement).where(dr_agreement.c.id == agreement_id).values(withdrawn_at=at)
-    )
 
 
 def agreements_for(

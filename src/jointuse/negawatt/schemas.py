@@ -25,6 +25,14 @@ class AgreementIn(StrictModel):
     expires_on: date | None = None
     scope: Text250 = "negawatt"
     agreement_id: Text64 | None = None
+    scope_purposes: Annotated[list[Text64], Field(max_length=5)] | None = Field(
+        default=None, description="purposes the customer is asked to agree to (default: P3, P5)"
+    )
+    scope_items: Annotated[list[Text64], Field(max_length=50)] | None = Field(
+        default=None, description="items the agreement opens (default: what the rules grant)"
+    )
+    data_from: date | None = Field(default=None, description="first day of data it opens")
+    data_to: date | None = Field(default=None, description="day after the last day of data")
 
 
 class ResourceIn(StrictModel):

@@ -133,6 +133,7 @@ __all__ = [
     "run_settlement",
     "settle_event",
     "slots_csv",
+    "units",
     "withdraw_agreement",
 ]
 
@@ -195,6 +196,11 @@ def run_settlement(
             params=params,
             rounding=rounding,
         )
+
+
+def units(engine: Engine) -> Callable[[], UnitOfWork]:
+    """A factory of units of work on ``engine`` (for edges that run several use cases)."""
+    return lambda: UnitOfWork(engine)
 
 
 def in_unit(engine: Engine, use_case: Callable[[UnitOfWork], _T]) -> _T:

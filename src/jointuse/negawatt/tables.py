@@ -32,6 +32,7 @@ data in them goes through :mod:`jointuse.access.gate` (see :mod:`jointuse.negawa
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Column,
     Date,
@@ -43,10 +44,14 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
+from jointuse.core import conflicts
 from jointuse.core.db import metadata
 from jointuse.customers.tables import Moment
+
+_BIGINT = BigInteger().with_variant(Integer(), "sqlite")
 
 dr_agreement = Table(
     "dr_agreement",
@@ -60,7 +65,21 @@ dr_agreement = Table(
     Column("expires_on", Date, nullable=True),
     Column("withdrawn_at", Moment, nullable=True),
     Column("created_at", Moment, nullable=False),
+    # Migration 0090_dr_consent: the customer's confirmation (see jointuse.negawatt.consent).
+    Column("state", String(16), nullable=False, server_default="proposed"),
+    Column("confirmed_at", Moment, nullable=True),
+    Column("scope_purposes", String(200), nullable=True),
+    Column("scope_items", String(500), nullable=True),
+    Column("data_from", Date, nullable=True),
+    Column("data_to", Date, nullable=True),
+    Column("wording_version", String(16), nullable=True),
     CheckConstraint("expires_on IS NULL OR expires_on > agreed_on", name="period_not_empty"),
+    CheckConstraint(
+        "state IN ('proposed', 'confirmed', 'declined', 'withdrawn')", name="state_known"
+    ),
+    CheckConstraint(
+        "data_to IS NULL OR data_from IS NULL OR data_to > data_from", name="data_period"
+    ),
 )
 Index(
     "ix_dr_agreement_point_contractor",
@@ -68,6 +87,43 @@ Index(
     dr_agreement.c.contractor_code,
 )
 Index("ix_dr_agreement_customer_id", dr_agreement.c.customer_id)
+_LIVE = "state IN ('proposed', 'confirmed')"
+Index(
+    "uq_dr_agreement_one_live",
+    dr_agreement.c.contractor_code,
+    dr_agreement.c.customer_id,
+    dr_agreement.c.supply_point_id,
+    unique=True,
+    sqlite_where=text(_LIVE),
+    postgresql_where=text(_LIVE),
+)
+ONE_LIVE_AGREEMENT = conflicts.rule(
+    "uq_dr_agreement_one_live",
+    "one proposed or confirmed DR agreement per contractor, customer and supply point",
+)
+
+dr_consent_evidence = Table(
+    "dr_consent_evidence",
+    metadata,
+    Column("id", _BIGINT, primary_key=True, autoincrement=True),
+    Column("agreement_id", String(64), ForeignKey("dr_agreement.id"), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("by_kind", String(16), nullable=False),
+    Column("account_id", String(36), nullable=True),
+    Column("party_code", String(64), nullable=True),
+    Column("at", Moment, nullable=False),
+    Column("wording_version", String(16), nullable=False),
+    Column("wording_ja", Text, nullable=False),
+    Column("wording_en", Text, nullable=False),
+    Column("scope", Text, nullable=False),
+    CheckConstraint(
+        "action IN ('proposed', 'confirmed', 'declined', 'withdrawn')", name="action_known"
+    ),
+    CheckConstraint("by_kind IN ('customer', 'contractor')", name="by_kind_known"),
+)
+"""The evidence of each step of a DR agreement: who (the customer's account, or the
+contractor), when, the wording shown (ja/en) and its version, the scope (JSON)."""
+Index("ix_dr_consent_evidence_agreement_id", dr_consent_evidence.c.agreement_id)
 
 balancing_group = Table(
     "balancing_group",

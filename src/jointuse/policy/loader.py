@@ -73,7 +73,7 @@ _SCHEMA: dict[str, dict[str, _Field]] = {
         joint_use=_BOOL,
     ),
     "item": _fields(["key", "category", "label_ja", "label_en"]),
-    "relation": _fields(["key", "label_ja", "label_en"]),
+    "relation": _fields(["key", "label_ja", "label_en"], ["after_end_days"], after_end_days=_INT),
     "controller": _fields(
         ["category", "party_kind", "relation", "label_ja", "label_en"],
         ["exception"],
@@ -319,7 +319,7 @@ class _Loader:
                     self.where.table("category", cat_keys.index(c.key)),
                 )
         relations = [
-            Relation(e["key"], e["label_ja"], e["label_en"])
+            Relation(e["key"], e["label_ja"], e["label_en"], e.get("after_end_days"))
             for e, _, _ in self.keyed(raw, "relation")
         ]
         rel_keys = [r.key for r in relations]

@@ -60,7 +60,13 @@ class Item(Labelled):
 
 @dataclass(frozen=True, slots=True)
 class Relation(Labelled):
-    """A kind of relation between a party and a target (supply point / customer)."""
+    """A kind of relation between a party and a target (supply point / customer).
+
+    ``after_end_days``: for a relation a customer's consent creates (``dr_resource``), how many
+    days after the consent is withdrawn the data dated within it stays readable — for settling
+    what happened inside it, and nothing newer (None: not at all)."""
+
+    after_end_days: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,7 @@ class Reason(StrEnum):
     RELATION_MISSING = "relation_missing"
     ITEM_NOT_PERMITTED = "item_not_permitted"
     ITEM_UNKNOWN = "item_unknown"
+    OUTSIDE_SCOPE = "outside_scope"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +87,32 @@ def mixed_times() -> ValidationError:
 
 
 @dataclass(frozen=True, slots=True)
+class Scope:
+    """What a consent-based relation opens, narrower than the rule (the customer's choice).
+
+    ``purposes``/``items``: None = whatever the rule grants; else only these. ``data_from``/
+    ``data_to``: the data window ``[data_from, data_to)`` the loaders cut to (None = the
+    relation's own period) — it may end before the relation does (after a DR agreement is
+    withdrawn its data stays readable for a bounded time, but nothing dated after the
+    withdrawal). Applied by the gate after the engine's decision
+    (:func:`jointuse.access.gate.narrow`)."""
+
+    purposes: frozenset[str] | None = None
+    items: frozenset[str] | None = None
+    data_from: datetime | None = None
+    data_to: datetime | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class RelationPeriod:
-    """A relation between the party and the target over ``[valid_from, valid_to)``."""
+    """A relation between the party and the target over ``[valid_from, valid_to)``; ``scope``
+    narrows what it opens (None: the rule's whole grant, over the period)."""
 
     relation: str
     valid_from: datetime
     valid_to: datetime | None = None
+    scope: Scope | None = None
 
     def __post_init__(self) -> None:
         if self.valid_to is None:

@@ -8,6 +8,11 @@
 ``POST /v1/me/sign-out``                   the session ends
 ``GET  /v1/me``                            the account and the contracts it proved
 ``GET  /v1/me/access-log``                 who used my data, and why (within my tenure)
+``GET  /v1/me/consents``                   DR agreements concerning me: wording, state, evidence
+``POST /v1/me/consents/{id}/code``         a new confirmation code by e-mail
+``POST /v1/me/consents/{id}/confirm``      confirm a proposal with the code
+``POST /v1/me/consents/{id}/decline``      decline a proposal
+``POST /v1/me/consents/{id}/withdraw``     withdraw (one step, no code)
 =========================================  ===================================================
 
 Customers authenticate with ``Authorization: Bearer jc_…`` (a session); joint users' tokens
@@ -19,11 +24,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, status
+from fastapi import APIRouter, Header, Path, Query, Request, status
 from pydantic import Field
 
 from jointuse.core.http import StrictModel, run_unit
 from jointuse.core.mail import Mailer
+from jointuse.negawatt import consent
 from jointuse.rights import service
 from jointuse.rights.access_log import Filter
 
@@ -138,3 +144,116 @@ async def access_log(
     return await run_unit(
         engine, lambda: service.my_access_log(engine, authorization, at, policy, where, rid)
     )
+
+
+class ConsentCodeIn(StrictModel):
+    code: str = Field(max_length=16, description="the code from the e-mail")
+
+
+AgreementId = Annotated[str, Path(max_length=64, pattern=r"[A-Za-z0-9._:-]{1,64}")]
+
+
+def _consent_result(a: Any) -> dict[str, Any]:
+    return {"agreement_id": a.agreement_id, "state": a.state}
+
+
+@router.get("/consents", summary="DR agreements concerning me (需要抑制契約への同意)")
+async def consents(request: Request, authorization: Bearer = None) -> dict[str, Any]:
+    engine, _mailer, at, _source = _ctx(request)
+    return await run_unit(
+        engine,
+        lambda: service.as_customer(
+            engine,
+            authorization,
+            at,
+            lambda uow, account: {"consents": consent.my_consents(uow.connection, account)},
+        ),
+    )
+
+
+@router.post(
+    "/consents/{agreement_id}/code",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="A new confirmation code by e-mail",
+)
+async def consent_code(
+    agreement_id: AgreementId, request: Request, authorization: Bearer = None
+) -> dict[str, str]:
+    engine, mailer, at, _source = _ctx(request)
+    await run_unit(
+        engine,
+        lambda: service.as_customer(
+            engine,
+            authorization,
+            at,
+            lambda uow, account: consent.send_code(
+                uow, mailer, account=account, agreement_id=agreement_id, at=at
+            ),
+        ),
+    )
+    return {"status": "a code is on its way to your address"}
+
+
+@router.post("/consents/{agreement_id}/confirm", summary="Confirm a DR agreement with the code")
+async def consent_confirm(
+    agreement_id: AgreementId, body: ConsentCodeIn, request: Request, authorization: Bearer = None
+) -> dict[str, Any]:
+    engine, _mailer, at, _source = _ctx(request)
+    rid = getattr(request.state, "request_id", None)
+    a = await run_unit(
+        engine,
+        lambda: service.as_customer(
+            engine,
+            authorization,
+            at,
+            lambda uow, account: consent.confirm(
+                uow,
+                account=account,
+                agreement_id=agreement_id,
+                code=body.code,
+                at=at,
+                request_id=rid,
+            ),
+        ),
+    )
+    return _consent_result(a)
+
+
+@router.post("/consents/{agreement_id}/decline", summary="Decline a proposed DR agreement")
+async def consent_decline(
+    agreement_id: AgreementId, request: Request, authorization: Bearer = None
+) -> dict[str, Any]:
+    engine, _mailer, at, _source = _ctx(request)
+    rid = getattr(request.state, "request_id", None)
+    a = await run_unit(
+        engine,
+        lambda: service.as_customer(
+            engine,
+            authorization,
+            at,
+            lambda uow, account: consent.decline(
+                uow, account=account, agreement_id=agreement_id, at=at, request_id=rid
+            ),
+        ),
+    )
+    return _consent_result(a)
+
+
+@router.post("/consents/{agreement_id}/withdraw", summary="Withdraw a DR agreement (one step)")
+async def consent_withdraw(
+    agreement_id: AgreementId, request: Request, authorization: Bearer = None
+) -> dict[str, Any]:
+    engine, _mailer, at, _source = _ctx(request)
+    rid = getattr(request.state, "request_id", None)
+    a = await run_unit(
+        engine,
+        lambda: service.as_customer(
+            engine,
+            authorization,
+            at,
+            lambda uow, account: consent.withdraw(
+                uow, account=account, agreement_id=agreement_id, at=at, request_id=rid
+            ),
+        ),
+    )
+    return _consent_result(a)

@@ -51,6 +51,7 @@ from jointuse.web.common import (
 from jointuse.webauth import service as sessions
 from jointuse.webauth.service import WebSession
 from jointuse.workorders import service as orders
+from jointuse.workorders.scope import points_of
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 _T = TypeVar("_T")
@@ -396,7 +397,7 @@ async def contacts(order_id: str, request: Request) -> Response:
     def use_case(uow: UnitOfWork, s: WebSession, party: Party) -> dict[str, Any]:
         order = _order(uow, party, order_id, at)
         rows = []
-        for point in order["points"][:MAX_CONTACTS]:
+        for point in points_of(uow, actor=party, order_id=order_id, limit=MAX_CONTACTS):
             try:
                 read = customers.tso_customer_lookup(
                     uow,

@@ -19,7 +19,7 @@ import pytest
 from jointuse.core.calendar import JST
 from jointuse.demo.live import serve
 from jointuse.ledger.service import find_entries
-from web_world import A, EMAIL, Site
+from web_world import EMAIL, A, Site
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -153,7 +153,7 @@ def test_a_retailer_judges_a_cancellation_forwarding(
     _axe(p)
     match = p.locator("#match")
     text = match.inner_text()
-    assert "name" in text and "address" in text
+    assert "氏名" in text and "住所" in text
     assert "同一（表記ゆれ）" in text or "完全一致" in text  # 一丁目2番3号 = 1-2-3
     assert p.locator("#suggested").inner_text() == "OK"
     _shot(p, "retailer-forwarding-match", backend)

@@ -206,9 +206,20 @@ async def forwarding(forwarding_id: str, request: Request) -> Response:
         request,
         "console_forwarding.html",
         session=session,
+        item_labels=_item_labels(request),
         ng_reasons=[r.value for r in NgReason],
         **data,
     )
+
+
+def _item_labels(request: Request) -> dict[str, str]:
+    from jointuse.web.common import lang_of
+
+    lang = lang_of(request)
+    policy = s_gate(request).policy
+    labels = {i.key: (i.label_ja if lang == "ja" else i.label_en) for i in policy.items}
+    labels["name_kana"] = "氏名（カナ）" if lang == "ja" else "Name (kana)"
+    return labels
 
 
 def s_gate(request: Request) -> Any:
@@ -396,7 +407,7 @@ async def contacts(order_id: str, request: Request) -> Response:
 
     def use_case(uow: UnitOfWork, s: WebSession, party: Party) -> dict[str, Any]:
         order = _order(uow, party, order_id, at)
-        rows = []
+        rows: list[dict[str, Any]] = []
         for point in points_of(uow, actor=party, order_id=order_id, limit=MAX_CONTACTS):
             try:
                 read = customers.tso_customer_lookup(

@@ -194,6 +194,11 @@ def _key(text: str | None, field: str) -> str | None:
     return text
 
 
+def _plain_key(prefix: str, purpose: str) -> str:
+    """The catalogue key explaining ``purpose`` (every ``admin:…`` purpose shares one)."""
+    return f"{prefix}_admin" if purpose.startswith("admin:") else f"{prefix}_{purpose}"
+
+
 def _controllers(policy: Any, lang: str) -> dict[str, str]:
     """item key → the controller's description (管理責任者), from the policy."""
     by_category = {
@@ -247,10 +252,14 @@ async def access_log_page(request: Request) -> Response:
     controllers = _controllers(policy, lang)
     for e in entries:
         e["when"] = datetime.fromisoformat(e["at"]).astimezone(JST).strftime("%Y-%m-%d %H:%M")
-        e["plain"] = translate(lang, f"plain_{e['purpose']}")
+        e["plain"] = translate(lang, _plain_key("plain", e["purpose"]))
         e["controllers"] = sorted({controllers.get(i["item"], "") for i in e["items"]} - {""})
     drawn = chart([(datetime.fromisoformat(e["at"]), e["purpose"]) for e in entries], purposes)
     labels = {p.key: (p.label_ja if lang == "ja" else p.label_en) for p in policy.purposes}
+    short = {
+        key: translate(lang, _plain_key("short", key))
+        for key in {*labels, *(e["purpose"] for e in entries)}
+    }
     return render(
         request,
         "my_access_log.html",
@@ -258,8 +267,8 @@ async def access_log_page(request: Request) -> Response:
         found=found,
         entries=entries,
         chart=drawn,
-        purposes=[(p.key, labels[p.key]) for p in policy.purposes],
-        purpose_labels=labels,
+        purposes=[(p.key, short[p.key]) for p in policy.purposes],
+        purpose_labels=short,
         parties=sorted((code, ja if lang == "ja" else en) for code, (ja, en) in names.items()),
         chosen={k: q.get(k, "") for k in ("purpose", "party", "since", "until")},
     )

@@ -2,7 +2,8 @@
 (tso-03) registered point A; r-old supplies 山田 太郎 (c-old) there under OLD-1 since 2024;
 r-new files a switch of A, so a 廃止取次 waits for r-old's judgement; the ledger holds some
 history of uses of A (for the access record's chart). Tokens for r-old and tso-03; a real
-SMTP sink for the customer's codes; the app as ``jointuse serve`` builds it."""
+SMTP sink for the customer's codes; a ledger key, sealed and one signed checkpoint; occto as the
+auditor; the app as ``jointuse serve`` builds it."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ from jointuse.customers import service as customers
 from jointuse.customers.model import Address, ContractKind, Customer, RetailContract, SupplyPoint
 from jointuse.flows.filing import SwitchFiling, file_switch
 from jointuse.ledger.chain import LedgerEntry
-from jointuse.ledger.service import append
+from jointuse.ledger.checkpoint import create_checkpoint
+from jointuse.ledger.keys import LedgerKey, bind_key
+from jointuse.ledger.service import append, seal_all
 from jointuse.parties import service as parties
 from jointuse.policy.engine import Party
 from seeding import seed_contract
@@ -39,6 +42,7 @@ class Site:
     sink: MailSink
     retailer_token: str
     tso_token: str
+    auditor_token: str
     forwarding_id: str
     flow_id: str
 
@@ -57,6 +61,8 @@ def _customer(cid: str, name: str, phone: str) -> Customer:
 
 
 def build_site(engine: Engine, mailer: object, now: datetime) -> dict[str, str]:
+    key = LedgerKey.generate()
+    bind_key(engine, key)  # as `jointuse serve` does: every entry MACed, checkpoints signed
     gate = default_gate()
     t0 = datetime(2023, 12, 1, tzinfo=UTC)
     parties.seed_reference_parties(engine, t0)
@@ -144,7 +150,10 @@ def build_site(engine: Engine, mailer: object, now: datetime) -> dict[str, str]:
             request_id="web-switch",
             at=now,
         )
+    seal_all(engine)
+    create_checkpoint(engine, key)
     return {
+        "auditor_token": parties.issue_token(engine, "occto", at=now).secret,
         "retailer_token": parties.issue_token(engine, "r-old", at=now).secret,
         "tso_token": parties.issue_token(engine, "tso-03", at=now).secret,
         "forwarding_id": filed.forwarding_id or "",
@@ -156,5 +165,10 @@ def build_site(engine: Engine, mailer: object, now: datetime) -> dict[str, str]:
 def site(engine: Engine) -> Iterator[Site]:
     with mail_sink() as (sink, mailer):
         made = build_site(engine, mailer, datetime.now(UTC))
-        app = create_app(engine=engine, run_sealer=False, environ={}, mailer=mailer)
+        app = create_app(
+            engine=engine,
+            run_sealer=False,
+            environ={"JOINTUSE_WEB_AUDITORS": "occto"},
+            mailer=mailer,
+        )
         yield Site(app=app, engine=engine, sink=sink, **made)

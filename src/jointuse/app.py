@@ -247,5 +247,5 @@ def create_app(
         app.include_router(bench_router)
     from jointuse.web import install_web
 
-    install_web(app)  # the pages: customer portal and consoles (jointuse.web)
+    install_web(app, env)  # the pages: customer portal and consoles (jointuse.web)
     return app

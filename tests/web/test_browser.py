@@ -218,3 +218,18 @@ def test_nothing_personal_reaches_the_server_log(
         p.get_by_role("button", name="確認コードを送る").click()
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert EMAIL not in logged and site.tso_token not in logged
+
+
+def test_an_auditor_verifies_the_ledger_and_reads_its_signed_checkpoints(
+    page: tuple[Page, str], site: Site, backend: str
+) -> None:
+    p, base = page
+    _console_sign_in(p, base, site.auditor_token)
+    p.wait_for_url(f"{base}/console/ledger")
+    _axe(p)
+    assert "有効" in p.locator("#checkpoints").inner_text()  # the checkpoint's signature
+    p.get_by_role("button", name="今すぐ検証").click()
+    _axe(p)
+    assert p.locator("#verdict").inner_text() == "問題は見つかりませんでした"
+    assert int(p.locator("#verified").inner_text()) > 0
+    _shot(p, "auditor-ledger", backend)

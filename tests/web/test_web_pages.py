@@ -161,6 +161,21 @@ def test_console_refusal_is_on_the_ledger(site: Site) -> None:
     assert refused, "the refusal of the signed-in party is on the ledger"
 
 
+def test_the_ledger_page_is_for_the_auditors_only(site: Site) -> None:
+    with _client(site) as client:
+        page = client.get("/console/sign-in")
+        client.post("/console/sign-in", data={"csrf": _csrf(page.text), "token": site.tso_token})
+        r = client.get("/console/ledger")
+        assert r.status_code == 422 and "JOINTUSE_WEB_AUDITORS" in r.text
+    with site.engine.connect() as conn:
+        refused = [
+            e.entry
+            for e in find_entries(conn)
+            if e.entry.party == "tso-03" and e.entry.purpose == "audit:ledger"
+        ]
+    assert refused and refused[0].decision == "denied"
+
+
 @pytest.mark.parametrize("path", ["/my/access-log", "/console/forwardings", "/console/work-orders"])
 def test_pages_need_a_session(site: Site, path: str) -> None:
     with _client(site) as client:

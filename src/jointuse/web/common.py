@@ -171,6 +171,7 @@ def error_page(request: Request, exc: JointuseError, session: WebSession | None 
         session=session,
         message=message,
         code=exc.code,
+        valid=exc.details.get("valid") if isinstance(exc.details.get("valid"), str) else None,
         title=translate(lang, "error_title"),
     )
 

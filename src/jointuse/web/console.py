@@ -5,6 +5,8 @@ session, :func:`jointuse.webauth.service.open_party`), then by kind of party —
   through the gate (P2) with the automatic match shown field by field
   (:func:`jointuse.flows.preview.preview_judgement`), judged OK, NG with reasons, or as the
   automatic judgement (:func:`jointuse.flows.steps.judge_forwarding`); its filings and states;
+* auditor (a party listed in ``JOINTUSE_WEB_AUDITORS`` until user roles exist): the ledger's
+  signed checkpoints and a verification run on demand (:func:`jointuse.ledger.auditing.verify`);
 * TSO: its work orders (open, widen, close: :mod:`jointuse.workorders.service`) and the
   contacts (name, address, phone; P4) an open order opened
   (:func:`jointuse.customers.service.tso_customer_lookup`).
@@ -16,7 +18,7 @@ the same purpose: each page view is on the ledger; every refusal of the signed-i
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -35,6 +37,9 @@ from jointuse.flows import steps
 from jointuse.flows.common import flow_view
 from jointuse.flows.model import NgReason
 from jointuse.flows.preview import preview_judgement
+from jointuse.ledger.auditing import verify
+from jointuse.ledger.checkpoint import stored_checkpoints
+from jointuse.ledger.keys import bound_key
 from jointuse.policy.engine import Party
 from jointuse.web.common import (
     SESSION_COOKIE,
@@ -140,6 +145,8 @@ async def home(request: Request) -> Response:
         return redirect("/console/forwardings")
     if session.party.kind == "tso":
         return redirect("/console/work-orders")
+    if session.party.code in getattr(request.app.state, "web_auditors", frozenset()):
+        return redirect("/console/ledger")
     return render(request, "console_home.html", session=session)
 
 
@@ -430,3 +437,74 @@ async def contacts(order_id: str, request: Request) -> Response:
     except JointuseError as exc:
         return error_page(request, exc)
     return render(request, "console_contacts.html", session=session, **data)
+
+
+# --- auditor ------------------------------------------------------------------------------------
+
+AUDITORS_ENV = "JOINTUSE_WEB_AUDITORS"
+
+
+def auditors_from(env: Mapping[str, str]) -> frozenset[str]:
+    """The party codes whose console shows the ledger's state (``JOINTUSE_WEB_AUDITORS``,
+    comma-separated) — a stop-gap until user roles exist: the ledger's state holds no personal
+    data, but it is not every joint user's business either."""
+    return frozenset(c.strip() for c in env.get(AUDITORS_ENV, "").split(",") if c.strip())
+
+
+def _require_auditor(request: Request, party: Party) -> None:
+    allowed: frozenset[str] = getattr(request.app.state, "web_auditors", frozenset())
+    if party.code not in allowed:
+        raise ValidationError(
+            "the ledger's state is shown to the auditors only",
+            field="party",
+            valid=f"a party listed in {AUDITORS_ENV}",
+            reason="not_an_auditor",
+        )
+
+
+def _checkpoints(engine: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": c.id,
+            "chain_pos": c.chain_pos,
+            "head_hash": c.head_hash,
+            "signed_at": c.signed_at,
+            "public_key": c.public_key,
+            "valid": c.signature_valid(),
+        }
+        for c in reversed(stored_checkpoints(engine))
+    ]
+
+
+@router.get("/ledger")
+async def ledger_page(request: Request) -> Response:
+    """The signed checkpoints of the ledger (newest first) and a button to verify it now."""
+    try:
+        session, _ = await _as_party(
+            request, lambda uow, s, p: _require_auditor(request, p), purpose="audit:ledger"
+        )
+    except JointuseError as exc:
+        return error_page(request, exc)
+    engine = engine_of(request)
+    found = await run_unit(engine, _checkpoints, engine)
+    return render(request, "console_ledger.html", session=session, checkpoints=found, result=None)
+
+
+@router.post("/ledger/verify")
+async def ledger_verify(request: Request) -> Response:
+    """Verify the whole ledger now (:func:`jointuse.ledger.auditing.verify`, read only) with the
+    server's ledger key: chain, seal and entry MACs, checkpoints — and what it could not check."""
+    form = await form_of(request)
+    try:
+        session, _ = await _as_party(
+            request,
+            lambda uow, s, p: _require_auditor(request, p),
+            form=form,
+            purpose="audit:ledger",
+        )
+    except JointuseError as exc:
+        return error_page(request, exc)
+    engine = engine_of(request)
+    result = await run_unit(engine, lambda: verify(engine, key=bound_key(engine)))
+    found = await run_unit(engine, _checkpoints, engine)
+    return render(request, "console_ledger.html", session=session, checkpoints=found, result=result)

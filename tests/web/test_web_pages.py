@@ -4,6 +4,7 @@ PostgreSQL)."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -128,15 +129,8 @@ def test_a_session_ends_when_idle_and_on_sign_out(site: Site) -> None:
     later = datetime.now(UTC) + sessions.IDLE + timedelta(seconds=1)
     with _client(site) as client:
         _enrol(client, site)
-        site.app.state.jointuse = site.app.state.jointuse.__class__(  # type: ignore[attr-defined]
-            **{
-                **{
-                    f: getattr(site.app.state.jointuse, f)  # type: ignore[attr-defined]
-                    for f in site.app.state.jointuse.__dataclass_fields__  # type: ignore[attr-defined]
-                },
-                "clock": lambda: later,
-            }
-        )
+        state = site.app.state  # type: ignore[attr-defined]
+        state.jointuse = dataclasses.replace(state.jointuse, clock=lambda: later)
         r = client.get("/my/access-log")
         assert r.status_code == 401 and "もう一度ログイン" in r.text
 
@@ -185,3 +179,19 @@ def test_pages_need_a_session(site: Site, path: str) -> None:
 
 def test_the_app_mounts_the_pages_without_an_engine_of_its_own() -> None:
     assert callable(create_app)
+
+
+def test_the_chart_counts_per_month_and_purpose() -> None:
+    from jointuse.web.chart import chart
+
+    at = datetime(2025, 1, 31, 16, tzinfo=UTC)  # 1 February in Japan
+    drawn = chart(
+        [(at, "P4"), (at, "P4"), (at + timedelta(days=60), "P1"), (at, "P1")], ["P1", "P4"]
+    )
+    assert drawn is not None
+    assert drawn.months == ("2025-02", "2025-03", "2025-04")
+    assert drawn.counts[("2025-02", "P4")] == 2 and drawn.counts[("2025-04", "P1")] == 1
+    tallest = max(drawn.bars, key=lambda b: b.height)
+    assert (tallest.month, tallest.purpose, tallest.count) == ("2025-02", "P4", 2)
+    assert all(b.y + b.height == drawn.base for b in drawn.bars)
+    assert chart([], ["P1"]) is None

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from jointuse.core.db import UnitOfWork
 from jointuse.core.errors import JointuseError
@@ -80,6 +80,8 @@ def _open(conn: Connection, at: datetime, ends: datetime, **who: str | None) -> 
     cookie = f"{session_id}.{secrets.token_urlsafe(32)}"
     csrf = secrets.token_urlsafe(32)
     expires = min(ends, at + ABSOLUTE)
+    # Sessions ended a day ago are of no use to anyone: each sign-in sweeps them (indexed).
+    conn.execute(delete(web_session).where(web_session.c.expires_at < at - timedelta(days=1)))
     conn.execute(
         insert(web_session),
         {

@@ -245,4 +245,7 @@ def create_app(
     app.include_router(negawatt_router)
     if with_bench:
         app.include_router(bench_router)
+    from jointuse.web import install_web
+
+    install_web(app, env)  # the pages: customer portal and consoles (jointuse.web)
     return app

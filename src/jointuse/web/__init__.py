@@ -1,0 +1,26 @@
+"""The web: server-rendered pages in the API's app — the customer portal (:mod:`.portal`) and
+the joint users' console (:mod:`.console`); shared templates, ja/en messages (:mod:`.i18n`),
+security headers, cookies and CSRF (:mod:`.common`); static CSS and JS served from the package
+(no CDN)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from jointuse.web.common import HERE, STATIC_PATH
+
+
+def install_web(app: FastAPI, env: Mapping[str, str]) -> None:
+    """Mount the pages and their static assets on ``app`` (``env``: the auditors' party codes,
+    ``JOINTUSE_WEB_AUDITORS``)."""
+    from jointuse.web.console import auditors_from
+    from jointuse.web.console import router as console_router
+    from jointuse.web.portal import router as portal_router
+
+    app.state.web_auditors = auditors_from(env)
+    app.include_router(portal_router)
+    app.include_router(console_router)
+    app.mount(STATIC_PATH, StaticFiles(directory=HERE / "static"), name="web-static")

@@ -1,0 +1,293 @@
+"""The customer portal (本人): sign in with a one-time code by e-mail (or enrol with the bill's
+details), and "who used my data" — filterable by purpose, party and period, with a chart of the
+uses per month and purpose drawn on the server, each entry explained in plain words with the
+controller (管理責任者) who answers for it. The access record is read through the same services
+as ``GET /v1/me/access-log`` (:func:`jointuse.rights.access_log.access_log`): the reading is on
+the ledger like an API read."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from jointuse.core.calendar import JST
+from jointuse.core.db import UnitOfWork
+from jointuse.core.errors import JointuseError, ValidationError
+from jointuse.core.http import run_unit
+from jointuse.parties import service as parties
+from jointuse.rights import access_log as log
+from jointuse.rights import service as rights
+from jointuse.web.chart import chart
+from jointuse.web.common import (
+    SESSION_COOKIE,
+    check_anonymous_csrf,
+    engine_of,
+    error_page,
+    form_of,
+    in_session,
+    lang_of,
+    now,
+    redirect,
+    render,
+    set_cookie,
+)
+from jointuse.web.i18n import translate
+from jointuse.webauth import service as sessions
+from jointuse.webauth.service import WebSession
+
+router = APIRouter(include_in_schema=False)
+_KEY = re.compile(r"[A-Za-z0-9_:.-]{1,64}")
+
+
+def _source(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+@router.get("/")
+async def home(request: Request) -> Response:
+    return render(request, "home.html")
+
+
+@router.get("/my/sign-in")
+async def sign_in_form(request: Request) -> Response:
+    return render(request, "my_sign_in.html", step="email")
+
+
+@router.post("/my/sign-in")
+async def sign_in_send(request: Request) -> Response:
+    form = await form_of(request)
+    try:
+        check_anonymous_csrf(request, form)
+        engine = engine_of(request)
+        await run_unit(
+            engine,
+            lambda: rights.sign_in(
+                engine,
+                request.app.state.mailer,
+                email=form.get("email", ""),
+                at=now(request),
+                source=_source(request),
+            ),
+        )
+    except JointuseError as exc:
+        return _form_error(request, exc, "email", form)
+    return render(request, "my_sign_in.html", step="code", email=form.get("email", ""))
+
+
+@router.get("/my/enrol")
+async def enrol_form(request: Request) -> Response:
+    return render(request, "my_enrol.html", step="details")
+
+
+@router.post("/my/enrol")
+async def enrol_send(request: Request) -> Response:
+    form = await form_of(request)
+    try:
+        check_anonymous_csrf(request, form)
+        engine = engine_of(request)
+        await run_unit(
+            engine,
+            lambda: rights.enrol(
+                engine,
+                request.app.state.mailer,
+                at=now(request),
+                source=_source(request),
+                contract_number=form.get("contract_number", ""),
+                supply_point_id=form.get("supply_point_id", ""),
+                postal_code=form.get("postal_code", ""),
+                email=form.get("email", ""),
+            ),
+        )
+    except JointuseError as exc:
+        return _form_error(request, exc, "details", form, template="my_enrol.html")
+    return render(request, "my_enrol.html", step="code", email=form.get("email", ""))
+
+
+def _form_error(
+    request: Request,
+    exc: JointuseError,
+    step: str,
+    form: dict[str, str],
+    template: str = "my_sign_in.html",
+) -> Response:
+    field = exc.details.get("field") if isinstance(exc, ValidationError) else None
+    values = {k: v for k, v in form.items() if k not in ("csrf", "code")}
+    return render(
+        request,
+        template,
+        status=exc.status,
+        step=step,
+        error=exc.message,
+        error_field=field,
+        email=form.get("email", ""),
+        values=values,
+    )
+
+
+async def _confirm(request: Request, purpose: str, template: str) -> Response:
+    form = await form_of(request)
+    engine = engine_of(request)
+    try:
+        check_anonymous_csrf(request, form)
+        opened = await run_unit(
+            engine,
+            lambda: sessions.open_customer(
+                engine,
+                email=form.get("email", ""),
+                code=form.get("code", ""),
+                purpose=purpose,
+                at=now(request),
+                source=_source(request),
+            ),
+        )
+    except JointuseError as exc:
+        return _form_error(request, exc, "code", form, template=template)
+    response = redirect("/my/access-log")
+    set_cookie(response, SESSION_COOKIE, opened.cookie, max_age=None)
+    return response
+
+
+@router.post("/my/sign-in/confirm")
+async def sign_in_confirm(request: Request) -> Response:
+    return await _confirm(request, "sign_in", "my_sign_in.html")
+
+
+@router.post("/my/enrol/confirm")
+async def enrol_confirm(request: Request) -> Response:
+    return await _confirm(request, "enrol", "my_enrol.html")
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request) -> Response:
+    form = await form_of(request)
+    try:
+        await in_session(request, lambda uow, s: None, form=form)
+    except JointuseError as exc:
+        return error_page(request, exc)
+    engine = engine_of(request)
+    await run_unit(
+        engine, sessions.close, engine, request.cookies.get(SESSION_COOKIE), now(request)
+    )
+    response = redirect("/")
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
+    return response
+
+
+def _day(text: str | None, field: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(f"{field} is not a date", field=field, valid="YYYY-MM-DD") from None
+
+
+def _key(text: str | None, field: str) -> str | None:
+    if not text:
+        return None
+    if not _KEY.fullmatch(text):
+        raise ValidationError(f"{field} is not a key", field=field, valid="a key from the list")
+    return text
+
+
+def _plain_key(prefix: str, purpose: str) -> str:
+    """The catalogue key explaining ``purpose`` (every ``admin:…`` purpose shares one)."""
+    return f"{prefix}_admin" if purpose.startswith("admin:") else f"{prefix}_{purpose}"
+
+
+def _controllers(policy: Any, lang: str) -> dict[str, str]:
+    """item key → the controller's description (管理責任者), from the policy."""
+    by_category = {
+        c.category: (c.label_ja if lang == "ja" else c.label_en) for c in policy.controllers
+    }
+    return {i.key: by_category.get(i.category, "") for i in policy.items}
+
+
+@router.get("/my/access-log")
+async def access_log_page(request: Request) -> Response:
+    q = request.query_params
+    lang = lang_of(request)
+    policy = request.app.state.jointuse.gate.policy
+    try:
+        since_day = _day(q.get("since"), "since")
+        until_day = _day(q.get("until"), "until")
+        where = log.Filter(
+            purpose=_key(q.get("purpose"), "purpose"),
+            party=_key(q.get("party"), "party"),
+            since=datetime.combine(since_day, time(), JST) if since_day else None,
+            until=datetime.combine(until_day, time(), JST) if until_day else None,
+        )
+    except ValidationError as exc:
+        return error_page(request, exc)
+    names = {p.code: (p.name_ja, p.name_en) for p in parties.list_parties(engine_of(request))}
+    rid = getattr(request.state, "request_id", None) or "web-access-log"
+
+    def read(uow: UnitOfWork, session: WebSession) -> dict[str, Any]:
+        if session.account is None:
+            raise sessions.SessionEnded("not a customer's session", reason="session_ended")
+        return log.access_log(
+            uow.connection,
+            account=session.account,
+            policy=policy,
+            party_names=names,
+            at=now(request),
+            where=where,
+            request_id=rid,
+        )
+
+    try:
+        session, found = await in_session(request, read)
+    except JointuseError as exc:
+        return error_page(request, exc)
+    purposes = [p.key for p in policy.purposes]
+    entries = [e for key in purposes for e in found["by_purpose"].get(key, [])]
+    entries += [
+        e for key, group in found["by_purpose"].items() if key not in purposes for e in group
+    ]
+    entries.sort(key=lambda e: e["at"], reverse=True)
+    controllers = _controllers(policy, lang)
+    for e in entries:
+        e["when"] = datetime.fromisoformat(e["at"]).astimezone(JST).strftime("%Y-%m-%d %H:%M")
+        e["plain"] = translate(lang, _plain_key("plain", e["purpose"]))
+        e["controllers"] = sorted({controllers.get(i["item"], "") for i in e["items"]} - {""})
+    drawn = chart([(datetime.fromisoformat(e["at"]), e["purpose"]) for e in entries], purposes)
+    labels = {p.key: (p.label_ja if lang == "ja" else p.label_en) for p in policy.purposes}
+    short = {
+        key: translate(lang, _plain_key("short", key))
+        for key in {*labels, *(e["purpose"] for e in entries)}
+    }
+    return render(
+        request,
+        "my_access_log.html",
+        session=session,
+        found=found,
+        entries=entries,
+        chart=drawn,
+        purposes=[(p.key, short[p.key]) for p in policy.purposes],
+        purpose_labels=short,
+        parties=sorted((code, ja if lang == "ja" else en) for code, (ja, en) in names.items()),
+        chosen={k: q.get(k, "") for k in ("purpose", "party", "since", "until")},
+    )
+
+
+@router.get("/lang/{code}")
+async def switch_language(code: str, request: Request) -> Response:
+    """Choose the pages' language (a cookie, no personal data) and go back."""
+    from jointuse.web.common import LANG_COOKIE, local_path
+    from jointuse.web.i18n import language
+
+    response = redirect(local_path(request.query_params.get("next")))
+    response.set_cookie(
+        LANG_COOKIE,
+        language(code),
+        max_age=365 * 86400,
+        path="/",
+        secure=True,
+        httponly=True,
+        samesite="lax",
+    )
+    return response

@@ -233,3 +233,90 @@ def test_an_auditor_verifies_the_ledger_and_reads_its_signed_checkpoints(
     assert p.locator("#verdict").inner_text() == "問題は見つかりませんでした"
     assert int(p.locator("#verified").inner_text()) > 0
     _shot(p, "auditor-ledger", backend)
+
+
+def test_a_customer_confirms_then_withdraws_a_dr_consent(
+    page: tuple[Page, str], site: Site, backend: str
+) -> None:
+    """A DR contractor's proposal waits for the customer; they agree with the e-mailed code,
+    then withdraw in one step — and the contractor's access follows each step."""
+    from jointuse.core.db import UnitOfWork
+    from jointuse.negawatt import service as negawatt
+    from jointuse.parties import service as parties
+    from jointuse.policy.engine import Party
+
+    dr = Party("dr-web", "dr_contractor")
+    parties.add_party(
+        site.engine,
+        code="dr-web",
+        kind="dr_contractor",
+        name_ja="ウェブ需要抑制",
+        name_en="Web Negawatt",
+        contractor_code="DR-WEB",
+    )
+    at = datetime.now(UTC)
+    with UnitOfWork(site.engine) as u:
+        agreement = negawatt.register_agreement(
+            u,
+            actor=dr,
+            customer_id="c-old",
+            supply_point_id=A,
+            agreed_on=datetime(2024, 3, 1).date(),
+            request_id="web-dr",
+            at=at,
+            scope_purposes=("P3_supply_point_confirmation",),
+        )
+
+    def opens() -> bool:
+        from jointuse.access.gate import PolicyDenied
+        from jointuse.access.relations import TargetRef
+        from jointuse.assembly import default_gate
+
+        try:
+            with UnitOfWork(site.engine) as u:
+                default_gate().read(
+                    u,
+                    actor=dr,
+                    purpose="P3_supply_point_confirmation",
+                    target=TargetRef(A),
+                    items=frozenset({"supply_area"}),
+                    request_id="web-dr-read",
+                    at=datetime.now(UTC),
+                )
+            return True
+        except PolicyDenied:
+            return False
+
+    assert not opens()
+    p, base = page
+    p.goto(f"{base}/my/enrol")
+    p.get_by_label(re.compile("契約番号")).fill("OLD-1")
+    p.get_by_label(re.compile("供給地点特定番号")).fill(A)
+    p.get_by_label(re.compile("郵便番号")).fill("100-0001")
+    p.get_by_label("メールアドレス").fill(EMAIL)
+    p.get_by_role("button", name="確認コードを送る").click()
+    p.get_by_label(re.compile("確認コード")).fill(_code(site))
+    p.get_by_role("button", name="確認してログイン").click()
+    p.wait_for_url(f"{base}/my/access-log")
+    p.get_by_role("link", name="需要抑制契約への同意を確認する").click()
+    _axe(p)
+    assert "ウェブ需要抑制" in p.locator("main").inner_text()
+    assert "同意待ち" in p.locator("main").inner_text()
+    p.get_by_role("button", name="確認コードを再送する").click()
+    assert p.locator("#sent").count() == 1
+    mailed = site.sink.to(EMAIL)[-1].body
+    code = next(
+        line.split(":", 1)[1].strip()
+        for line in mailed.splitlines()
+        if line.startswith("確認コード /")
+    )
+    p.get_by_label("メールで届いた確認コード").fill(code)
+    p.get_by_role("button", name="同意する").click()
+    assert "同意済み" in p.locator("main").inner_text()
+    _axe(p)
+    _shot(p, "customer-consents", backend)
+    assert opens()
+    p.get_by_role("button", name="同意を撤回する").click()
+    assert "撤回済み" in p.locator("main").inner_text()
+    assert not opens()  # P3 only was agreed to: nothing stays open after the withdrawal
+    assert agreement.state == "proposed"

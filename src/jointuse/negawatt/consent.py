@@ -15,8 +15,8 @@ for an agreement the customer **confirmed**, a step the contractor cannot take:
    for settling (P5) for the policy's ``after_end_days`` of ``dr_resource``, and nothing newer.
 
 Evidence of each step (``dr_consent_evidence``): who (account or contractor), when, the wording
-shown in Japanese and English, its version (:data:`WORDING_VERSION`), the scope. Each step of
-the customer's is also on the ledger (``subject:dr_consent``), so it is in their access record.
+shown in Japanese and English, its version (:data:`WORDING_VERSION`), the scope. Each of the
+customer's steps is also on the ledger (``subject:dr_consent``).
 
 Bounds: ``agreed_on`` is never in the future (checked at the proposal), nor before the
 confirming customer's own tenure at the point (checked at confirmation against the contract

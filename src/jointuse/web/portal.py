@@ -18,6 +18,7 @@ from jointuse.core.calendar import JST
 from jointuse.core.db import UnitOfWork
 from jointuse.core.errors import JointuseError, ValidationError
 from jointuse.core.http import run_unit
+from jointuse.negawatt import consent
 from jointuse.parties import service as parties
 from jointuse.rights import access_log as log
 from jointuse.rights import service as rights
@@ -291,3 +292,79 @@ async def switch_language(code: str, request: Request) -> Response:
         samesite="lax",
     )
     return response
+
+
+# --- my consents (DR agreements: jointuse.negawatt.consent) ----------------------------------
+
+
+def _customer(session: WebSession) -> Any:
+    if session.account is None:
+        raise sessions.SessionEnded("not a customer's session", reason="session_ended")
+    return session.account
+
+
+@router.get("/my/consents")
+async def consents_page(request: Request) -> Response:
+    """The DR agreements concerning the customer: the wording, the state, the record; confirm
+    with the e-mailed code, decline, withdraw (one step)."""
+    names = {p.code: (p.name_ja, p.name_en) for p in parties.list_parties(engine_of(request))}
+    lang = lang_of(request)
+
+    def read(uow: UnitOfWork, session: WebSession) -> list[dict[str, Any]]:
+        return consent.my_consents(uow.connection, _customer(session))
+
+    try:
+        session, found = await in_session(request, read)
+    except JointuseError as exc:
+        return error_page(request, exc)
+    for c in found:
+        ja, en = names.get(c["contractor"], (c["contractor"], c["contractor"]))
+        c["contractor_name"] = ja if lang == "ja" else en
+    return render(
+        request,
+        "my_consents.html",
+        session=session,
+        consents=found,
+        sent=request.query_params.get("sent") == "1",
+    )
+
+
+_STEPS = ("confirm", "decline", "withdraw", "code")
+
+
+@router.post("/my/consents/{agreement_id}/{step}")
+async def consent_step(agreement_id: str, step: str, request: Request) -> Response:
+    """One step of the customer on a DR agreement (the form carries the session's CSRF token)."""
+    form = await form_of(request)
+    if step not in _STEPS or not _KEY.fullmatch(agreement_id):
+        return error_page(
+            request,
+            ValidationError(f"no such step {step!r}", field="step", valid=list(_STEPS)),
+        )
+    at = now(request)
+    rid = getattr(request.state, "request_id", None)
+    mailer = request.app.state.mailer
+
+    def act(uow: UnitOfWork, session: WebSession) -> None:
+        account = _customer(session)
+        if step == "confirm":
+            consent.confirm(
+                uow,
+                account=account,
+                agreement_id=agreement_id,
+                code=form.get("code", ""),
+                at=at,
+                request_id=rid,
+            )
+        elif step == "decline":
+            consent.decline(uow, account=account, agreement_id=agreement_id, at=at, request_id=rid)
+        elif step == "withdraw":
+            consent.withdraw(uow, account=account, agreement_id=agreement_id, at=at, request_id=rid)
+        else:
+            consent.send_code(uow, mailer, account=account, agreement_id=agreement_id, at=at)
+
+    try:
+        await in_session(request, act, form=form)
+    except JointuseError as exc:
+        return error_page(request, exc)
+    return redirect("/my/consents?sent=1" if step == "code" else "/my/consents")

@@ -8,7 +8,7 @@ from jointuse.flows.cli import contracts_app, tick_command
 from jointuse.ledger.cli import app as ledger_app
 from jointuse.messages.cli import inbox_app
 from jointuse.negawatt.cli import app as negawatt_app
-from jointuse.parties.cli import party_app, token_app
+from jointuse.parties.cli import party_app, token_app, user_app
 from jointuse.policy.cli import app as policy_app
 
 app = typer_app(
@@ -20,6 +20,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(party_app, name="party")
 app.add_typer(token_app, name="token")
+app.add_typer(user_app, name="user")
 app.add_typer(negawatt_app, name="negawatt")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(inbox_app, name="inbox")

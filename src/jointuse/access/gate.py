@@ -183,12 +183,15 @@ def ledger_entry(
     ``request_id`` is the server's ID of the request; ``caller_request_id`` the caller's own
     (already made safe by the HTTP layer; default: the one of the request being served,
     :func:`~jointuse.core.request_ids.current_caller_request_id`); ``acting_user`` the person
-    within ``actor`` who acted (None for now)."""
+    within ``actor`` who acted (default: the user the actor's token belongs to, ``actor.user``;
+    None for a system client, the CLI and batch jobs)."""
     refused = tuple(LedgerRefused(_printable(r.item), r.reason.value) for r in decision.refused)
     if not decision.allowed and not refused:
         refused = (LedgerRefused(WHOLE_REQUEST, decision.reason.value),)
     if caller_request_id is None:
         caller_request_id = current_caller_request_id()
+    if acting_user is None:
+        acting_user = actor.user
     return LedgerEntry(
         party=actor.code,
         purpose=_printable(purpose) if purpose else NO_PURPOSE,
@@ -258,6 +261,7 @@ def refusal_entry(
         request_id=_printable(request_id),
         recorded_at=datetime.now(UTC),
         caller_request_id=_caller(),
+        acting_user=_printable(actor.user) if actor.user else None,
     )
 
 
@@ -292,6 +296,37 @@ LoaderKey = str | tuple[str, str]
 """A loader is registered for a category (``"basic"``), or for one purpose's reads of a category
 (``("P2_cancellation_forwarding", "basic")``: what was forwarded, not the customer record);
 the purpose-specific one wins."""
+
+
+ROLE_PURPOSES: dict[str, frozenset[str] | None] = {
+    "operator": None,
+    "field_staff": frozenset({"P4_tso_operations"}),
+    "auditor": frozenset(),
+    "administrator": frozenset(),
+}
+"""What a person of each role may reach through the gate (None: whatever the party may).
+``field_staff`` work under P4 only (meter reading, maintenance, outages — and the contact data
+only through the work orders that open it); ``auditor`` and ``administrator`` read the ledger and
+manage users and tokens, never personal data. A named system client acts as the party
+(:mod:`jointuse.parties.users`)."""
+
+
+def _role_refusal(decision: Decision, actor: Party, asked: frozenset[str]) -> Decision:
+    message = (
+        f"user {actor.user!r} of {actor.code} has the role {actor.role}, which may not act "
+        f"under {decision.purpose}"
+    )
+    return dataclasses.replace(
+        decision,
+        allowed=False,
+        reason=Reason.ROLE_NOT_PERMITTED,
+        message=message,
+        granted=(),
+        refused=tuple(
+            RefusedItem(i, Reason.ROLE_NOT_PERMITTED, message)
+            for i in sorted(asked or decision.granted)
+        ),
+    )
 
 
 def _union(values: list[frozenset[str] | None]) -> frozenset[str] | None:
@@ -607,6 +642,10 @@ class Gate:
                 "the gate records every access on the ledger: use a read-write UnitOfWork"
             )
         ctx = RelationContext(uow.connection, actor, target, at)
+        if actor.role is not None and actor.role not in ROLE_PURPOSES:
+            raise ValueError(f"unknown role {actor.role!r}")
+        allowed_purposes = ROLE_PURPOSES.get(actor.role) if actor.role is not None else None
+        role_blocks = allowed_purposes is not None and purpose not in allowed_purposes
         # Only relations a rule of (purpose, party kind, action) accepts can allow the request;
         # an inactive party is refused before relations are looked at.
         wanted = (
@@ -628,6 +667,8 @@ class Gate:
         decision = self.engine.decide(request)
         if decision.allowed and any(r.scope is not None for r in relations):
             decision = narrow(decision, relations, at, request.items)
+        if decision.allowed and role_blocks:
+            return ctx, _role_refusal(decision, actor, request.items)
         if light and any(c.category in self._contract_categories for c in decision.controllers):
             # A controller of the decision depends on the contract in force: decide with it.
             request = AccessRequest(
@@ -642,6 +683,12 @@ class Gate:
             decision = self.engine.decide(request)
             if decision.allowed and any(r.scope is not None for r in relations):
                 decision = narrow(decision, relations, at, request.items)
+            if (
+                decision.allowed
+                and allowed_purposes is not None
+                and purpose not in allowed_purposes
+            ):
+                decision = _role_refusal(decision, actor, request.items)
         return ctx, decision
 
     def _failed(

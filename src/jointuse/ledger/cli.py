@@ -12,7 +12,9 @@ authenticated).
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +22,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import Engine
 
+from jointuse.core.calendar import JST
 from jointuse.core.cli import DatabaseUrl, open_cli_database, resolve_database_url, typer_app
 from jointuse.core.errors import JointuseError, ValidationError
 from jointuse.core.settings import load_settings
@@ -284,6 +287,50 @@ def export_command(
     except ValidationError as exc:
         raise _fail(exc) from exc
     typer.echo(f"{added} of {len(checkpoints)} checkpoints appended to {file}")
+
+
+@app.command("anomalies")
+def anomalies_command(
+    since: Annotated[
+        str | None, typer.Option("--from", help="Start (ISO date or moment; JST when naive).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--to", help="End, exclusive (default: now).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Per person: contact reads beyond the orders held, refusal runs, reads at night, volumes
+    far above their peers' or their own history (thresholds: the anomaly variables, see the
+    README). The report is itself on the ledger."""
+    from jointuse.ledger import anomalies as an
+
+    try:
+        thresholds = an.thresholds_from(os.environ)
+        end = _moment(until, "--to") if until else datetime.now(UTC)
+        start = _moment(since, "--from") if since else end - timedelta(days=7)
+    except ValidationError as exc:
+        raise _fail(exc) from exc
+    engine = open_cli_database(database_url)
+    try:
+        report = an.run_report(engine, since=start, until=end, thresholds=thresholds)
+    except ValidationError as exc:
+        raise _fail(exc) from exc
+    finally:
+        engine.dispose()
+    typer.echo(an.json_report(report) if as_json else an.text_report(report))
+
+
+def _moment(text: str, option: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValidationError(
+            f"{option} {text!r} is not a date or moment",
+            field=option,
+            valid="2026-12-01 or 2026-12-01T09:00+09:00",
+        ) from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=JST)
 
 
 @app.command("keygen")

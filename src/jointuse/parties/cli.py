@@ -35,6 +35,11 @@ token_app = typer_app(
     "Credentials of joint users: bearer tokens and TLS client certificates.",
     no_args_is_help=True,
 )
+user_app = typer_app(
+    "People inside a party (利用者) and their roles: operator, field_staff, auditor, "
+    "administrator.",
+    no_args_is_help=True,
+)
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -243,13 +248,25 @@ def issue_command(
     ttl_days: Annotated[
         int, typer.Option("--ttl-days", help=f"Days of validity (1–{MAX_TTL_DAYS}).")
     ] = DEFAULT_TTL_DAYS,
+    user: Annotated[
+        str | None, typer.Option("--user", help="The user (a person of the party) it is for.")
+    ] = None,
+    client: Annotated[
+        str | None,
+        typer.Option("--client", help="The named system client it is for (default: default)."),
+    ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Issue a bearer token. The secret is printed once, alone on stdout; store it now."""
+    """Issue a bearer token for a user of the party (--user) or a named system client
+    (--client). The secret is printed once, alone on stdout; store it now."""
     with _database(database_url) as engine:
-        issued = service.issue_token(engine, party, label=label, ttl_days=ttl_days)
+        issued = service.issue_token(
+            engine, party, label=label, ttl_days=ttl_days, user=user, client=client
+        )
+    holder = f"user {user}" if user else f"client {client or 'default'}"
     typer.echo(
-        f"issued token {issued.token_id} for party {party}, expires {_iso(issued.expires_at)}",
+        f"issued token {issued.token_id} for party {party} ({holder}), "
+        f"expires {_iso(issued.expires_at)}",
         err=True,
     )
     typer.echo(
@@ -367,3 +384,45 @@ def cert_revoke_command(fingerprint: str, database_url: DatabaseUrl = None) -> N
     with _database(database_url) as engine:
         info = service.revoke_certificate(engine, fingerprint)
     typer.echo(f"certificate {info.fingerprint} of party {info.party_code} revoked")
+
+
+@user_app.command("add")
+def user_add_command(
+    party: Annotated[str, typer.Argument(help="Code of the party.")],
+    code: Annotated[str, typer.Argument(help="The user's code within the party.")],
+    role: Annotated[
+        str, typer.Option("--role", help="operator, field_staff, auditor or administrator.")
+    ],
+    name: Annotated[str, typer.Option("--name", help="The person's name.")],
+    email: Annotated[str | None, typer.Option("--email", help="Their e-mail address.")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Add a person to the party, with one role."""
+    with _database(database_url) as engine:
+        user = service.add_user(engine, party, code=code, name=name, role=role, email=email)
+    typer.echo(f"user {user.code} of {party}: {user.role}")
+
+
+@user_app.command("list")
+def user_list_command(
+    party: Annotated[str, typer.Argument(help="Code of the party.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """The party's users, their roles and whether they are active."""
+    with _database(database_url) as engine:
+        users = service.list_users(engine, party)
+    for u in users:
+        state = f"deactivated {_iso(u.deactivated_at)}" if u.deactivated_at else "active"
+        typer.echo(f"{u.code}\t{u.role}\t{state}\t{u.name}")
+
+
+@user_app.command("deactivate")
+def user_deactivate_command(
+    party: Annotated[str, typer.Argument(help="Code of the party.")],
+    code: Annotated[str, typer.Argument(help="The user's code.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """The person leaves: their tokens stop working at once."""
+    with _database(database_url) as engine:
+        service.deactivate_user(engine, party, code)
+    typer.echo(f"user {code} of {party} deactivated")

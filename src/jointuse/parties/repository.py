@@ -35,6 +35,7 @@ from jointuse.parties.tables import (
     client_certificate,
     party,
     party_status,
+    party_user,
 )
 from jointuse.parties.tokens import CertificateInfo, TokenInfo
 
@@ -205,6 +206,8 @@ def insert_token(target: Target, info: TokenInfo, token_hash: str) -> None:
             created_at=info.created_at,
             expires_at=info.expires_at,
             revoked_at=info.revoked_at,
+            user_code=info.user_code,
+            client_name=info.client_name if info.user_code is None else None,
         )
     )
 
@@ -217,6 +220,8 @@ def _token_info(row: Any) -> TokenInfo:
         created_at=row.created_at,
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
+        user_code=row.user_code,
+        client_name=row.client_name,
     )
 
 
@@ -227,6 +232,8 @@ _TOKEN_COLUMNS = (
     api_token.c.created_at,
     api_token.c.expires_at,
     api_token.c.revoked_at,
+    api_token.c.user_code,
+    api_token.c.client_name,
 )
 
 
@@ -338,12 +345,16 @@ def _moment_param(dialect: str) -> Any:
 
 
 class TokenRow(NamedTuple):
-    """What authentication needs of a token: its hash, its party, the party's status."""
+    """What authentication needs of a token: its hash, its party, the party's status, and the
+    user it belongs to (None for a system client) with their role and whether they are active."""
 
     token_hash: str
     code: str
     kind: str
     status: str | None
+    user_code: str | None = None
+    role: str | None = None
+    user_deactivated_at: object | None = None  # raw from the hot query: only its presence counts
 
 
 class CertificateRow(NamedTuple):
@@ -358,10 +369,22 @@ class CertificateRow(NamedTuple):
 def _token_query(dialect: str) -> HotQuery:
     at = _moment_param(dialect)
     return HotQuery(
-        select(api_token.c.token_hash, party.c.code, party.c.kind, party_status.c.status)
+        select(
+            api_token.c.token_hash,
+            party.c.code,
+            party.c.kind,
+            party_status.c.status,
+            api_token.c.user_code,
+            party_user.c.role,
+            party_user.c.deactivated_at,
+        )
         .select_from(
-            api_token.join(party, party.c.code == api_token.c.party_code).outerjoin(
-                party_status, _status_at(at)
+            api_token.join(party, party.c.code == api_token.c.party_code)
+            .outerjoin(party_status, _status_at(at))
+            .outerjoin(
+                party_user,
+                (party_user.c.party_code == api_token.c.party_code)
+                & (party_user.c.code == api_token.c.user_code),
             )
         )
         .where(
@@ -413,3 +436,67 @@ def certificate_credentials(
     params = {"fingerprint": fingerprint, "at": _moment_value(dialect, at)}
     row = _certificate_query(dialect).first(conn, params)
     return None if row is None else CertificateRow(*row)
+
+
+# --- users --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    """A person within a party (利用者), with one role."""
+
+    party_code: str
+    code: str
+    name: str
+    email: str | None
+    role: str
+    created_at: datetime
+    deactivated_at: datetime | None
+
+
+def insert_user(target: Target, user: UserInfo) -> None:
+    connection_of(target).execute(
+        insert(party_user).values(
+            party_code=user.party_code,
+            code=user.code,
+            name=user.name,
+            email=user.email,
+            role=user.role,
+            created_at=user.created_at,
+            deactivated_at=user.deactivated_at,
+        )
+    )
+
+
+def _user(row: Any) -> UserInfo:
+    return UserInfo(
+        row.party_code, row.code, row.name, row.email, row.role, row.created_at, row.deactivated_at
+    )
+
+
+def load_user(target: Target, party_code: str, code: str) -> UserInfo | None:
+    row = (
+        connection_of(target)
+        .execute(
+            select(party_user).where(
+                party_user.c.party_code == party_code, party_user.c.code == code
+            )
+        )
+        .first()
+    )
+    return None if row is None else _user(row)
+
+
+def load_users(target: Target, party_code: str) -> list[UserInfo]:
+    rows = connection_of(target).execute(
+        select(party_user).where(party_user.c.party_code == party_code).order_by(party_user.c.code)
+    )
+    return [_user(r) for r in rows]
+
+
+def mark_user_deactivated(target: Target, party_code: str, code: str, at: datetime) -> None:
+    connection_of(target).execute(
+        update(party_user)
+        .where(party_user.c.party_code == party_code, party_user.c.code == code)
+        .values(deactivated_at=at)
+    )

@@ -15,6 +15,8 @@ the party with its status, so the policy gate refuses it and records the refusal
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -281,20 +283,51 @@ def issue_token(
     label: str = "",
     ttl_days: int = DEFAULT_TTL_DAYS,
     at: datetime | None = None,
+    user: str | None = None,
+    client: str | None = None,
 ) -> IssuedToken:
-    """Issue a bearer token to the party, valid ``ttl_days`` from ``at`` (default now).
+    """Issue a bearer token to the party, valid ``ttl_days`` from ``at`` (default now), for one
+    of its users (``user``: an active user's code) or a named system client (``client``,
+    default ``"default"``) — never both.
 
     The returned ``secret`` is the only copy: only its SHA-256 is stored.
     """
     moment = _now(at)
     days = validate_ttl_days(ttl_days)
     with _unit(db) as conn:
-        return _issue(conn, party_code, label=label, days=days, moment=moment)
+        return _issue(
+            conn, party_code, label=label, days=days, moment=moment, user=user, client=client
+        )
 
 
 def _issue(
-    conn: Connection, party_code: str, *, label: str, days: int, moment: datetime
+    conn: Connection,
+    party_code: str,
+    *,
+    label: str,
+    days: int,
+    moment: datetime,
+    user: str | None = None,
+    client: str | None = None,
 ) -> IssuedToken:
+    if user is not None and client is not None:
+        raise ValidationError(
+            "a token belongs to a user or to a system client, not both",
+            field="user",
+            valid="--user CODE or --client NAME",
+        )
+    if user is not None:
+        found = repo.load_user(conn, party_code, user.strip())
+        if found is None or found.deactivated_at is not None:
+            raise NotFound(f"no active user {user!r} of {party_code}", field="user")
+        user = found.code
+    name = None if user is not None else (client or "default").strip()
+    if name is not None and not _CLIENT.fullmatch(name):
+        raise ValidationError(
+            f"client name {name!r} is not a short name",
+            field="client",
+            valid="1-64 letters, digits, '.', '_' or '-'",
+        )
     token_id, secret = new_token()
     info = TokenInfo(
         token_id=token_id,
@@ -303,6 +336,8 @@ def _issue(
         created_at=moment,
         expires_at=moment + timedelta(days=days),
         revoked_at=None,
+        user_code=user,
+        client_name=name,
     )
     _require_not_deregistered(_require(conn, party_code), moment, "token")
     repo.insert_token(conn, info, token_hash(secret))
@@ -463,6 +498,75 @@ def authenticate(
             f"party {row.code!r} was not registered at {moment.isoformat()}",
             reason=AuthReason.NOT_REGISTERED,
         )
+    user = role = None
+    if isinstance(row, repo.TokenRow) and row.user_code is not None:
+        if row.user_deactivated_at is not None:
+            raise AuthenticationFailed(_INVALID_TOKEN, reason=AuthReason.INVALID)
+        user, role = row.user_code, row.role
     return policy_engine.Party(
-        code=row.code, kind=row.kind, status=policy_engine.PartyStatus(row.status)
+        code=row.code,
+        kind=row.kind,
+        status=policy_engine.PartyStatus(row.status),
+        user=user,
+        role=role,
     )
+
+
+# --- users (利用者) -------------------------------------------------------------------------------
+
+_CLIENT = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_USER = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+
+def add_user(
+    db: Db,
+    party_code: str,
+    *,
+    code: str,
+    name: str,
+    role: str,
+    email: str | None = None,
+    at: datetime | None = None,
+) -> repo.UserInfo:
+    """Add a person to the party with one role (:data:`jointuse.parties.tables.ROLES`)."""
+    from jointuse.parties.tables import ROLES
+
+    user_code = unicodedata.normalize("NFKC", code).strip().lower()
+    if not _USER.fullmatch(user_code):
+        raise ValidationError(
+            f"user code {code!r} is not valid",
+            field="code",
+            valid="1-64 lower-case letters, digits, '.', '_' or '-'",
+        )
+    if role not in ROLES:
+        raise ValidationError(f"unknown role {role!r}", field="role", valid=list(ROLES))
+    if not name.strip():
+        raise ValidationError("a user needs a name", field="name")
+    moment = _now(at)
+    user = repo.UserInfo(
+        party_code, user_code, name.strip(), (email or "").strip() or None, role, moment, None
+    )
+    with _unit(db) as conn:
+        _require_not_deregistered(_require(conn, party_code), moment, "user")
+        repo.insert_user(conn, user)
+    return user
+
+
+def list_users(db: Db, party_code: str) -> list[repo.UserInfo]:
+    with _unit(db, read_only=True) as conn:
+        _require(conn, party_code)
+        return repo.load_users(conn, party_code)
+
+
+def deactivate_user(
+    db: Db, party_code: str, code: str, *, at: datetime | None = None
+) -> repo.UserInfo:
+    """The user leaves: their tokens stop working at once (authentication checks the user)."""
+    moment = _now(at)
+    with _unit(db) as conn:
+        found = repo.load_user(conn, party_code, code)
+        if found is None:
+            raise NotFound(f"no user {code!r} of {party_code}", field="code")
+        if found.deactivated_at is None:
+            repo.mark_user_deactivated(conn, party_code, code, moment)
+        return repo.load_user(conn, party_code, code) or found

@@ -24,6 +24,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     String,
@@ -33,6 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
+from jointuse.core import conflicts
 from jointuse.core.db import metadata
 from jointuse.core.errors import ValidationError
 
@@ -109,9 +111,37 @@ api_token = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("expires_at", UtcDateTime(), nullable=False),
     Column("revoked_at", UtcDateTime(), nullable=True),
+    # Migration 0140_users: a token belongs to a user of the party or to a named system client.
+    Column("user_code", String(64), nullable=True),
+    Column("client_name", String(64), nullable=True),
     CheckConstraint("length(token_hash) = 64", name="token_hash_sha256"),
+    CheckConstraint("(user_code IS NULL) <> (client_name IS NULL)", name="one_holder"),
+    ForeignKeyConstraint(
+        ["party_code", "user_code"],
+        ["party_user.party_code", "party_user.code"],
+        name="fk_api_token_party_user",
+    ),
     Index("ix_api_token_party_code", "party_code"),
 )
+
+ROLES = ("operator", "field_staff", "auditor", "administrator")
+"""Roles of a party's users (利用者の役割); what each may do: :mod:`jointuse.parties.users`."""
+
+party_user = Table(
+    "party_user",
+    metadata,
+    Column("party_code", String(64), ForeignKey("party.code"), primary_key=True),
+    Column("code", String(64), primary_key=True),
+    Column("name", Text(), nullable=False),
+    Column("email", String(254), nullable=True),
+    Column("role", String(16), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("deactivated_at", UtcDateTime(), nullable=True),
+    CheckConstraint(
+        "role IN ('operator', 'field_staff', 'auditor', 'administrator')", name="role_known"
+    ),
+)
+"""A person within a party (one of its staff), with one role."""
 
 client_certificate = Table(
     "client_certificate",
@@ -123,3 +153,5 @@ client_certificate = Table(
     CheckConstraint("length(fingerprint) = 64", name="fingerprint_sha256"),
     Index("ix_client_certificate_party_code", "party_code"),
 )
+
+conflicts.rule("pk_party_user", "a user code is used once within a party")

@@ -88,6 +88,8 @@ class TokenInfo:
     created_at: datetime
     expires_at: datetime
     revoked_at: datetime | None
+    user_code: str | None = None
+    client_name: str | None = "default"
 
     def state_at(self, at: datetime) -> str:
         """``"revoked"``, ``"expired"`` or ``"valid"`` at ``at``."""

@@ -43,15 +43,21 @@ class Reason(StrEnum):
     ITEM_NOT_PERMITTED = "item_not_permitted"
     ITEM_UNKNOWN = "item_unknown"
     OUTSIDE_SCOPE = "outside_scope"
+    ROLE_NOT_PERMITTED = "role_not_permitted"
 
 
 @dataclass(frozen=True, slots=True)
 class Party:
-    """The acting joint user: its code, its kind (a policy party kind) and status now."""
+    """The acting joint user: its code, its kind (a policy party kind) and status now; and,
+    when a person of the party acts (a user's token), that user's code and role (None for a
+    named system client, the CLI and batch jobs). The engine decides on the party; the gate
+    applies the role (:data:`jointuse.access.gate.ROLE_PURPOSES`) and records the user."""
 
     code: str
     kind: str
     status: PartyStatus = PartyStatus.ACTIVE
+    user: str | None = None
+    role: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -584,8 +584,12 @@ def _correction_value(category: str, item: str, value: Any) -> Any:
             v = value if isinstance(value, dict) else {"kanji": value}
             probe["name"] = str(v.get("kanji", ""))
             probe["name_kana"] = str(v.get("kana") or "カクニン")
-            Customer.create(**probe)
-            return {k: str(x) for k, x in v.items() if k in ("kanji", "kana")}
+            made = Customer.create(**probe)
+            return (
+                {"kanji": made.name, "kana": made.name_kana}
+                if "kana" in v
+                else {"kanji": made.name}
+            )
         if item == "address":
             if not isinstance(value, dict):
                 raise ValidationError(
@@ -594,11 +598,9 @@ def _correction_value(category: str, item: str, value: Any) -> Any:
             probe["postal_code"] = str(value.get("postal_code", ""))
             probe["prefecture"] = str(value.get("prefecture", ""))
             probe["address_rest"] = str(value.get("rest", ""))
-            Customer.create(**probe)
-            return {k: str(value[k]) for k in ("postal_code", "prefecture", "rest")}
+            return Customer.create(**probe).address.as_item()
         probe["phone"] = str(value)
-        Customer.create(**probe)
-        return str(value)
+        return Customer.create(**probe).phone.national
     if category == "supply_point":
         if item not in CORRECTABLE_POINT_ITEMS:
             raise ValidationError(

@@ -257,7 +257,7 @@ def test_deadline_is_configurable_and_overdue_requests_are_listed(
 
     from jointuse.cli import app
 
-    client, sink, _mailer, engine, _tokens = site
+    client, sink, _mailer, _engine, _tokens = site
     monkeypatch.setenv("JOINTUSE_RIGHTS_DEADLINE_DAYS", "3")
     me = _enrol(client, sink, "new@example.jp", "NEW-1")
     req = client.post("/v1/me/requests/disclosure", json={"format": "json"}, headers=me).json()

@@ -407,3 +407,83 @@ def test_stop_use_propagated_to_every_holder_completes_when_all_confirm(site: Si
             "subject:stop_use:complete",
         ]
     )
+
+
+def test_negawatt_data_routed_to_the_dr_contractor_and_its_consent_disclosed(site: Site) -> None:
+    from jointuse.negawatt import service as negawatt
+
+    client, sink, _mailer, engine, _tokens = site
+    parties.add_party(
+        engine,
+        code="dr-one",
+        kind="dr_contractor",
+        name_ja="DRワン",
+        name_en="DR One",
+        contractor_code="DR001",
+        at=datetime(2019, 1, 1, tzinfo=UTC),
+    )
+    with UnitOfWork(engine) as u:
+        negawatt.register_agreement(
+            u,
+            actor=Party("dr-one", "dr_contractor"),
+            customer_id="c-new",
+            supply_point_id=POINT,
+            agreed_on=date(2024, 5, 1),
+            request_id="agreement",
+            at=datetime(2024, 5, 1, tzinfo=UTC),
+        )
+    old = _enrol(client, sink, "old@example.jp", "OLD-1")
+    new = _enrol(client, sink, "new@example.jp", "NEW-1")
+    _req, body = _disclose(site, new, "json")
+    [record] = json.loads(body)["records"]
+    assert [c["code"] for c in record["categories"]["negawatt"]["controllers"]] == ["dr-one"]
+    assert [p["recipient"]["code"] for p in record["provision_records"]] == ["dr-one"]
+    _req, body = _disclose(site, old, "json")
+    [record] = json.loads(body)["records"]
+    assert record["categories"]["negawatt"]["controllers"] == []
+    assert record["provision_records"] == []
+    # The old occupant holds no negawatt data: nothing to correct there.
+    r = client.post(
+        "/v1/me/requests/correction",
+        json={"category": "negawatt", "item": "baseline", "value": "0"},
+        headers=old,
+    )
+    assert r.status_code == 422
+    req = client.post(
+        "/v1/me/requests/correction",
+        json={"category": "negawatt", "item": "baseline", "value": "0", "reason": "DR未参加日"},
+        headers=new,
+    ).json()
+    assert [p["party"] for p in req["parties"]] == ["dr-one"]
+    stop = client.post(
+        "/v1/me/requests/stop-use",
+        json={"ground": "art35_5_rights_harmed", "action": "stop_provision"},
+        headers=new,
+    ).json()
+    assert [p["party"] for p in stop["parties"]] == ["dr-one", "r-new", "tso-03"]
+
+
+def test_tables_module_matches_the_migration(engine: Engine) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    import jointuse.rights.requests_tables  # noqa: F401  (registers the tables)
+    from jointuse.core.db import metadata
+
+    mine = {"rights_request", "rights_request_party", "rights_request_step"}
+    with engine.connect() as conn:
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), metadata
+        )
+
+    def table_of(change: Any) -> str:
+        if isinstance(change, list):
+            change = change[0]
+        op, obj = change[0], change[1]
+        if op in ("add_table", "remove_table"):
+            return str(obj.name)
+        if op.endswith(("_index", "_constraint", "_fk")):
+            return str(obj.table.name)
+        return str(change[2])
+
+    assert [d for d in diff if table_of(d) in mine] == []

@@ -46,6 +46,12 @@ Ledger fields
     (``items=None``: "every item the rule allows") records one refused item ``"*"`` with the
     decision's reason, so every denial's reason is on the ledger.
 
+The subject door
+    :meth:`Gate.subject_read` is the data subject's own read (開示請求, APPI Art. 33): no joint
+    user uses the data, so no rule decides it; the relation is the customer's proven tenure, the
+    loaders are the same, the data cut to the tenure, the read recorded on the ledger (party
+    ``customer:<account>``, purpose ``subject:disclosure``) in the same transaction.
+
 Extension points
     :class:`~jointuse.customers.relations.RelationRegistry` (e.g. ``dr_resource`` from the
     negawatt area) and :attr:`Gate.loaders`, one :data:`Loader` per item category (``basic`` and

@@ -608,9 +608,16 @@ def _correction_value(category: str, item: str, value: Any) -> Any:
                 field="item",
                 valid=sorted(CORRECTABLE_POINT_ITEMS),
             )
-        if not isinstance(value, str | int | bool) and value is not None:
-            raise ValidationError("the value is a string, number or boolean", field="value")
-        return value
+        if isinstance(value, bool) or value is None:
+            return value
+        if isinstance(value, int) and 0 <= value <= 100_000:
+            return value
+        if isinstance(value, str) and 0 < len(value) <= 64:
+            return value
+        raise ValidationError(
+            "the value is a string (1–64 characters), a number 0–100000 or a boolean",
+            field="value",
+        )
     if category == "negawatt":
         if item not in ("baseline", "demand_suppressed", "generation_sold", "demand_procured"):
             raise ValidationError(f"unknown negawatt item {item!r}", field="item")

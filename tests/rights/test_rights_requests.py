@@ -218,6 +218,13 @@ def test_disclosure_within_each_occupants_tenure(site: Site) -> None:
             if r.entry.purpose == "subject:disclosure" and r.entry.action == "read"
         ]
     assert reads and all(e.party.startswith("customer:") for e in reads)
+    with engine.connect() as conn:
+        steps = sorted(
+            r.entry.rule_id or ""
+            for r in find_entries(conn, customer_id="c-old", limit=100)
+            if r.entry.purpose == "subject:disclosure" and r.entry.action == "write"
+        )
+    assert steps == ["subject:disclosure:prepare", "subject:disclosure:receive"]
 
 
 def test_disclosure_as_csv_and_pdf(site: Site) -> None:
@@ -332,6 +339,13 @@ def test_correction_routed_to_the_retailer_and_applied_through_the_gate(site: Si
         f"/v1/rights-requests/{req['id']}/acceptance", headers=_bearer(tokens["r-new"])
     )
     assert again.status_code == 409 and again.json()["code"] == "rights_request_state"
+    with engine.connect() as conn:
+        refusals = [
+            e.entry.items_refused[0].reason
+            for e in find_entries(conn, party="r-new", limit=50)
+            if e.entry.decision == "denied"
+        ]
+    assert refusals == ["rights_request_state"]
 
 
 def test_correction_of_a_point_item_refused_by_the_tso_with_reasons(site: Site) -> None:

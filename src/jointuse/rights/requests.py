@@ -328,20 +328,30 @@ def _record_step(
             "note": note,
         },
     )
-    append(
-        conn,
-        LedgerEntry(
-            party=actor,
-            purpose=f"subject:{r.kind}",
-            action="write",
-            decision="allowed",
-            customer_id=customer_id or r.detail.get("customer_id"),
-            supply_point_id=supply_point_id or r.detail.get("supply_point_id"),
-            rule_id=f"subject:{r.kind}:{step}",
-            request_id=r.id,
-            recorded_at=at,
-        ),
-    )
+    # One entry per record the request is about (a disclosure covers every proven record).
+    about = [
+        (
+            customer_id or r.detail.get("customer_id"),
+            supply_point_id or r.detail.get("supply_point_id"),
+        )
+    ]
+    if about == [(None, None)] and r.detail.get("records"):
+        about = [(c, p) for c, p in r.detail["records"]]
+    for cid, point in about:
+        append(
+            conn,
+            LedgerEntry(
+                party=actor,
+                purpose=f"subject:{r.kind}",
+                action="write",
+                decision="allowed",
+                customer_id=cid,
+                supply_point_id=point,
+                rule_id=f"subject:{r.kind}:{step}",
+                request_id=r.id,
+                recorded_at=at,
+            ),
+        )
 
 
 def _move(
@@ -557,9 +567,12 @@ def submit_disclosure(
     fmt = fmt.strip().lower()
     if fmt not in FORMATS:
         raise ValidationError(f"format {fmt!r} is not offered", field="format", valid=list(FORMATS))
-    if not links(uow.connection, account):
+    own = links(uow.connection, account)
+    if not own:
         raise ValidationError("no proven contract to disclose", field="account")
-    return _create(uow.connection, account, "disclosure", {"format": fmt}, at=at, days=days)
+    records = [[link.customer_id, link.supply_point_id] for link in own]
+    detail = {"format": fmt, "records": records}
+    return _create(uow.connection, account, "disclosure", detail, at=at, days=days)
 
 
 def _correction_value(category: str, item: str, value: Any) -> Any:

@@ -16,7 +16,7 @@ from jointuse.ledger.chain import LedgerEntry
 from jointuse.ledger.service import append
 from jointuse.parties import service as parties
 from jointuse.rights import requests as rr
-from jointuse.rights.identity import PLATFORM, Account
+from jointuse.rights.identity import Account
 from jointuse.rights.service import as_customer
 
 
@@ -142,5 +142,3 @@ def refuse_disclosure(
         r = rr.refuse_disclosure(uow, mailer, rights_id, ground=ground, note=note, at=at)
         return rr.view(uow.connection, r, at)
 
-
-OPERATOR = PLATFORM

@@ -141,4 +141,3 @@ def refuse_disclosure(
     with UnitOfWork(engine) as uow:
         r = rr.refuse_disclosure(uow, mailer, rights_id, ground=ground, note=note, at=at)
         return rr.view(uow.connection, r, at)
-

@@ -26,6 +26,7 @@ from jointuse.customers.model import ContractKind, Customer, RetailContract, Sup
 from jointuse.customers.tables import customer, supply_point
 from jointuse.ledger.chain import LedgerEntry
 from jointuse.ledger.service import append, find_entries
+from jointuse.negawatt.tables import dr_agreement
 from jointuse.parties import service as parties
 from jointuse.policy.engine import Party
 from jointuse.rights import requests_service as service
@@ -475,6 +476,39 @@ def test_negawatt_data_routed_to_the_dr_contractor_and_its_consent_disclosed(sit
         headers=new,
     ).json()
     assert [p["party"] for p in stop["parties"]] == ["dr-one", "r-new", "tso-03"]
+    # Withdrawing the DR consent goes the same way: to the contractor, whose confirmation
+    # withdraws the agreement through the gate.
+    mismatched = client.post(
+        "/v1/me/requests/stop-use",
+        json={"ground": "art35_5_breach", "action": "withdraw_consent"},
+        headers=new,
+    )
+    assert mismatched.status_code == 422
+    nothing = client.post(
+        "/v1/me/requests/stop-use",
+        json={"ground": "consent_withdrawn", "action": "withdraw_consent"},
+        headers=old,
+    )
+    assert nothing.status_code == 422
+    withdraw = client.post(
+        "/v1/me/requests/stop-use",
+        json={"ground": "consent_withdrawn", "action": "withdraw_consent"},
+        headers=new,
+    ).json()
+    assert [p["party"] for p in withdraw["parties"]] == ["dr-one"]
+    dr = _bearer(parties.issue_token(engine, "dr-one").secret)
+    r = client.post(f"/v1/rights-requests/{withdraw['id']}/confirmation", json={}, headers=dr)
+    assert r.status_code == 200 and r.json()["state"] == "completed"
+    with engine.connect() as conn:
+        withdrawn = conn.execute(
+            select(dr_agreement.c.withdrawn_at).where(dr_agreement.c.customer_id == "c-new")
+        ).scalar()
+        writes = [
+            e.entry
+            for e in find_entries(conn, party="dr-one", limit=50)
+            if e.entry.purpose == "P5_negawatt" and e.entry.action == "write"
+        ]
+    assert withdrawn is not None and len(writes) == 2  # the agreement, its withdrawal
 
 
 def test_tables_module_matches_the_migration(engine: Engine) -> None:

@@ -121,7 +121,12 @@ STOP_USE_GROUNDS: dict[str, tuple[str, str]] = {
         "the person's rights or legitimate interests are likely to be harmed (Art. 35(5))",
     ),
 }
-STOP_USE_ACTIONS = ("stop_use", "erasure", "stop_provision")
+#: Withdrawing the consent of a DR agreement (同意の撤回) goes the same way, to the contractors.
+STOP_USE_GROUNDS["consent_withdrawn"] = (
+    "本人の同意の撤回（需要抑制に関する契約）",
+    "the customer withdraws their consent (DR agreement)",
+)
+STOP_USE_ACTIONS = ("stop_use", "erasure", "stop_provision", "withdraw_consent")
 
 #: Supply-point items a correction can carry as one value (the others are structured).
 CORRECTABLE_POINT_ITEMS = frozenset(
@@ -469,6 +474,21 @@ def dr_contractors(conn: Connection, link: Link) -> list[str]:
     )
 
 
+def open_agreements(conn: Connection, link: Link, contractor: str | None) -> list[tuple[str, str]]:
+    """The customer's DR agreements at the point not withdrawn (of ``contractor`` if given),
+    as (agreement ID, contractor code)."""
+    from jointuse.negawatt.tables import dr_agreement
+
+    q = select(dr_agreement.c.id, dr_agreement.c.contractor_code).where(
+        dr_agreement.c.customer_id == link.customer_id,
+        dr_agreement.c.supply_point_id == link.supply_point_id,
+        dr_agreement.c.withdrawn_at.is_(None),
+    )
+    if contractor is not None:
+        q = q.where(dr_agreement.c.contractor_code == contractor)
+    return [(r[0], r[1]) for r in conn.execute(q.order_by(dr_agreement.c.id))]
+
+
 def controllers(
     conn: Connection, policy: Policy, link: Link, category: str, at: datetime
 ) -> list[str]:
@@ -702,9 +722,22 @@ def submit_stop_use(
         raise ValidationError(
             f"unknown action {action!r}", field="action", valid=list(STOP_USE_ACTIONS)
         )
+    if (ground == "consent_withdrawn") != (action == "withdraw_consent"):
+        raise ValidationError(
+            "a withdrawal of consent is action withdraw_consent with ground consent_withdrawn",
+            field="ground",
+            valid=["consent_withdrawn with withdraw_consent", "an Art. 35 ground otherwise"],
+        )
     conn = uow.connection
     link = _link_of(conn, account, supply_point_id)
-    to = holders(conn, policy, link, at)
+    if action == "withdraw_consent":
+        to = sorted({code for _id, code in open_agreements(conn, link, None)})
+        if not to:
+            raise ValidationError(
+                f"no DR agreement of yours at {link.supply_point_id} is in force", field="action"
+            )
+    else:
+        to = holders(conn, policy, link, at)
     r = _create(
         conn,
         account,
@@ -960,12 +993,28 @@ def confirm_stop_use(
     note: str | None,
     request_id: str,
     at: datetime,
+    gate: Gate | None = None,
 ) -> RightsRequest:
     """A holder confirms it has stopped using (or erased) the data; when every holder has, the
-    request is ``completed`` and the customer told."""
+    request is ``completed`` and the customer told. For a withdrawal of DR consent the
+    contractor's confirmation withdraws its agreements of the customer at the point, through
+    the gate (:func:`jointuse.negawatt.agreements.withdraw_agreement`)."""
     r, mine = _addressed(uow, actor, rights_id, request_id)
     _guard(uow, actor, r, mine, "confirm", "stop_use", request_id)
     conn = uow.connection
+    if r.detail["action"] == "withdraw_consent":
+        from jointuse.negawatt.agreements import withdraw_agreement
+
+        link = Link(r.detail["customer_id"], r.detail["supply_point_id"], "", "", None, None)
+        for agreement_id, _code in open_agreements(conn, link, actor.code):
+            withdraw_agreement(
+                uow,
+                actor=actor,
+                agreement_id=agreement_id,
+                request_id=request_id,
+                at=at,
+                gate=gate,
+            )
     _answer(conn, r, actor.code, "confirmed", at, note)
     r = _move(conn, r, step="confirm", actor=actor.code, at=at, note=note)
     pending = [p for p in parties_of(conn, r.id) if p["state"] == "pending"]

@@ -59,7 +59,7 @@ class StopUseIn(StrictModel):
     ground: str = Field(
         max_length=64, description="an Art. 35 ground: " + ", ".join(rr.STOP_USE_GROUNDS)
     )
-    action: Literal["stop_use", "erasure", "stop_provision"] = "stop_use"
+    action: Literal["stop_use", "erasure", "stop_provision", "withdraw_consent"] = "stop_use"
     reason: str = Field(default="", max_length=1000)
 
 
@@ -211,6 +211,7 @@ async def confirm(
             note=body.note,
             request_id=caller.request_id,
             at=caller.at,
+            gate=caller.gate,
         )
         return {"id": r.id, "state": r.state}
 

@@ -87,6 +87,7 @@ def _arguments(path: tuple[str, ...], files: Path) -> list[str]:
         ("negawatt", "results"): ["--run", "r-1", "--as", "dr-1"],
         ("negawatt", "point-results"): ["0312345678901234567890", "--as", "dr-1"],
         ("inbox", "ack"): ["1", "--as", "tso-03"],
+        ("requests", "refuse"): ["r-1", "--ground", "art33_2_i"],
         ("serve",): ["--port", "1"],
     }.get(path, [])
 

@@ -119,6 +119,8 @@ def create_app(
     from jointuse.parties.api import router as parties_router
     from jointuse.parties.service import authenticate
     from jointuse.rights.api import router as me_router
+    from jointuse.rights.requests_api import me_router as me_requests_router
+    from jointuse.rights.requests_api import party_router as rights_requests_router
     from jointuse.workorders.api import router as work_orders_router
 
     env = os.environ if environ is None else environ
@@ -242,6 +244,8 @@ def create_app(
     app.include_router(inbox_router)
     app.include_router(work_orders_router)
     app.include_router(me_router)
+    app.include_router(me_requests_router)
+    app.include_router(rights_requests_router)
     app.include_router(negawatt_router)
     if with_bench:
         app.include_router(bench_router)

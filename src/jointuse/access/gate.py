@@ -46,6 +46,12 @@ Ledger fields
     (``items=None``: "every item the rule allows") records one refused item ``"*"`` with the
     decision's reason, so every denial's reason is on the ledger.
 
+The subject door
+    :meth:`Gate.subject_read` is the data subject's own read (開示請求, APPI Art. 33): no joint
+    user uses the data, so no rule decides it; the relation is the customer's proven tenure, the
+    loaders are the same, the data cut to the tenure, the read recorded on the ledger (party
+    ``customer:<account>``, purpose ``subject:disclosure``) in the same transaction.
+
 Extension points
     :class:`~jointuse.customers.relations.RelationRegistry` (e.g. ``dr_resource`` from the
     negawatt area) and :attr:`Gate.loaders`, one :data:`Loader` per item category (``basic`` and
@@ -58,7 +64,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -622,6 +628,66 @@ class Gate:
                 acting_user=acting_user,
             ),
         )
+        return GateResult(decision, data)
+
+    def subject_read(
+        self,
+        uow: UnitOfWork,
+        *,
+        subject: str,
+        purpose: str,
+        target: TargetRef,
+        categories: Iterable[str],
+        valid_from: datetime,
+        valid_to: datetime | None,
+        request_id: str,
+        at: datetime,
+    ) -> GateResult:
+        """The data subject's own read (本人の開示請求, APPI Art. 33): the third door.
+
+        No joint user uses the data, so no rule of the policy decides it: the relation is the
+        subject's proven tenure (``valid_from`` … ``valid_to``, relation ``data_subject``), the
+        items every item of ``categories``. The data are loaded by the same loaders as any read,
+        at a moment within the tenure (``at``, or the tenure's last moment for a past one) and
+        cut to it; the read is recorded on the ledger in the same transaction (party ``subject``,
+        e.g. ``customer:<account>``; ``purpose`` a ``subject:…`` purpose, which is its rule)."""
+        if not purpose.startswith("subject:") or not subject.startswith("customer:"):
+            raise ValueError("a subject read is a customer's (customer:…) for a subject: purpose")
+        if uow.read_only:
+            raise RuntimeError(
+                "the gate records every access on the ledger: use a read-write UnitOfWork"
+            )
+        moment = at
+        if valid_to is not None and moment >= valid_to:
+            moment = valid_to - timedelta(microseconds=1)
+        wanted = frozenset(categories)
+        granted = tuple(it.key for it in self.policy.items if it.category in wanted)
+        actor = Party(subject, "data_subject")
+        decision = Decision(
+            allowed=True,
+            reason=Reason.ALLOWED,
+            message="the data subject's own data (APPI Art. 33), within their tenure",
+            purpose=purpose,
+            action="read",
+            party_code=subject,
+            rule_id=purpose,
+            relation="data_subject",
+            granted=granted,
+            valid_from=valid_from,
+            valid_to=valid_to,
+        )
+        ctx = RelationContext(uow.connection, actor, target, moment)
+        data = self._load(ctx, decision)
+        entry = ledger_entry(
+            actor=actor,
+            purpose=purpose,
+            action="read",
+            target=target,
+            decision=decision,
+            request_id=request_id,
+        )
+        append(uow.connection, entry)
+        uow.info.setdefault(_READS_KEY, []).append(entry)
         return GateResult(decision, data)
 
     # -- steps ---------------------------------------------------------------------------------

@@ -108,6 +108,15 @@ def check(
     policy: PolicyOption = None,
     fmt: Annotated[str, _choice_option("--format", "text", "json", help="Report format.")] = "text",
     lang: Annotated[str, _choice_option("--lang", "en", "ja", help="Message language.")] = "en",
+    reference: Annotated[
+        Path | None,
+        typer.Option(
+            "--reference",
+            help="Registry data of the TSOs and OCCTO with their addresses and representatives "
+            "(format of data/reference_parties.toml; default: the shipped one).",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Report what the law requires that the policy lacks (gaps), errors and warnings.
 
@@ -117,7 +126,17 @@ def check(
     """
     from jointuse.policy.check import check_policy, format_report
 
-    report = check_policy(_load(policy))
+    registry = None
+    if reference is not None:
+        from jointuse.parties.reference import parse_reference
+
+        try:
+            registry = parse_reference(reference.read_text(encoding="utf-8"), file=str(reference))
+        except (OSError, UnicodeDecodeError) as exc:
+            _fail(f"cannot read reference file {reference}: {exc}")
+        except ConfigError as exc:
+            _fail(exc.message)
+    report = check_policy(_load(policy), reference=registry)
     if fmt == "json":
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -294,4 +313,52 @@ def explain(
     else:
         typer.echo(format_decision(decision), nl=False)
     if not decision.allowed:
+        raise typer.Exit(1)
+
+
+@app.command("diff")
+def diff_command(
+    old: Annotated[Path, typer.Argument(help="The version in force (policy TOML).")],
+    new: Annotated[Path, typer.Argument(help="The new version (policy TOML).")],
+    fmt: Annotated[str, _choice_option("--format", "text", "json", help="Output format.")] = (
+        "text"
+    ),
+) -> None:
+    """Classify each change from OLD to NEW by what the law requires for it (APPI Art. 27(6)):
+    consent (items, joint users), advance notice (purposes, controllers), without delay (a
+    controller's name, address, representative), or none; and say from when NEW is in force.
+
+    Exit 1 when a change needs the people's consent, 2 when a file is not a valid policy."""
+    from jointuse.policy.versions import PolicyVersions
+
+    before, after = _load(old), _load(new)
+    try:
+        versions = PolicyVersions([before, after])
+    except ConfigError as exc:
+        _fail(exc.message)
+    latest = versions.versions[-1]
+    if fmt == "json":
+        typer.echo(
+            json.dumps(
+                {
+                    "old": before.notice.version,
+                    "new": after.notice.version,
+                    "in_force_from": latest.in_force_from.isoformat(),
+                    "needs_consent": latest.needs_consent,
+                    "changes": [c.to_dict() for c in latest.changes],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+    else:
+        typer.echo(f"policy diff: {before.notice.version} → {after.notice.version}")
+        for c in latest.changes:
+            typer.echo(f"{c.requirement.upper():<15}{c.kind} {c.subject}: {c.what} ({c.detail})")
+            typer.echo(f"               {c.test_en}")
+        typer.echo(
+            f"{len(latest.changes)} change(s); {after.notice.version} in force from "
+            f"{latest.in_force_from.isoformat()}"
+        )
+    if latest.needs_consent:
         raise typer.Exit(1)

@@ -20,6 +20,7 @@ from jointuse.access.gate import Gate, GateParts
 from jointuse.core.errors import ConfigError
 from jointuse.policy.loader import default_policy, load_policy
 from jointuse.policy.model import Policy
+from jointuse.policy.versions import PolicyVersions
 
 #: Categories the policy lets parties read that no area stores yet. Their reads are refused
 #: with 501 ``not_available`` (on the ledger), never a 500. None today: negawatt figures are
@@ -37,9 +38,15 @@ def area_parts() -> list[GateParts]:
     return [customers_parts(), flows_parts(), negawatt_parts(), work_orders_parts()]
 
 
-def build_gate(policy: Policy | None = None) -> Gate:
-    """A gate over ``policy`` (default: the shipped one) with every area's parts."""
-    return Gate.assemble(policy or default_policy(), area_parts(), unloaded=UNLOADED)
+def build_gate(policy: Policy | None = None, *, versions: PolicyVersions | None = None) -> Gate:
+    """A gate over ``policy`` (default: the shipped one; with ``versions``, the newest of them)
+    with every area's parts. With ``versions`` each request is decided by the version in force
+    at its moment (:mod:`jointuse.policy.versions`)."""
+    if versions is not None:
+        policy = versions.versions[-1].policy
+    return Gate.assemble(
+        policy or default_policy(), area_parts(), unloaded=UNLOADED, versions=versions
+    )
 
 
 @functools.cache

@@ -117,6 +117,15 @@ def check(
             dir_okay=False,
         ),
     ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="Also check every registered party (retailers, DR contractors…): address, "
+            "representative, country. Only when given.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Report what the law requires that the policy lacks (gaps), errors and warnings.
 
@@ -136,6 +145,8 @@ def check(
             _fail(f"cannot read reference file {reference}: {exc}")
         except ConfigError as exc:
             _fail(exc.message)
+    if database_url is not None:
+        registry = _with_registry(registry, database_url)
     report = check_policy(_load(policy), reference=registry)
     if fmt == "json":
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
@@ -143,6 +154,36 @@ def check(
         typer.echo(format_report(report, lang="ja" if lang == "ja" else "en"), nl=False)
     if report.failed:
         raise typer.Exit(1)
+
+
+def _with_registry(reference: Any, database_url: str) -> Any:
+    """The reference data with every registered party of the database over it (by code)."""
+    import dataclasses
+
+    from jointuse.core.cli import open_cli_database
+    from jointuse.parties.reference import ReferenceParty, load_reference
+    from jointuse.parties.service import list_party_records
+
+    base = reference or load_reference()
+    engine = open_cli_database(database_url)
+    try:
+        records = list_party_records(engine)
+    finally:
+        engine.dispose()
+    registered = {
+        r.party.code: ReferenceParty(
+            code=r.party.code,
+            kind=r.party.kind.value,
+            name_ja=r.party.name_ja,
+            name_en=r.party.name_en,
+            address=r.address,
+            representative=r.representative,
+            country=r.country,
+        )
+        for r in records
+    }
+    kept = [p for p in base.parties if p.code not in registered]
+    return dataclasses.replace(base, parties=(*kept, *registered.values()))
 
 
 _JST = ZoneInfo("Asia/Tokyo")

@@ -50,7 +50,11 @@ def build_gate(policy: Policy | None = None, *, versions: PolicyVersions | None 
 
 
 @functools.cache
-def _gate_of(policy_path: str | None) -> Gate:
+def _gate_of(policy_path: str | None, earlier: tuple[str, ...] = ()) -> Gate:
+    if earlier:
+        current = load_operator_policy(policy_path)
+        older = [load_operator_policy(p) for p in earlier]
+        return build_gate(versions=PolicyVersions([*older, current]))
     if policy_path is None:
         return build_gate()
     return build_gate(load_operator_policy(policy_path))
@@ -63,7 +67,8 @@ def default_gate() -> Gate:
     settings."""
     from jointuse.core.settings import load_settings
 
-    return _gate_of(load_settings().policy_path)
+    settings = load_settings()
+    return _gate_of(settings.policy_path, settings.policy_earlier)
 
 
 def load_operator_policy(path: str | Path | None) -> Policy:
@@ -85,6 +90,8 @@ def load_operator_policy(path: str | Path | None) -> Policy:
     return policy
 
 
-def gate_for(policy_path: str | Path | None) -> Gate:
-    """The gate over the operator's policy (shipped one when None), checked first."""
-    return _gate_of(None if policy_path is None else str(policy_path))
+def gate_for(policy_path: str | Path | None, earlier: tuple[str, ...] = ()) -> Gate:
+    """The gate over the operator's policy (shipped one when None), checked first; with
+    ``earlier`` versions (``JOINTUSE_POLICY_EARLIER``) each request is decided by the version in
+    force at its moment."""
+    return _gate_of(None if policy_path is None else str(policy_path), tuple(earlier))

@@ -6,19 +6,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime
 from importlib import resources
+from pathlib import Path
 
 import pytest
 
 from jointuse.access.gate import PolicyDenied
-from jointuse.assembly import build_gate
+from jointuse.assembly import build_gate, gate_for
 from jointuse.core.db import UnitOfWork
 from jointuse.core.ids import SupplyPointId
+from jointuse.core.settings import load_settings
 from jointuse.customers import service
 from jointuse.customers.model import JST, ContractKind, Customer, RetailContract, SupplyPoint
 from jointuse.ledger.service import find_entries
 from jointuse.policy.engine import Party
 from jointuse.policy.loader import parse_policy
-from jointuse.policy.versions import PolicyVersions
+from jointuse.policy.versions import PolicyVersions, VersionedEngine
 from seeding import seed_contract
 
 A = "03" + "4" * 20
@@ -98,3 +100,17 @@ def test_each_request_is_decided_by_the_version_in_force(uow: Callable[..., Unit
         entries = {r.entry.request_id: r.entry for r in find_entries(u.connection)}
     assert entries["before"].decision == "allowed"
     assert entries["after"].decision == "denied"
+
+
+def test_the_configuration_names_the_earlier_versions(tmp_path: Path) -> None:
+    old, new = tmp_path / "v1.toml", tmp_path / "v2.toml"
+    old.write_text(V1, encoding="utf-8")
+    new.write_text(V2, encoding="utf-8")
+    settings = load_settings({"JOINTUSE_POLICY": str(new), "JOINTUSE_POLICY_EARLIER": str(old)})
+    assert settings.policy_earlier == (str(old),)
+    gate = gate_for(settings.policy_path, settings.policy_earlier)
+    assert isinstance(gate.engine, VersionedEngine)
+    assert gate.policy.notice.version == "2024-06-01"
+    assert gate.versions is not None
+    assert [v.policy.notice.version for v in gate.versions.versions] == ["2026-11-26", "2024-06-01"]
+    assert gate_for(str(new)).versions is None

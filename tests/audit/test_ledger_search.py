@@ -148,7 +148,7 @@ def test_show_pages_and_is_recorded(
     audits = _audit_entries(engine)
     assert [a.purpose for a in audits] == ["audit:ledger_show", "audit:ledger_show"]
     assert audits[0].acting_user == "監査 太郎" and audits[0].customer_id == "c-2"
-    assert audits[0].rule_id == 'audit {"customer_id": "c-2"}'
+    assert audits[0].rule_id == 'audit {"customer_id": "(this entry\'s)"}'
 
 
 def test_export_jsonl_and_csv_stream_every_page(

@@ -9,9 +9,11 @@ looks entries up by customer or supply point — called page after page (keyset 
 Reading the ledger is itself recorded (a use of the customers' data like any other): before
 the first entry is read, one entry — party ``operator``, ``acting_user`` the auditor's name,
 purpose ``audit:ledger_show`` / ``audit:ledger_export`` / ``audit:incident_scope``, the filters
-in ``rule_id`` (``audit {"customer": …}``), the customer and supply point when the search named
-them — is committed in its own transaction. A reading that fails half-way is still on record
-(it may already have shown data); the customer's own access log shows it, under its purpose.
+in ``rule_id`` (``audit {"party": …}``; a customer or point searched for only as "(this
+entry's)": they are the entry's own ``customer_id`` / ``supply_point_id``, so they are
+pseudonymised and shredded with the rest) — is committed in its own transaction. A reading
+that fails half-way is still on record (it may already have shown data); the customer's own
+access log shows it, under its purpose.
 """
 
 from __future__ import annotations
@@ -180,7 +182,13 @@ def record_reading(
     who = _text(auditor, "auditor")
     assert who is not None
     request_id = f"audit-{uuid.uuid4().hex[:16]}"
-    described = json.dumps(where.describe(), ensure_ascii=False, sort_keys=True)
+    # The customer and point searched for are the entry's own fields (which the ledger may
+    # pseudonymise, and erasure may shred): never copied into the text of the rule.
+    shown = {
+        k: ("(this entry's)" if k in ("customer_id", "supply_point_id") else v)
+        for k, v in where.describe().items()
+    }
+    described = json.dumps(shown, ensure_ascii=False, sort_keys=True)
     rule = f"audit {described}"
     if len(rule) > 500:
         rule = rule[:499] + "…"

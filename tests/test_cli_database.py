@@ -89,6 +89,12 @@ def _arguments(path: tuple[str, ...], files: Path) -> list[str]:
         ("inbox", "ack"): ["1", "--as", "tso-03"],
         ("requests", "refuse"): ["r-1", "--ground", "art33_2_i"],
         ("serve",): ["--port", "1"],
+        ("ledger", "show"): ["--auditor", "auditor-1"],
+        ("ledger", "export"): ["--auditor", "auditor-1"],
+        ("incident", "scope"): [
+            *("--auditor", "auditor-1", "--party", "tso-03"),
+            *("--from", "2026-01-01", "--to", "2026-01-02"),
+        ],
     }.get(path, [])
 
 

@@ -126,7 +126,7 @@ def create_app(
     env = os.environ if environ is None else environ
     settings = settings or load_settings(env)
     messages_settings = load_messages_settings(env)
-    the_gate = gate if gate is not None else gate_for(settings.policy_path)
+    the_gate = gate if gate is not None else gate_for(settings.policy_path, settings.policy_earlier)
     the_clock = clock or (lambda: datetime.now(UTC))
     owns_engine = engine is None
     key: LedgerKey | None

@@ -20,6 +20,7 @@ from jointuse.access.gate import Gate, GateParts
 from jointuse.core.errors import ConfigError
 from jointuse.policy.loader import default_policy, load_policy
 from jointuse.policy.model import Policy
+from jointuse.policy.versions import PolicyVersions
 
 #: Categories the policy lets parties read that no area stores yet. Their reads are refused
 #: with 501 ``not_available`` (on the ledger), never a 500. None today: negawatt figures are
@@ -39,14 +40,22 @@ def area_parts(policy: Policy | None = None) -> list[GateParts]:
     return [customers_parts(), flows_parts(), negawatt_parts(the_policy), work_orders_parts()]
 
 
-def build_gate(policy: Policy | None = None) -> Gate:
-    """A gate over ``policy`` (default: the shipped one) with every area's parts."""
+def build_gate(policy: Policy | None = None, *, versions: PolicyVersions | None = None) -> Gate:
+    """A gate over ``policy`` (default: the shipped one; with ``versions``, the newest of them)
+    with every area's parts. With ``versions`` each request is decided by the version in force
+    at its moment (:mod:`jointuse.policy.versions`)."""
+    if versions is not None:
+        policy = versions.versions[-1].policy
     the_policy = policy or default_policy()
-    return Gate.assemble(the_policy, area_parts(the_policy), unloaded=UNLOADED)
+    return Gate.assemble(the_policy, area_parts(the_policy), unloaded=UNLOADED, versions=versions)
 
 
 @functools.cache
-def _gate_of(policy_path: str | None) -> Gate:
+def _gate_of(policy_path: str | None, earlier: tuple[str, ...] = ()) -> Gate:
+    if earlier:
+        current = load_operator_policy(policy_path)
+        older = [load_operator_policy(p) for p in earlier]
+        return build_gate(versions=PolicyVersions([*older, current]))
     if policy_path is None:
         return build_gate()
     return build_gate(load_operator_policy(policy_path))
@@ -59,7 +68,8 @@ def default_gate() -> Gate:
     settings."""
     from jointuse.core.settings import load_settings
 
-    return _gate_of(load_settings().policy_path)
+    settings = load_settings()
+    return _gate_of(settings.policy_path, settings.policy_earlier)
 
 
 def load_operator_policy(path: str | Path | None) -> Policy:
@@ -81,6 +91,8 @@ def load_operator_policy(path: str | Path | None) -> Policy:
     return policy
 
 
-def gate_for(policy_path: str | Path | None) -> Gate:
-    """The gate over the operator's policy (shipped one when None), checked first."""
-    return _gate_of(None if policy_path is None else str(policy_path))
+def gate_for(policy_path: str | Path | None, earlier: tuple[str, ...] = ()) -> Gate:
+    """The gate over the operator's policy (shipped one when None), checked first; with
+    ``earlier`` versions (``JOINTUSE_POLICY_EARLIER``) each request is decided by the version in
+    force at its moment."""
+    return _gate_of(None if policy_path is None else str(policy_path), tuple(earlier))

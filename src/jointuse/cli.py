@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from jointuse.audit.cli import incident_app, register_ledger
 from jointuse.core.cli import db_app, typer_app
 from jointuse.demo.cli import register as register_demo
 from jointuse.flows.cli import contracts_app, tick_command
@@ -19,6 +20,8 @@ app = typer_app(
 app.add_typer(policy_app, name="policy")
 app.add_typer(db_app, name="db")
 app.add_typer(ledger_app, name="ledger")
+register_ledger(ledger_app)
+app.add_typer(incident_app, name="incident")
 app.add_typer(party_app, name="party")
 app.add_typer(token_app, name="token")
 app.add_typer(user_app, name="user")

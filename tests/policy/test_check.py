@@ -6,6 +6,7 @@ import dataclasses
 import json
 from importlib import resources
 
+from jointuse.parties.reference import load_reference
 from jointuse.policy.check import CheckReport, check_policy, format_report
 from jointuse.policy.loader import default_policy, parse_policy
 from jointuse.policy.model import Item, Policy, Relation, Rule
@@ -31,6 +32,14 @@ def test_shipped_policy_states_exactly_its_known_gap() -> None:
     assert findings(report) == {
         ("gap", "publisher-address-missing", "[publisher]"),
         ("gap", "publisher-representative-missing", "[publisher]"),
+        # Every controller's address and representative (TSOs and OCCTO: the reference data
+        # gives neither); retailers' and DR contractors' come from the party registry.
+        ("gap", "controller-address-missing", "controllers of kind 'tso'"),
+        ("gap", "controller-representative-missing", "controllers of kind 'tso'"),
+        ("gap", "controller-address-missing", "controllers of kind 'occto'"),
+        ("gap", "controller-representative-missing", "controllers of kind 'occto'"),
+        ("warning", "controller-details-from-registry", "controllers of kind 'retailer'"),
+        ("warning", "controller-details-from-registry", "controllers of kind 'dr_contractor'"),
         # The new retailer forwards the supply point ID (controller: the TSO); the old retailer
         # writes its judgement, a switching message whose controller is OCCTO (the operator).
         ("warning", "write-by-non-controller", "rule 'P2-new-retailer'"),
@@ -43,13 +52,15 @@ def test_shipped_policy_states_exactly_its_known_gap() -> None:
     assert "April 2022" in by_code["publisher-address-missing"].message
     assert "27(5)(iii)" in by_code["publisher-address-missing"].message
     assert "住所" in by_code["publisher-address-missing"].message_ja
+    assert "容易に知り得る状態" in by_code["publisher-address-missing"].message
+    assert "容易に知り得る状態" in by_code["controller-address-missing"].message
     warning = next(f for f in report.findings if f.subject == "rule 'P2-new-retailer'")
     assert warning.line == line_of(
         text, 'write = ["name", "address", "contract_number", "supply_point_id"]'
     )
     assert all(f.message_ja for f in report.findings)
     # Gaps first.
-    assert [f.severity for f in report.findings] == ["gap", "gap", "warning", "warning"]
+    assert [f.severity for f in report.findings] == ["gap"] * 6 + ["warning"] * 4
 
 
 def test_filling_address_and_representative_closes_the_gap() -> None:
@@ -59,9 +70,58 @@ def test_filling_address_and_representative_closes_the_gap() -> None:
         .replace('representative = ""', 'representative = "代表理事 山田花子"')
     )
     report = check_policy(parse_policy(text, file="fixed.toml"), text=text)
+    # the publisher's gap is closed; the other controllers' (TSOs, OCCTO) remain
+    assert {f.code for f in report.findings if f.severity == "gap"} == {
+        "controller-address-missing",
+        "controller-representative-missing",
+    }
+    reference = load_reference()
+    filled = dataclasses.replace(
+        reference,
+        parties=tuple(
+            dataclasses.replace(p, address="東京都千代田区1-1", representative="代表取締役 某")
+            for p in reference.parties
+        ),
+    )
+    report = check_policy(parse_policy(text, file="fixed.toml"), text=text, reference=filled)
     assert report.count("gap") == 0 and report.count("error") == 0
     assert not report.failed
-    assert {f.code for f in report.findings} == {"write-by-non-controller"}
+    assert {f.code for f in report.findings} == {
+        "write-by-non-controller",
+        "controller-details-from-registry",
+    }
+    # a TSO abroad is flagged under Art. 28
+    abroad = dataclasses.replace(
+        filled,
+        parties=tuple(
+            dataclasses.replace(p, country="SG") if p.code == "tso-03" else p
+            for p in filled.parties
+        ),
+    )
+    report = check_policy(parse_policy(text, file="fixed.toml"), text=text, reference=abroad)
+    found = [f for f in report.findings if f.code == "joint-user-abroad"]
+    assert len(found) == 1 and "tso-03 (SG)" in found[0].message and "Art. 28" in found[0].message
+    assert report.failed
+
+
+def test_effective_date_and_joint_use_statement() -> None:
+    text = policy_text()
+    no_date = text.replace("effective_from = 2026-11-26\n", "")
+    report = check_policy(parse_policy(no_date, file="x.toml"), text=no_date)
+    assert "effective-date-missing" in report.codes
+    late = text.replace("published_on = 2026-11-26", "published_on = 2026-12-01")
+    report = check_policy(parse_policy(late, file="x.toml"), text=late)
+    assert "effective-before-publication" in report.codes
+    silent = (
+        text.replace("共同利用ポリシーを適用し", "ポリシーを適用し")
+        .replace("共同利用する個人データ", "個人データ")
+        .replace("個人情報の共同利用について", "個人情報について")
+    )
+    report = check_policy(parse_policy(silent, file="x.toml"), text=silent)
+    assert "joint-use-statement-missing" not in check_policy(default_policy()).codes
+    assert "joint-use-statement-missing" in report.codes
+    finding = next(f for f in report.findings if f.code == "joint-use-statement-missing")
+    assert "容易に知り得る状態" in finding.message
 
 
 def test_item_no_rule_uses_is_reported_at_its_line() -> None:
@@ -207,11 +267,11 @@ def test_report_formats() -> None:
     report = check_policy(default_policy())
     text = format_report(report)
     assert "GAP     publisher-address-missing" in text
-    assert text.rstrip().endswith("FAILED: 2 gap(s), 0 error(s), 2 warning(s)")
+    assert text.rstrip().endswith("FAILED: 6 gap(s), 0 error(s), 4 warning(s)")
     assert "住所" in format_report(report, lang="ja")
     data = json.loads(json.dumps(report.to_dict()))
     assert data["ok"] is False
-    assert data["counts"] == {"gap": 2, "error": 0, "warning": 2}
+    assert data["counts"] == {"gap": 6, "error": 0, "warning": 4}
     assert [f["code"] for f in data["findings"]][:2] == [
         "publisher-address-missing",
         "publisher-representative-missing",

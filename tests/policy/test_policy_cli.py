@@ -78,13 +78,30 @@ def test_unreadable_or_invalid_policy_is_a_clear_error(tmp_path: Path) -> None:
     assert "P5_negawatt" in result.stderr  # the valid purposes are listed
 
 
-def test_check_exit_status_follows_the_gaps(fixed_policy: Path) -> None:
+def test_check_exit_status_follows_the_gaps(fixed_policy: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["check"])
     assert result.exit_code == 1
     assert "publisher-address-missing" in result.stdout
     assert "publisher-representative-missing" in result.stdout
 
-    result = runner.invoke(app, ["check", "--policy", str(fixed_policy), "--format", "json"])
+    # the publisher filled, the TSOs' and OCCTO's addresses and representatives still missing
+    result = runner.invoke(app, ["check", "--policy", str(fixed_policy)])
+    assert result.exit_code == 1 and "controller-address-missing" in result.stdout
+    shipped = (resources.files("jointuse") / "data" / "reference_parties.toml").read_text("utf-8")
+    filled = tmp_path / "reference.toml"
+    filled.write_text(
+        shipped.replace(
+            'kind = "tso"\n', 'kind = "tso"\naddress = "東京都"\nrepresentative = "代表 某"\n'
+        ).replace(
+            'kind = "occto"\n',
+            'kind = "occto"\naddress = "東京都江東区"\nrepresentative = "理事長 某"\n',
+        ),
+        encoding="utf-8",
+    )
+    result = runner.invoke(
+        app,
+        ["check", "--policy", str(fixed_policy), "--reference", str(filled), "--format", "json"],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["ok"] is True and data["counts"]["gap"] == 0
@@ -231,4 +248,5 @@ def test_installed_jointuse_command_in_a_real_process() -> None:
     assert proc.returncode == 1, proc.stderr
     data = json.loads(proc.stdout)
     gaps = [f["code"] for f in data["findings"] if f["severity"] == "gap"]
-    assert gaps == ["publisher-address-missing", "publisher-representative-missing"]
+    assert gaps[:2] == ["publisher-address-missing", "publisher-representative-missing"]
+    assert "controller-address-missing" in gaps

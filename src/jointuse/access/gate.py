@@ -99,6 +99,7 @@ from jointuse.policy.engine import (
     engine_for,
 )
 from jointuse.policy.model import Policy
+from jointuse.policy.versions import PolicyVersions, VersionedEngine
 
 _READS_KEY = "jointuse.gate.allowed_reads"
 NO_PURPOSE = "(none)"
@@ -468,21 +469,35 @@ class Gate:
         relations: RelationRegistry,
         loaders: Mapping[LoaderKey, Loader],
         target_facts: TargetFacts | None = None,
+        versions: PolicyVersions | None = None,
     ) -> None:
         self.policy = policy
-        self.engine: Engine = engine_for(self.policy)
+        # Several versions (Art. 27(6)): each request decided by the one in force at its time.
+        self.versions = versions
+        self.engine: Engine | VersionedEngine = (
+            engine_for(self.policy) if versions is None else VersionedEngine(versions)
+        )
         self.relations = relations
         self.loaders: Mapping[LoaderKey, Loader] = MappingProxyType(dict(loaders))
         self.target_facts = target_facts
-        self._category = {it.key: it.category for it in self.policy.items}
+        every = (policy,) if versions is None else tuple(v.policy for v in versions.versions)
+        self._category = {it.key: it.category for p in every for it in p.items}
         self._purposes = [p.key for p in self.policy.purposes]
-        self._wanted = wanted_relations(self.policy)
-        self._contract_categories = contract_categories(self.policy)
+        self._wanted: dict[tuple[str | None, str, str], frozenset[str]] = {}
+        for version in every:
+            for slot, wanted in wanted_relations(version).items():
+                self._wanted[slot] = self._wanted.get(slot, frozenset()) | wanted
+        self._contract_categories = frozenset().union(*(contract_categories(p) for p in every))
         self._unloaded_memo: dict[tuple[str | None, tuple[str, ...]], dict[str, list[str]]] = {}
 
     @classmethod
     def assemble(
-        cls, policy: Policy, parts: Iterable[GateParts], *, unloaded: Iterable[str] = ()
+        cls,
+        policy: Policy,
+        parts: Iterable[GateParts],
+        *,
+        unloaded: Iterable[str] = (),
+        versions: PolicyVersions | None = None,
     ) -> Gate:
         """One gate from the areas' parts. It refuses to build with :func:`wiring_gaps` (a
         :class:`~jointuse.core.errors.ConfigError` listing them), so that no allowed decision can
@@ -502,14 +517,18 @@ class Gate:
                 if facts is not None:
                     raise ValueError("two areas provide the target facts")
                 facts = part.target_facts
-        gaps = wiring_gaps(policy, registry, loaders, unloaded=unloaded)
+        unloaded = tuple(unloaded)
+        every = [policy] if versions is None else [v.policy for v in versions.versions]
+        gaps = [g for p in every for g in wiring_gaps(p, registry, loaders, unloaded=unloaded)]
         if gaps:
             raise ConfigError(
                 "the gate cannot serve this policy: " + "; ".join(gaps),
                 file=policy.source or "(policy)",
                 valid="a policy whose relations and categories the installed areas provide",
             )
-        return cls(policy, relations=registry, loaders=loaders, target_facts=facts)
+        return cls(
+            policy, relations=registry, loaders=loaders, target_facts=facts, versions=versions
+        )
 
     def with_loader(self, key: LoaderKey, loader: Loader) -> Gate:
         """A gate like this one with ``loader`` for ``key`` (a category, or purpose and
@@ -520,11 +539,16 @@ class Gate:
             relations=self.relations,
             loaders={**self.loaders, key: loader},
             target_facts=self.target_facts,
+            versions=self.versions,
         )
 
     def with_relations(self, registry: RelationRegistry) -> Gate:
         return Gate(
-            self.policy, relations=registry, loaders=self.loaders, target_facts=self.target_facts
+            self.policy,
+            relations=registry,
+            loaders=self.loaders,
+            target_facts=self.target_facts,
+            versions=self.versions,
         )
 
     def _facts(self, ctx: RelationContext) -> Target:

@@ -20,6 +20,10 @@ Environment variables:
 ``JOINTUSE_POLICY``
     The operator's policy file (TOML, the format of the shipped ``data/policy.toml``). Default:
     the shipped policy. Checked at start: a policy with errors is refused.
+``JOINTUSE_POLICY_EARLIER``
+    Earlier versions of the policy still deciding requests of their time (files separated by
+    ``os.pathsep``; :mod:`jointuse.policy.versions`): each request is decided by the version in
+    force at its moment. Default: none (the one policy decides everything).
 ``JOINTUSE_AUTH_FAILURE_LIMIT`` / ``JOINTUSE_AUTH_FAILURE_WINDOW``
     Authentication failures (401) from one source address within the window (seconds) after
     which the source is answered 429 until the window has passed (defaults 20 and 60;
@@ -61,6 +65,7 @@ class Settings:
     ledger_seal_interval: float = 0.5
     ledger_seal_batch: int = 5000
     policy_path: str | None = None
+    policy_earlier: tuple[str, ...] = ()
     flow_tick_interval: float = 5.0
     auth_failure_limit: int = 20
     auth_failure_window: float = 60.0
@@ -131,6 +136,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ledger_seal_interval=_positive_float(env, "JOINTUSE_LEDGER_SEAL_INTERVAL", 0.5),
         ledger_seal_batch=_positive_int(env, "JOINTUSE_LEDGER_SEAL_BATCH", 5000),
         policy_path=env.get("JOINTUSE_POLICY", "").strip() or None,
+        policy_earlier=tuple(
+            p.strip() for p in env.get("JOINTUSE_POLICY_EARLIER", "").split(os.pathsep) if p.strip()
+        ),
         flow_tick_interval=_positive_float(env, "JOINTUSE_FLOW_TICK_INTERVAL", 5.0),
         auth_failure_limit=_positive_int(env, "JOINTUSE_AUTH_FAILURE_LIMIT", 20),
         auth_failure_window=_positive_float(env, "JOINTUSE_AUTH_FAILURE_WINDOW", 60.0),

@@ -68,14 +68,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy import Connection, Engine, cast, func, select, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from jointuse.core.db import hot_insert, hot_scalar, writer_turn
 from jointuse.core.periodic import PeriodicWorker
 from jointuse.ledger.auditing import VerifyResult as VerifyResult
 from jointuse.ledger.auditing import verify as verify
-from jointuse.ledger.chain import LedgerEntry, entry_columns, entry_hash, parse_entry
+from jointuse.ledger.chain import LedgerEntry, entry_columns, entry_hash, format_time, parse_entry
 from jointuse.ledger.checkpoint import (
     HeadNotAuthenticated,
     LedgerKeyRequired,
@@ -405,10 +406,28 @@ def find_entries(
     customer_id: str | None = None,
     supply_point_id: str | None = None,
     party: str | None = None,
+    acting_user: str | None = None,
+    purpose: str | None = None,
+    decision: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after_seq: int | None = None,
+    before_seq: int | None = None,
+    oldest_first: bool = False,
     limit: int = 1000,
 ) -> list[LedgerRecord]:
-    """Entries about a customer / supply point / by a party, newest first (for disclosure, 開示)."""
+    """Entries about a customer / supply point / by a party, newest first (for disclosure, 開示,
+    and for auditors: ``jointuse ledger show|export``).
+
+    The one query of the ledger by its content: every lookup by customer or supply point goes
+    through here (the format of those columns may change; callers pass the IDs as they know
+    them). Filters combine with AND: ``acting_user`` (the person within the party, inside the
+    entry's JSON), ``purpose``, ``decision`` (``allowed`` / ``denied``), ``since`` (inclusive)
+    and ``until`` (exclusive) on ``recorded_at``. Paging is by ``seq`` (keyset):
+    ``before_seq`` for the next page newest first, ``after_seq`` with ``oldest_first`` for a
+    stream oldest first."""
     t, s = access_ledger.c, access_ledger_seal.c
+    conn = _connection(target)
     query = select(t.seq, t.entry, s.chain_pos, s.prev_hash, s.hash).select_from(
         access_ledger.outerjoin(access_ledger_seal, s.seq == t.seq)
     )
@@ -418,8 +437,35 @@ def find_entries(
         query = query.where(t.supply_point_id == supply_point_id)
     if party is not None:
         query = query.where(t.party == party)
-    rows = _connection(target).execute(query.order_by(t.seq.desc()).limit(limit)).all()
+    if purpose is not None:
+        query = query.where(t.purpose == purpose)
+    if decision is not None:
+        query = query.where(t.decision == decision)
+    if since is not None:
+        query = query.where(t.recorded_at >= format_time(since))
+    if until is not None:
+        query = query.where(t.recorded_at < format_time(until))
+    if acting_user is not None:
+        if conn.dialect.name == "postgresql":
+            user = cast(t.entry, JSONB)["acting_user"].astext
+        else:
+            user = func.json_extract(t.entry, "$.acting_user")
+        query = query.where(user == acting_user)
+    if after_seq is not None:
+        query = query.where(t.seq > after_seq)
+    if before_seq is not None:
+        query = query.where(t.seq < before_seq)
+    order = t.seq.asc() if oldest_first else t.seq.desc()
+    rows = conn.execute(query.order_by(order).limit(limit)).all()
     return [LedgerRecord(r[0], parse_entry(r[1]), r[2], r[3], r[4]) for r in rows]
+
+
+def seq_bounds(target: Session | Connection) -> tuple[int, int]:
+    """The lowest and highest ``seq`` on the ledger ((0, 0) when empty): the range a stream of
+    :func:`find_entries` pages walks (for progress)."""
+    t = access_ledger.c
+    low, high = _connection(target).execute(select(func.min(t.seq), func.max(t.seq))).one()
+    return int(low or 0), int(high or 0)
 
 
 # --- background sealer --------------------------------------------------------------------------

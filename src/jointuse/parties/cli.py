@@ -110,6 +110,9 @@ def add_command(
     representative: Annotated[
         str, typer.Option("--representative", help="Name of the representative.")
     ] = "",
+    country: Annotated[
+        str, typer.Option("--country", help="Where the party is: ISO 3166-1 alpha-2 (JP).")
+    ] = "JP",
     database_url: DatabaseUrl = None,
 ) -> None:
     """Register a joint user, active from now."""
@@ -125,6 +128,7 @@ def add_command(
             area_code=area_code,
             address=address,
             representative=representative,
+            country=country,
         )
     registration = f", {p.registration}" if p.registration else ""
     typer.echo(f"registered {p.code} ({p.kind.value}{registration}): {p.name_en} / {p.name_ja}")
@@ -182,6 +186,7 @@ def show_command(code: str, as_json: Json = False, database_url: DatabaseUrl = N
         **service.public_view(p),
         "address": record.address,
         "representative": record.representative,
+        "country": record.country,
         "history": [
             {
                 "status": h.status.value,
@@ -195,7 +200,16 @@ def show_command(code: str, as_json: Json = False, database_url: DatabaseUrl = N
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
-    for key in ("code", "kind", "name_ja", "name_en", "status", "address", "representative"):
+    for key in (
+        "code",
+        "kind",
+        "name_ja",
+        "name_en",
+        "status",
+        "address",
+        "representative",
+        "country",
+    ):
         typer.echo(f"{key}: {data[key]}")
     if p.registration:
         typer.echo(f"registration: {p.registration}")

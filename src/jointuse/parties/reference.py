@@ -24,6 +24,7 @@ REFERENCE_FILE = "reference_parties.toml"
 
 _AREA_KEYS = frozenset({"code", "region_ja", "region_en", "prefectures", "tso"})
 _PARTY_KEYS = frozenset({"code", "kind", "name_ja", "name_en"})
+_PARTY_OPTIONAL = frozenset({"address", "representative", "country"})
 _PARTY_KINDS = ("retailer", "tso", "occto", "dr_contractor")
 
 
@@ -40,12 +41,18 @@ class Area:
 
 @dataclass(frozen=True, slots=True)
 class ReferenceParty:
-    """A party known from the reference data (the TSOs and OCCTO)."""
+    """A party known from the reference data (the TSOs and OCCTO). ``address`` and
+    ``representative`` (empty: not given) are what a joint-use notice must state of each
+    controller (管理責任者); ``country`` (ISO 3166 alpha-2) flags a joint user abroad (APPI
+    Art. 28) in ``policy check``."""
 
     code: str
     kind: str
     name_ja: str
     name_en: str
+    address: str = ""
+    representative: str = ""
+    country: str = "JP"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,13 +105,23 @@ class _Checker:
             raise self.error(table, index, f"{key!r} must be a non-empty string, got {value!r}")
         return value
 
-    def keys(self, table: str, index: int, entry: Any, allowed: frozenset[str]) -> None:
+    def keys(
+        self,
+        table: str,
+        index: int,
+        entry: Any,
+        allowed: frozenset[str],
+        optional: frozenset[str] = frozenset(),
+    ) -> None:
         if not isinstance(entry, dict):
             raise self.error(table, index, "must be a table")
-        unknown = sorted(set(entry) - allowed)
+        unknown = sorted(set(entry) - allowed - optional)
         if unknown:
             raise self.error(
-                table, index, f"unknown key(s) {', '.join(unknown)}", valid=sorted(allowed)
+                table,
+                index,
+                f"unknown key(s) {', '.join(unknown)}",
+                valid=sorted(allowed | optional),
             )
         missing = sorted(allowed - set(entry))
         if missing:
@@ -127,7 +144,9 @@ def parse_reference(text: str, *, file: str = REFERENCE_FILE) -> Reference:
     parties: list[ReferenceParty] = []
     seen_party: set[str] = set()
     for i, entry in enumerate(raw.get("party", [])):
-        check.keys("party", i, entry, _PARTY_KEYS)
+        check.keys("party", i, entry, _PARTY_KEYS, _PARTY_OPTIONAL)
+        for key in _PARTY_OPTIONAL & set(entry):
+            check.text("party", i, entry, key)
         code = check.text("party", i, entry, "code")
         kind = check.text("party", i, entry, "kind")
         if kind not in _PARTY_KINDS:
@@ -141,6 +160,9 @@ def parse_reference(text: str, *, file: str = REFERENCE_FILE) -> Reference:
                 kind=kind,
                 name_ja=check.text("party", i, entry, "name_ja"),
                 name_en=check.text("party", i, entry, "name_en"),
+                address=entry.get("address", ""),
+                representative=entry.get("representative", ""),
+                country=entry.get("country", "JP"),
             )
         )
     tsos = {p.code for p in parties if p.kind == "tso"}

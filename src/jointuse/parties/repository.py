@@ -55,13 +55,20 @@ class PartyRecord:
     address: str
     representative: str
     created_at: datetime
+    country: str = "JP"
 
 
 # --- parties ------------------------------------------------------------------------------------
 
 
 def insert_party(
-    target: Target, p: Party, *, address: str, representative: str, created_at: datetime
+    target: Target,
+    p: Party,
+    *,
+    address: str,
+    representative: str,
+    created_at: datetime,
+    country: str = "JP",
 ) -> None:
     conn = connection_of(target)
     conn.execute(
@@ -76,6 +83,7 @@ def insert_party(
             address=address,
             representative=representative,
             created_at=created_at,
+            country=country,
         )
     )
     conn.execute(
@@ -120,6 +128,7 @@ def _record(row: Row[Any], history: tuple[StatusPeriod, ...]) -> PartyRecord:
         address=row.address,
         representative=row.representative,
         created_at=row.created_at,
+        country=row.country,
     )
 
 

@@ -129,11 +129,14 @@ def add_party(
     area_code: str | None = None,
     address: str = "",
     representative: str = "",
+    country: str = "JP",
     at: datetime | None = None,
 ) -> Party:
     """Register a joint user, active from ``at`` (default now). Validated by the model;
-    an existing code is :class:`DuplicateParty`."""
+    an existing code is :class:`DuplicateParty`. ``country``: ISO 3166-1 alpha-2 of where the
+    party is (a joint user abroad falls under APPI Art. 28; ``policy check`` flags it)."""
     moment = _now(at)
+    iso = country_code(country)
     new = Party.register(
         code=code,
         kind=kind,
@@ -145,11 +148,38 @@ def add_party(
         area_code=area_code or None,
     )
     with _unit(db) as conn:
-        _insert_new(conn, new, address=address.strip(), representative=representative.strip())
+        _insert_new(
+            conn,
+            new,
+            address=address.strip(),
+            representative=representative.strip(),
+            country=iso,
+        )
     return new
 
 
-def _insert_new(conn: Connection, new: Party, *, address: str, representative: str) -> None:
+def country_code(text: str) -> str:
+    """An ISO 3166-1 alpha-2 code as typed (NFKC, any case): ``jp`` → ``JP``."""
+    code = unicodedata.normalize("NFKC", text).strip().upper()
+    if len(code) != 2 or not (code.isascii() and code.isalpha()):
+        raise ValidationError(
+            f"country {text!r} is not an ISO 3166-1 alpha-2 code",
+            field="country",
+            valid="two letters, e.g. JP",
+        )
+    return code
+
+
+def list_party_records(db: Db) -> list[PartyRecord]:
+    """Every registered party with its address, representative and country (for ``policy
+    check --database-url``: every controller's details from the registry)."""
+    with _unit(db, read_only=True) as conn:
+        return repo.load_parties(conn)
+
+
+def _insert_new(
+    conn: Connection, new: Party, *, address: str, representative: str, country: str = "JP"
+) -> None:
     if repo.party_exists(conn, new.code):
         raise _duplicate(new.code)
     try:
@@ -160,6 +190,7 @@ def _insert_new(conn: Connection, new: Party, *, address: str, representative: s
                 address=address,
                 representative=representative,
                 created_at=new.registered_at,
+                country=country,
             )
     except IntegrityError as exc:  # registered concurrently between the check and the insert
         raise _duplicate(new.code) from exc

@@ -82,6 +82,9 @@ party = Table(
     Column("address", Text(), nullable=False, server_default=""),
     Column("representative", Text(), nullable=False, server_default=""),
     Column("created_at", UtcDateTime(), nullable=False),
+    # ISO 3166-1 alpha-2 (migration 0110_policy_versions): a joint user abroad is provision to
+    # a third party in a foreign country (APPI Art. 28), flagged by `policy check`.
+    Column("country", String(2), nullable=False, server_default="JP"),
     CheckConstraint("kind IN ('retailer', 'tso', 'occto', 'dr_contractor')", name="kind_known"),
     Index("ix_party_kind", "kind"),
 )

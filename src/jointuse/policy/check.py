@@ -23,11 +23,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from jointuse.core.valuesets import entry_lines
 from jointuse.policy.model import Policy
 from jointuse.policy.render import NOTE_PLACEHOLDERS, note_placeholders
+
+if TYPE_CHECKING:
+    from jointuse.parties.reference import Reference
 
 Severity = Literal["gap", "error", "warning"]
 SEVERITIES: tuple[Severity, ...] = ("gap", "error", "warning")
@@ -147,9 +150,10 @@ class _Checker:
                     "gap",
                     f"publisher-{field}-missing",
                     "[publisher]",
-                    f"[publisher] {field} is empty: since April 2022 a joint-use notice must state "
-                    f"the {what_en} of the business responsible for the data "
-                    "(APPI Art. 27(5)(iii) as amended)",
+                    f"[publisher] {field} is empty: since April 2022 the {what_en} of the "
+                    "business responsible for the data must be notified to the people in advance "
+                    "or put where they can easily know it (通知 or 容易に知り得る状態; "
+                    "APPI Art. 27(5)(iii) as amended)",
                     f"[publisher] {field} が空です：2022年4月施行の改正個人情報保護法"
                     "第27条第5項第3号により、共同利用では管理について責任を有する者の"
                     f"{what_ja}の公表が必要です",
@@ -166,6 +170,124 @@ class _Checker:
                     "管理について責任を有する者の名称の公表が必要です",
                     self.where.key(start, field),
                 )
+
+    def controllers_known(self, reference: Reference | None) -> None:
+        """Address and representative of every controller (管理責任者), not only of the
+        publisher: from the reference registry for the kinds it holds (TSOs, OCCTO); for the
+        others (retailers, DR contractors) they come from each party's registry entry."""
+        from jointuse.parties.reference import load_reference
+
+        known_parties = (reference or load_reference()).parties
+        kinds: dict[str, list[str]] = {}
+        for ctrl in self.policy.controllers:
+            for kind in (ctrl.party_kind, *(x.party_kind for x in ctrl.exceptions)):
+                kinds.setdefault(kind, [])
+                if ctrl.category not in kinds[kind]:
+                    kinds[kind].append(ctrl.category)
+        line = self.where.table("controller", 0)
+        for kind, categories in kinds.items():
+            known = [p for p in known_parties if p.kind == kind]
+            cats = ", ".join(categories)
+            if not known:
+                self.add(
+                    "warning",
+                    "controller-details-from-registry",
+                    f"controllers of kind {kind!r}",
+                    f"the {kind} controllers (of {cats}) are not in the reference registry: "
+                    "each one's name, address and representative must be notified or put where "
+                    "the people can easily know them (通知 or 容易に知り得る状態; APPI Art. "
+                    "27(5)(iii)) — keep them in the party registry "
+                    "(`jointuse party add --address … --representative …`)",
+                    f"{kind} の管理責任者（{cats}）は参照データにありません：各事業者の名称・住所・"
+                    "代表者の氏名を本人に通知し、又は本人が容易に知り得る状態に置く必要があります",
+                    line,
+                )
+                continue
+            for field, what_en, what_ja in (
+                ("address", "address", "住所"),
+                ("representative", "representative's name", "代表者の氏名"),
+            ):
+                missing = [p.code for p in known if not getattr(p, field).strip()]
+                if missing:
+                    self.add(
+                        "gap",
+                        f"controller-{field}-missing",
+                        f"controllers of kind {kind!r}",
+                        f"the {what_en} of the {kind} controller(s) {', '.join(missing)} (of "
+                        f"{cats}) is not in the registry data (data/reference_parties.toml): "
+                        "since April 2022 it must be notified to the people or put where they "
+                        "can easily know it (通知 or 容易に知り得る状態; APPI Art. 27(5)(iii))",
+                        f"管理責任者 {', '.join(missing)} の{what_ja}が参照データにありません："
+                        "本人に通知し、又は本人が容易に知り得る状態に置く必要があります"
+                        "（法第27条第5項第3号）",
+                        line,
+                    )
+            abroad = [f"{p.code} ({p.country})" for p in known if p.country.upper() != "JP"]
+            if abroad:
+                self.add(
+                    "gap",
+                    "joint-user-abroad",
+                    f"controllers of kind {kind!r}",
+                    f"joint user(s) in a foreign country: {', '.join(abroad)}: joint use does not "
+                    "exempt provision to a third party in a foreign country (APPI Art. 28): "
+                    "the people's consent after information on the country's system, or an "
+                    "equivalent system of protection, is needed",
+                    f"外国にある共同利用者 {', '.join(abroad)}：外国にある第三者への提供"
+                    "（法第28条）として本人の同意等が必要です",
+                    line,
+                )
+        pub = self.policy.publisher
+        if pub.country.upper() != "JP":
+            self.add(
+                "gap",
+                "joint-user-abroad",
+                "[publisher]",
+                f"the publisher is in {pub.country}: provision to and from a business in a "
+                "foreign country falls under APPI Art. 28 (consent or an equivalent system)",
+                f"公表者は外国（{pub.country}）にあります：法第28条の対象です",
+                self.where.key(self.where.table("publisher"), "country"),
+            )
+
+    def notice_terms(self) -> None:
+        """The statement that the data are jointly used, and an effective date before use."""
+        notice = self.policy.notice
+        start = self.where.table("notice")
+        if "共同利用" not in notice.preamble_ja + notice.title_ja or "joint" not in (
+            notice.preamble_en + notice.title_en
+        ).lower().replace("-", " "):
+            self.add(
+                "gap",
+                "joint-use-statement-missing",
+                "[notice]",
+                "the notice does not say that the data are used jointly (共同利用): it must be "
+                "notified to the people in advance or put where they can easily know it "
+                "(通知 or 容易に知り得る状態; APPI Art. 27(5)(iii))",
+                "個人データを共同利用する旨の記載がありません（法第27条第5項第3号）",
+                self.where.key(start, "preamble_ja"),
+            )
+        if notice.effective_from is None:
+            self.add(
+                "gap",
+                "effective-date-missing",
+                "[notice]",
+                "[notice] effective_from is not stated: the joint use must be made known "
+                "before the data are first used jointly (あらかじめ: 通知 or 容易に知り得る状態), "
+                "and the version in force at each moment must be known",
+                "[notice] effective_from（施行日）がありません：共同利用はあらかじめ通知し、"
+                "又は容易に知り得る状態に置く必要があります",
+                start,
+            )
+        elif notice.published_on is not None and notice.published_on > notice.effective_from:
+            self.add(
+                "gap",
+                "effective-before-publication",
+                "[notice]",
+                f"[notice] effective_from {notice.effective_from} is before published_on "
+                f"{notice.published_on}: the notice must be made known in advance (あらかじめ), "
+                "before its first use",
+                "施行日が公表日より前です：あらかじめ公表する必要があります",
+                self.where.key(start, "effective_from"),
+            )
 
     def completeness(self) -> None:
         p = self.policy
@@ -360,11 +482,17 @@ class _Checker:
                 )
 
 
-def check_policy(policy: Policy, *, text: str | None = None) -> CheckReport:
+def check_policy(
+    policy: Policy, *, text: str | None = None, reference: Reference | None = None
+) -> CheckReport:
     """Check ``policy``. ``text`` is its TOML source for line numbers; by default the file named
-    by ``policy.source`` is read if it exists (no lines otherwise)."""
+    by ``policy.source`` is read if it exists (no lines otherwise). ``reference``: the registry
+    data the controllers' addresses and representatives come from (default: the shipped
+    ``data/reference_parties.toml``)."""
     checker = _Checker(policy, text if text is not None else _read_source(policy))
     checker.publisher()
+    checker.controllers_known(reference)
+    checker.notice_terms()
     checker.completeness()
     checker.controllers()
     checker.rules()

@@ -108,6 +108,24 @@ def check(
     policy: PolicyOption = None,
     fmt: Annotated[str, _choice_option("--format", "text", "json", help="Report format.")] = "text",
     lang: Annotated[str, _choice_option("--lang", "en", "ja", help="Message language.")] = "en",
+    reference: Annotated[
+        Path | None,
+        typer.Option(
+            "--reference",
+            help="Registry data of the TSOs and OCCTO with their addresses and representatives "
+            "(format of data/reference_parties.toml; default: the shipped one).",
+            dir_okay=False,
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="Also check every registered party (retailers, DR contractors…): address, "
+            "representative, country. Only when given.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Report what the law requires that the policy lacks (gaps), errors and warnings.
 
@@ -117,13 +135,55 @@ def check(
     """
     from jointuse.policy.check import check_policy, format_report
 
-    report = check_policy(_load(policy))
+    registry = None
+    if reference is not None:
+        from jointuse.parties.reference import parse_reference
+
+        try:
+            registry = parse_reference(reference.read_text(encoding="utf-8"), file=str(reference))
+        except (OSError, UnicodeDecodeError) as exc:
+            _fail(f"cannot read reference file {reference}: {exc}")
+        except ConfigError as exc:
+            _fail(exc.message)
+    if database_url is not None:
+        registry = _with_registry(registry, database_url)
+    report = check_policy(_load(policy), reference=registry)
     if fmt == "json":
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:
         typer.echo(format_report(report, lang="ja" if lang == "ja" else "en"), nl=False)
     if report.failed:
         raise typer.Exit(1)
+
+
+def _with_registry(reference: Any, database_url: str) -> Any:
+    """The reference data with every registered party of the database over it (by code)."""
+    import dataclasses
+
+    from jointuse.core.cli import open_cli_database
+    from jointuse.parties.reference import ReferenceParty, load_reference
+    from jointuse.parties.service import list_party_records
+
+    base = reference or load_reference()
+    engine = open_cli_database(database_url)
+    try:
+        records = list_party_records(engine)
+    finally:
+        engine.dispose()
+    registered = {
+        r.party.code: ReferenceParty(
+            code=r.party.code,
+            kind=r.party.kind.value,
+            name_ja=r.party.name_ja,
+            name_en=r.party.name_en,
+            address=r.address,
+            representative=r.representative,
+            country=r.country,
+        )
+        for r in records
+    }
+    kept = [p for p in base.parties if p.code not in registered]
+    return dataclasses.replace(base, parties=(*kept, *registered.values()))
 
 
 _JST = ZoneInfo("Asia/Tokyo")
@@ -294,4 +354,52 @@ def explain(
     else:
         typer.echo(format_decision(decision), nl=False)
     if not decision.allowed:
+        raise typer.Exit(1)
+
+
+@app.command("diff")
+def diff_command(
+    old: Annotated[Path, typer.Argument(help="The version in force (policy TOML).")],
+    new: Annotated[Path, typer.Argument(help="The new version (policy TOML).")],
+    fmt: Annotated[str, _choice_option("--format", "text", "json", help="Output format.")] = (
+        "text"
+    ),
+) -> None:
+    """Classify each change from OLD to NEW by what the law requires for it (APPI Art. 27(6)):
+    consent (items, joint users), advance notice (purposes, controllers), without delay (a
+    controller's name, address, representative), or none; and say from when NEW is in force.
+
+    Exit 1 when a change needs the people's consent, 2 when a file is not a valid policy."""
+    from jointuse.policy.versions import PolicyVersions
+
+    before, after = _load(old), _load(new)
+    try:
+        versions = PolicyVersions([before, after])
+    except ConfigError as exc:
+        _fail(exc.message)
+    latest = versions.versions[-1]
+    if fmt == "json":
+        typer.echo(
+            json.dumps(
+                {
+                    "old": before.notice.version,
+                    "new": after.notice.version,
+                    "in_force_from": latest.in_force_from.isoformat(),
+                    "needs_consent": latest.needs_consent,
+                    "changes": [c.to_dict() for c in latest.changes],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+    else:
+        typer.echo(f"policy diff: {before.notice.version} → {after.notice.version}")
+        for c in latest.changes:
+            typer.echo(f"{c.requirement.upper():<15}{c.kind} {c.subject}: {c.what} ({c.detail})")
+            typer.echo(f"               {c.test_en}")
+        typer.echo(
+            f"{len(latest.changes)} change(s); {after.notice.version} in force from "
+            f"{latest.in_force_from.isoformat()}"
+        )
+    if latest.needs_consent:
         raise typer.Exit(1)

@@ -19,6 +19,7 @@ import re
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from jointuse.policy.model import (
 POLICY_FILE = "policy.toml"
 
 _STR, _INT, _BOOL, _LIST = "a string", "an integer", "a boolean", "a list"
+_DATE = "a date (YYYY-MM-DD, unquoted)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +63,13 @@ def _fields(
 
 _SCHEMA: dict[str, dict[str, _Field]] = {
     "notice": _fields(
-        ["version", "title_ja", "title_en", "law_ja", "law_en", "preamble_ja", "preamble_en"]
+        ["version", "title_ja", "title_en", "law_ja", "law_en", "preamble_ja", "preamble_en"],
+        ["effective_from", "published_on", "advance_notice_days"],
+        effective_from=_DATE,
+        published_on=_DATE,
+        advance_notice_days=_INT,
     ),
-    "publisher": _fields(["code", "name_ja", "name_en"], ["address", "representative"]),
+    "publisher": _fields(["code", "name_ja", "name_en"], ["address", "representative", "country"]),
     "party_kind": _fields(["key", "number", "label_ja", "label_en"], ["note"], number=_INT),
     "purpose": _fields(["key", "number", "label_ja", "label_en"], ["note"], number=_INT),
     "category": _fields(
@@ -176,6 +182,7 @@ class _Loader:
                 _INT: isinstance(value, int) and not isinstance(value, bool),
                 _BOOL: isinstance(value, bool),
                 _LIST: isinstance(value, list),
+                _DATE: isinstance(value, date) and not isinstance(value, datetime),
             }[want]
             if not ok:
                 raise self.fail(
@@ -254,6 +261,9 @@ class _Loader:
                 line = self.where.table(top) or self.where.key(0, top)
                 raise self.unknown("top-level table", "policy", top, _TOP_LEVEL, line)
         notice = Notice(**self.single(raw, "notice"))
+        if notice.advance_notice_days < 0:
+            line = self.where.key(self.where.table("notice"), "advance_notice_days")
+            raise self.fail("[notice] advance_notice_days must not be negative", line)
         publisher = Publisher(**self.single(raw, "publisher"))
 
         notes = [

@@ -9,6 +9,7 @@ reports gaps.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Literal
 
 Action = Literal["read", "write"]
@@ -133,10 +134,16 @@ class Publisher:
     name_en: str
     address: str = ""
     representative: str = ""
+    country: str = "JP"
 
 
 @dataclass(frozen=True, slots=True)
 class Notice:
+    """The notice's text and its version. ``effective_from``: the day the version is in force
+    (JST, from midnight); ``published_on``: the day it was made known (公表) — a change of
+    purposes or of a controller takes effect no earlier than ``advance_notice_days`` after it
+    (APPI Art. 27(6); :mod:`jointuse.policy.versions`). None: not stated (``policy check``)."""
+
     version: str
     title_ja: str
     title_en: str
@@ -144,6 +151,9 @@ class Notice:
     law_en: str
     preamble_ja: str
     preamble_en: str
+    effective_from: date | None = None
+    published_on: date | None = None
+    advance_notice_days: int = 30
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,6 +59,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "h_notes": "注記",
         "h_law": "根拠",
         "h_version": "版",
+        "h_effective": "施行日",
+        "not_stated": "（未定）",
         "list_sep": "、",
     },
     "en": {
@@ -79,6 +81,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "h_notes": "Notes",
         "h_law": "Legal basis",
         "h_version": "Version",
+        "h_effective": "Effective from",
+        "not_stated": "(not stated)",
         "list_sep": ", ",
     },
 }
@@ -124,6 +128,7 @@ class NoticeView:
     preamble: str
     law: str
     version: str
+    effective: str
     scope_intro: str
     scope_notes: tuple[NoteRef, ...]
     party_kinds: tuple[Entry, ...]
@@ -269,6 +274,9 @@ def notice_view(policy: Policy, lang: Lang) -> NoticeView:
         preamble=notice.preamble_ja if lang == "ja" else notice.preamble_en,
         law=notice.law_ja if lang == "ja" else notice.law_en,
         version=notice.version,
+        effective=notice.effective_from.isoformat()
+        if notice.effective_from
+        else text["not_stated"],
         scope_intro=text["scope_intro"].format(publisher=publisher),
         scope_notes=scope_notes,
         party_kinds=party_kinds,

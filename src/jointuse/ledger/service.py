@@ -86,6 +86,13 @@ from jointuse.ledger.checkpoint import (
     sign_checkpoint,
 )
 from jointuse.ledger.keys import LedgerKey, bound_key
+from jointuse.ledger.pseudonyms import (
+    CUSTOMER,
+    SUPPLY_POINT,
+    pseudonymise,
+    subject_filter,
+    subjects,
+)
 from jointuse.ledger.tables import JSON_FIELDS, TEXT_FIELDS, access_ledger, access_ledger_seal
 from jointuse.ledger.verifying import DEFAULT_VERIFY_CHUNK as DEFAULT_VERIFY_CHUNK
 
@@ -166,10 +173,16 @@ def append(
 ) -> int:
     """Record ``entry`` in the caller's transaction (unsealed); return its ``seq``.
 
+    A version 3 entry (the default) is stored with keyed pseudonyms in place of its customer
+    and supply point IDs (:mod:`jointuse.ledger.pseudonyms`).
+
     ``key``: the ledger key (default: the one bound to the engine, see :func:`bound_key`);
     ``None`` writes the entry without a MAC."""
     stamped = entry.stamped(now or datetime.now(UTC))
     conn = _connection(target)
+    if stamped.version >= 3 and (stamped.customer_id or stamped.supply_point_id):
+        # Keyed pseudonyms instead of the IDs; a subject's key is made here on first use.
+        stamped = pseudonymise(conn, stamped)
     if isinstance(key, _Bound):
         key = bound_key(conn.engine)
     columns: dict[str, object] = dict(entry_columns(stamped))
@@ -390,13 +403,20 @@ def seal_all(
 
 @dataclass(frozen=True, slots=True)
 class LedgerRecord:
-    """A stored entry with its place in the chain (``chain_pos`` etc. None while unsealed)."""
+    """A stored entry with its place in the chain (``chain_pos`` etc. None while unsealed).
+
+    ``entry`` names its customer and supply point by ID wherever it can: in clear for entries
+    from before pseudonyms, and for version 3 entries while the subject's key lives; a
+    shredded subject stays a pseudonym. ``customer_ref`` / ``supply_point_ref``: the stored
+    pseudonyms (None for entries from before pseudonyms)."""
 
     seq: int
     entry: LedgerEntry
     chain_pos: int | None
     prev_hash: str | None
     hash: str | None
+    customer_ref: str | None = None
+    supply_point_ref: str | None = None
 
 
 def find_entries(
@@ -407,19 +427,43 @@ def find_entries(
     party: str | None = None,
     limit: int = 1000,
 ) -> list[LedgerRecord]:
-    """Entries about a customer / supply point / by a party, newest first (for disclosure, 開示)."""
+    """Entries about a customer / supply point / by a party, newest first (for disclosure, 開示).
+
+    A customer or point is matched through the pseudonyms its live keys give (and its clear ID
+    in entries from before pseudonyms, unless erased): once its keys are shredded nothing
+    matches (:mod:`jointuse.ledger.pseudonyms`)."""
+    conn = _connection(target)
     t, s = access_ledger.c, access_ledger_seal.c
     query = select(t.seq, t.entry, s.chain_pos, s.prev_hash, s.hash).select_from(
         access_ledger.outerjoin(access_ledger_seal, s.seq == t.seq)
     )
     if customer_id is not None:
-        query = query.where(t.customer_id == customer_id)
+        query = query.where(subject_filter(conn, CUSTOMER, customer_id))
     if supply_point_id is not None:
-        query = query.where(t.supply_point_id == supply_point_id)
+        query = query.where(subject_filter(conn, SUPPLY_POINT, supply_point_id))
     if party is not None:
         query = query.where(t.party == party)
-    rows = _connection(target).execute(query.order_by(t.seq.desc()).limit(limit)).all()
-    return [LedgerRecord(r[0], parse_entry(r[1]), r[2], r[3], r[4]) for r in rows]
+    rows = conn.execute(query.order_by(t.seq.desc()).limit(limit)).all()
+    parsed = [(r, parse_entry(r[1])) for r in rows]
+    refs = [
+        value
+        for _, e in parsed
+        if e.version >= 3
+        for value in (e.customer_id, e.supply_point_id)
+        if value is not None
+    ]
+    known = subjects(conn, refs) if refs else {}
+    out = []
+    for r, e in parsed:
+        if e.version < 3:
+            out.append(LedgerRecord(r[0], e, r[2], r[3], r[4]))
+            continue
+        c_ref, p_ref = e.customer_id, e.supply_point_id
+        c = known[c_ref][1] if c_ref in known else c_ref
+        p = known[p_ref][1] if p_ref in known else p_ref
+        shown = e if (c, p) == (c_ref, p_ref) else e.with_subjects(c, p)
+        out.append(LedgerRecord(r[0], shown, r[2], r[3], r[4], c_ref, p_ref))
+    return out
 
 
 # --- background sealer --------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from jointuse.messages.cli import inbox_app
 from jointuse.negawatt.cli import app as negawatt_app
 from jointuse.parties.cli import party_app, token_app
 from jointuse.policy.cli import app as policy_app
+from jointuse.retention.cli import app as retention_app
 
 app = typer_app(
     "jointuse — joint use (共同利用) of electricity customers' personal data.",
@@ -23,6 +24,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(negawatt_app, name="negawatt")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(inbox_app, name="inbox")
+app.add_typer(retention_app, name="retention")
 app.command("tick")(tick_command)
 register_demo(app)
 

@@ -126,16 +126,50 @@ def _pseudonym(conn: Connection, kind: str, subject_id: str, moment: datetime) -
     return derive(key, kind, subject_id, epoch)
 
 
+_SELECT_BOTH = (
+    "SELECT coalesce((SELECT key FROM ledger_subject_key WHERE kind = 'customer'"
+    " AND subject_id = :customer AND epoch = ''), '') || ',' ||"
+    " coalesce((SELECT key FROM ledger_subject_key WHERE kind = 'supply_point'"
+    " AND subject_id = :point AND epoch = :epoch), '')"
+)
+
+
 def pseudonymise(conn: Connection, entry: LedgerEntry) -> LedgerEntry:
     """``entry`` (stamped, version 3) with its customer and supply point IDs replaced by their
-    pseudonyms; a value that is already a pseudonym is kept."""
+    pseudonyms; a value that is already a pseudonym is kept.
+
+    The hot path is one statement: both keys in one lookup (each key's row is made, and read
+    back, only on the subject's first use)."""
     moment = entry.recorded_at
     assert moment is not None, "stamp the entry first"
     customer, point = entry.customer_id, entry.supply_point_id
-    if customer is not None and not is_pseudonym(customer):
-        customer = _pseudonym(conn, CUSTOMER, customer, moment)
-    if point is not None and not is_pseudonym(point):
-        point = _pseudonym(conn, SUPPLY_POINT, point, moment)
+    want_customer = customer is not None and not is_pseudonym(customer)
+    want_point = point is not None and not is_pseudonym(point)
+    if not (want_customer or want_point):
+        return entry
+    epoch = epoch_of(SUPPLY_POINT, moment)
+    both = _scalar(
+        conn,
+        _SELECT_BOTH,
+        {
+            "customer": customer if want_customer and customer else "",
+            "point": point if want_point and point else "",
+            "epoch": epoch,
+        },
+    )
+    customer_key, point_key = (both or ",").split(",")
+    if want_customer and customer is not None:
+        customer = (
+            derive(customer_key, CUSTOMER, customer, "")
+            if customer_key
+            else _pseudonym(conn, CUSTOMER, customer, moment)
+        )
+    if want_point and point is not None:
+        point = (
+            derive(point_key, SUPPLY_POINT, point, epoch)
+            if point_key
+            else _pseudonym(conn, SUPPLY_POINT, point, moment)
+        )
     return entry.with_subjects(customer, point)
 
 
@@ -234,6 +268,8 @@ def shred(
     if high_text is not None:
         legacy_q = legacy_q.where(t.recorded_at < high_text)
     legacy = int(conn.execute(legacy_q).scalar_one())
+    if legacy and (low_text, high_text) in legacy_erased_ranges(conn, kind, subject_id):
+        legacy = 0  # recorded already
     if dry_run:
         return ShredResult(len(epochs), legacy)
     if epochs:

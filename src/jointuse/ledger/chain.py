@@ -229,27 +229,23 @@ class LedgerEntry:
                 valid=f"{FORMAT_VERSION} for entries with those fields",
             )
 
-    def with_subjects(
-        self, customer_id: str | None, supply_point_id: str | None, *, now: datetime | None = None
-    ) -> LedgerEntry:
+    def with_subjects(self, customer_id: str | None, supply_point_id: str | None) -> LedgerEntry:
         """This entry naming ``customer_id`` / ``supply_point_id`` instead (pseudonymising or
-        revealing), stamped with ``now`` unless already stamped."""
-        return LedgerEntry(
-            party=self.party,
-            purpose=self.purpose,
-            action=self.action,
-            decision=self.decision,
-            supply_point_id=supply_point_id,
-            customer_id=customer_id,
-            items_granted=self.items_granted,
-            items_refused=self.items_refused,
-            rule_id=self.rule_id,
-            request_id=self.request_id,
-            recorded_at=self.recorded_at or now,
-            caller_request_id=self.caller_request_id,
-            acting_user=self.acting_user,
-            version=self.version,
-        )
+        revealing). Both must be valid ledger text (pseudonyms, or IDs from the ledger's own
+        subject keys): the copy is not validated again (the append's hot path)."""
+        for value in (customer_id, supply_point_id):
+            if value is not None and (not isinstance(value, str) or len(value) > _MAX_TEXT):
+                raise ValidationError(
+                    f"ledger entry: subject {value!r} is not valid text",
+                    field="customer_id" if value is customer_id else "supply_point_id",
+                    valid=f"text of at most {_MAX_TEXT} characters",
+                )
+        new = object.__new__(LedgerEntry)
+        for name in LedgerEntry.__slots__:
+            object.__setattr__(new, name, getattr(self, name))
+        object.__setattr__(new, "customer_id", customer_id)
+        object.__setattr__(new, "supply_point_id", supply_point_id)
+        return new
 
     def stamped(self, now: datetime) -> LedgerEntry:
         """This entry with ``recorded_at`` set to ``now`` unless already set."""

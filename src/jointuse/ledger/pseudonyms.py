@@ -50,7 +50,7 @@ from functools import cache
 
 from sqlalchemy import ColumnElement, Connection, and_, delete, false, func, insert, or_, select
 
-from jointuse.core.db import hot_insert, hot_scalar
+from jointuse.core.db import hot_scalar
 from jointuse.ledger.chain import PSEUDONYM_PREFIX, LedgerEntry, format_time, is_pseudonym
 from jointuse.ledger.tables import (
     SUBJECT_KINDS,
@@ -69,7 +69,8 @@ _SELECT_KEY = (
 )
 _INSERT_KEY = (
     "INSERT INTO ledger_subject_key (kind, subject_id, epoch, key, pseudonym, created_at)"
-    " VALUES (:kind, :subject_id, :epoch, :key, :pseudonym, :created_at) ON CONFLICT DO NOTHING"
+    " VALUES (:kind, :subject_id, :epoch, :key, :pseudonym, :created_at)"
+    " ON CONFLICT DO NOTHING RETURNING key"
 )
 
 
@@ -85,7 +86,8 @@ def epoch_of(kind: str, moment: datetime) -> str:
     """The key epoch of an entry about a ``kind`` subject recorded at ``moment``."""
     if kind == CUSTOMER:
         return ""
-    return moment.astimezone(JST).strftime("%Y-%m")
+    local = moment.astimezone(JST)
+    return f"{local.year:04d}-{local.month:02d}"
 
 
 def derive(key_hex: str, kind: str, subject_id: str, epoch: str) -> str:
@@ -117,11 +119,8 @@ def _pseudonym(conn: Connection, kind: str, subject_id: str, moment: datetime) -
             "pseudonym": derive(new, kind, subject_id, epoch),
             "created_at": format_time(datetime.now(UTC)),
         }
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(_pg(_INSERT_KEY), row)
-        else:
-            hot_insert(conn, _INSERT_KEY, row)
-        key = _scalar(conn, _SELECT_KEY, params)  # ours, or a concurrent writer's
+        # RETURNING gives our key; no row when a concurrent writer made one first: read it.
+        key = _scalar(conn, _INSERT_KEY, row) or _scalar(conn, _SELECT_KEY, params)
         assert key is not None
     return derive(key, kind, subject_id, epoch)
 

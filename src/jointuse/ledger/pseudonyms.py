@@ -43,6 +43,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -75,10 +76,8 @@ _INSERT_KEY = (
 
 
 @cache
-def _pg(sql: str) -> str:
+def pg_sql(sql: str) -> str:
     """``sql`` with psycopg's named parameters (``%(name)s``) instead of ``:name``."""
-    import re
-
     return re.sub(r":([a-z_]+)", r"%(\1)s", sql)
 
 
@@ -99,7 +98,7 @@ def derive(key_hex: str, kind: str, subject_id: str, epoch: str) -> str:
 
 def _scalar(conn: Connection, sql: str, params: dict[str, str]) -> str | None:
     if conn.dialect.name == "postgresql":
-        value = conn.exec_driver_sql(_pg(sql), params).scalar()
+        value = conn.exec_driver_sql(pg_sql(sql), params).scalar()
     else:
         value = hot_scalar(conn, sql, params)
     return None if value is None else str(value)
@@ -125,47 +124,58 @@ def _pseudonym(conn: Connection, kind: str, subject_id: str, moment: datetime) -
     return derive(key, kind, subject_id, epoch)
 
 
-_SELECT_BOTH = (
-    "SELECT coalesce((SELECT key FROM ledger_subject_key WHERE kind = 'customer'"
-    " AND subject_id = :customer AND epoch = ''), '') || ',' ||"
+_BOTH_KEYS = (
+    "coalesce((SELECT key FROM ledger_subject_key WHERE kind = 'customer'"
+    " AND subject_id = :ps_customer AND epoch = ''), '') || ',' ||"
     " coalesce((SELECT key FROM ledger_subject_key WHERE kind = 'supply_point'"
-    " AND subject_id = :point AND epoch = :epoch), '')"
+    " AND subject_id = :ps_point AND epoch = :ps_epoch), '')"
 )
+"""Both subject keys of an entry as one text ``customer_key,point_key`` (each may be empty)."""
 
 
-def pseudonymise(conn: Connection, entry: LedgerEntry) -> LedgerEntry:
-    """``entry`` (stamped, version 3) with its customer and supply point IDs replaced by their
-    pseudonyms; a value that is already a pseudonym is kept.
-
-    The hot path is one statement: both keys in one lookup (each key's row is made, and read
-    back, only on the subject's first use)."""
+def key_lookup(entry: LedgerEntry) -> tuple[str, dict[str, str]] | None:
+    """The SQL expression (SQLite parameter style) and parameters that read the keys of the
+    entry's subjects in one go, or None when it names no subject in clear. The ledger's append
+    runs it alone, or on PostgreSQL in the statement that draws the ``seq``."""
     moment = entry.recorded_at
     assert moment is not None, "stamp the entry first"
     customer, point = entry.customer_id, entry.supply_point_id
     want_customer = customer is not None and not is_pseudonym(customer)
     want_point = point is not None and not is_pseudonym(point)
     if not (want_customer or want_point):
+        return None
+    return _BOTH_KEYS, {
+        "ps_customer": customer if want_customer and customer else "",
+        "ps_point": point if want_point and point else "",
+        "ps_epoch": epoch_of(SUPPLY_POINT, moment),
+    }
+
+
+def pseudonymise(conn: Connection, entry: LedgerEntry, *, found: str | None = None) -> LedgerEntry:
+    """``entry`` (stamped, version 3) with its customer and supply point IDs replaced by their
+    pseudonyms; a value that is already a pseudonym is kept.
+
+    The hot path is one statement, :func:`key_lookup` (``found``: its result, when the caller
+    ran it already); a subject's key row is made, and read back, only on its first use."""
+    lookup = key_lookup(entry)
+    if lookup is None:
         return entry
-    epoch = epoch_of(SUPPLY_POINT, moment)
-    both = _scalar(
-        conn,
-        _SELECT_BOTH,
-        {
-            "customer": customer if want_customer and customer else "",
-            "point": point if want_point and point else "",
-            "epoch": epoch,
-        },
-    )
-    customer_key, point_key = (both or ",").split(",")
-    if want_customer and customer is not None:
+    sql, params = lookup
+    if found is None:
+        found = _scalar(conn, "SELECT " + sql, params)
+    customer_key, point_key = (found or ",").split(",")
+    moment = entry.recorded_at
+    assert moment is not None
+    customer, point = entry.customer_id, entry.supply_point_id
+    if params["ps_customer"] and customer is not None:
         customer = (
             derive(customer_key, CUSTOMER, customer, "")
             if customer_key
             else _pseudonym(conn, CUSTOMER, customer, moment)
         )
-    if want_point and point is not None:
+    if params["ps_point"] and point is not None:
         point = (
-            derive(point_key, SUPPLY_POINT, point, epoch)
+            derive(point_key, SUPPLY_POINT, point, params["ps_epoch"])
             if point_key
             else _pseudonym(conn, SUPPLY_POINT, point, moment)
         )

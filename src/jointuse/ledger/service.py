@@ -89,6 +89,8 @@ from jointuse.ledger.keys import LedgerKey, bound_key
 from jointuse.ledger.pseudonyms import (
     CUSTOMER,
     SUPPLY_POINT,
+    key_lookup,
+    pg_sql,
     pseudonymise,
     subject_filter,
     subjects,
@@ -180,11 +182,20 @@ def append(
     ``None`` writes the entry without a MAC."""
     stamped = entry.stamped(now or datetime.now(UTC))
     conn = _connection(target)
-    if stamped.version >= 3 and (stamped.customer_id or stamped.supply_point_id):
-        # Keyed pseudonyms instead of the IDs; a subject's key is made here on first use.
-        stamped = pseudonymise(conn, stamped)
     if isinstance(key, _Bound):
         key = bound_key(conn.engine)
+    # Keyed pseudonyms instead of the IDs (version 3); a subject's key is made on first use.
+    lookup = key_lookup(stamped) if stamped.version >= 3 else None
+    seq: int | None = None
+    if lookup is not None:
+        if key is not None and conn.dialect.name == "postgresql":
+            # one round trip: the keys are read in the statement that draws the seq
+            sql, params = lookup
+            drawn, found = conn.exec_driver_sql(pg_sql(f"{_PG_NEXT_SEQ}, {sql}"), params).one()
+            seq = int(drawn)
+            stamped = pseudonymise(conn, stamped, found=str(found))
+        else:
+            stamped = pseudonymise(conn, stamped)
     columns: dict[str, object] = dict(entry_columns(stamped))
     dialect = conn.dialect.name
     if key is None:
@@ -195,7 +206,8 @@ def append(
             return int(conn.exec_driver_sql(sql, columns).scalar_one())
         # SQLite: on the driver connection when it may (the gate's hot path; see core.db).
         return hot_insert(conn, _insert_sql(dialect, with_seq=False), columns)
-    seq = _next_seq(conn)
+    if seq is None:
+        seq = _next_seq(conn)
     columns["seq"] = seq
     columns["mac"] = key.entry_mac(seq, str(columns["entry"]))
     if dialect == "postgresql":

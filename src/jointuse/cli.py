@@ -11,6 +11,7 @@ from jointuse.messages.cli import inbox_app
 from jointuse.negawatt.cli import app as negawatt_app
 from jointuse.parties.cli import party_app, token_app, user_app
 from jointuse.policy.cli import app as policy_app
+from jointuse.retention.cli import app as retention_app
 from jointuse.rights.cli import requests_app
 
 app = typer_app(
@@ -29,6 +30,7 @@ app.add_typer(negawatt_app, name="negawatt")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(requests_app, name="requests")
+app.add_typer(retention_app, name="retention")
 app.command("tick")(tick_command)
 register_demo(app)
 

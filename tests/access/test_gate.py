@@ -353,11 +353,13 @@ def test_one_gate_read_costs_a_few_indexed_statements(seeded: UowFactory, engine
     finally:
         event.remove(engine, "before_cursor_execute", record)
     # TSO: the orders holding the point and the one it holds (by key), the contracts of the
-    # point, the customer, the ledger insert.
-    assert len(tso) == 5 and sum(s.startswith("INSERT") for s in tso) == 1
+    # point, the customer, the subjects' pseudonym keys (one lookup), the ledger insert.
+    assert len(tso) == 6 and sum(s.startswith("INSERT") for s in tso) == 1
+    assert "ledger_subject_key" in tso[-2]
     assert "work_order_point" in tso[0] and "work_order" in tso[1]
-    # Retailer: contracts, applications, supply point, customer, the ledger insert.
-    assert len(retailer) == 5 and "access_ledger" in retailer[-1]
+    # Retailer: contracts, applications, supply point, customer, the subjects' keys, the ledger
+    # insert.
+    assert len(retailer) == 6 and "access_ledger" in retailer[-1]
 
 
 def _counting(engine: Engine) -> tuple[list[str], Callable[..., None]]:
@@ -401,9 +403,10 @@ def test_p3_inquiry_queries_only_what_the_decision_can_use(
         event.remove(engine, "before_cursor_execute", record)
     assert got.decision.relation == "applicant" and got.data["supply_point_id"] == A
     for statements_of in (retailer, occto):
-        assert len(statements_of) == 3, statements_of
+        assert len(statements_of) == 4, statements_of
         assert "market_flow" in statements_of[0] and "supply_point" in statements_of[1]
-        assert "access_ledger" in statements_of[2]
+        assert "ledger_subject_key" in statements_of[2]  # the point's pseudonym key
+        assert "access_ledger" in statements_of[3]
         assert not any("retail_contract" in s for s in statements_of)
 
 

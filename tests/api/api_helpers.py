@@ -41,13 +41,20 @@ class World:
         return out
 
     def ledger(self) -> list[dict[str, Any]]:
-        """Ledger rows, newest first (generated columns of the entry)."""
+        """Ledger rows, newest first (generated columns of the entry), with the customer and
+        supply point IDs behind their pseudonyms revealed through the live subject keys (as
+        :func:`jointuse.ledger.service.find_entries` does)."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 text(
-                    "SELECT party, purpose, action, decision, supply_point_id, customer_id,"
+                    "SELECT party, purpose, action, decision,"
+                    " coalesce(p.subject_id, l.supply_point_id) AS supply_point_id,"
+                    " coalesce(c.subject_id, l.customer_id) AS customer_id,"
                     " rule_id, request_id, items_granted, items_refused"
-                    " FROM access_ledger ORDER BY seq DESC"
+                    " FROM access_ledger AS l"
+                    " LEFT JOIN ledger_subject_key AS p ON p.pseudonym = l.supply_point_id"
+                    " LEFT JOIN ledger_subject_key AS c ON c.pseudonym = l.customer_id"
+                    " ORDER BY seq DESC"
                 )
             ).mappings()
             return [dict(r) for r in rows]

@@ -21,6 +21,7 @@ from jointuse.ledger import (
     seal_all,
     verify,
 )
+from jointuse.ledger.chain import is_pseudonym
 from jointuse.ledger.tables import access_ledger
 
 
@@ -63,9 +64,10 @@ def test_committed_append_leaves_an_unsealed_entry(
         None,
         "R0001",
         "P3_supply_point_confirmation",
-        f"03{1:020d}",
+        row[6],
         "allowed",
     )
+    assert is_pseudonym(row[6])  # not the point's ID: a keyed pseudonym (version 3)
 
 
 def test_rolled_back_transaction_leaves_no_entry(

@@ -35,6 +35,7 @@ def _entry(**changes: object) -> LedgerEntry:
         "rule_id": "P1.retailer.read",
         "request_id": "req-1",
         "recorded_at": T0,
+        "version": 2,  # clear IDs: the format before pseudonyms (version 3: test_ledger_pseudonyms)
     }
     fields.update(changes)
     return LedgerEntry(**fields)  # type: ignore[arg-type]
@@ -88,6 +89,7 @@ def _v2_of(entry: LedgerEntry) -> LedgerEntry:
         rule_id=entry.rule_id,
         request_id=entry.request_id,
         recorded_at=entry.recorded_at,
+        version=2,
     )
 
 
@@ -107,7 +109,7 @@ def test_version_2_carries_the_callers_request_id_and_the_acting_user() -> None:
 
 def test_versions_are_checked() -> None:
     with pytest.raises(ValidationError) as info:
-        _entry(version=3)
+        _entry(version=4)
     assert info.value.field == "v"
     with pytest.raises(ValidationError, match="version 1 has no caller_request_id"):
         _entry(version=1, caller_request_id="x")

@@ -41,6 +41,7 @@ def _entry(i: int, **changes: object) -> LedgerEntry:
         "customer_id": f"C-{i}",
         "items_granted": ("name",),
         "request_id": f"req-{i}",
+        "version": 2,  # clear IDs (edited by value below), as before pseudonyms
     }
     fields.update(changes)
     return LedgerEntry(**fields)  # type: ignore[arg-type]

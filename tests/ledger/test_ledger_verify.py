@@ -29,6 +29,7 @@ def ledger(engine: Engine, uow: Callable[..., UnitOfWork]) -> Engine:
                     decision="allowed",
                     customer_id=f"C-{i}",
                     items_granted=("name",),
+                    version=2,  # clear IDs (edited by value below), as before pseudonyms
                 ),
             )
     seal_all(engine)

@@ -12,18 +12,24 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
+from typer.testing import CliRunner
 
 from jointuse.app import create_app
 from jointuse.assembly import default_gate
+from jointuse.cli import app as cli_app
 from jointuse.core.db import UnitOfWork
 from jointuse.core.ids import SupplyPointId
 from jointuse.core.mail import MailSink, mail_sink
+from jointuse.customers import repository as customers_repo
 from jointuse.customers import service as customers
 from jointuse.customers.model import ContractKind, Customer, RetailContract, SupplyPoint
-from jointuse.ledger.chain import LedgerEntry
-from jointuse.ledger.service import append
+from jointuse.ledger.chain import LedgerEntry, is_pseudonym
+from jointuse.ledger.service import append, find_entries, seal_all, verify
+from jointuse.ledger.tables import access_ledger
 from jointuse.parties import service as parties
 from jointuse.policy.engine import Party
+from jointuse.retention import service as retention
+from jointuse.retention.config import RetentionPolicy
 from jointuse.rights.tables import identity_event
 from seeding import seed_contract
 
@@ -223,3 +229,83 @@ def test_sessions_end_and_joint_users_tokens_are_not_sessions(site: Any) -> None
     assert client.get("/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     assert client.post("/v1/me/sign-out", headers=headers).status_code == 200
     assert client.get("/v1/me", headers=headers).status_code == 401
+
+
+def _log(client: TestClient, session: dict[str, Any]) -> dict[str, Any]:
+    r = client.get("/v1/me/access-log", headers={"Authorization": f"Bearer {session['session']}"})
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def test_erasure_keeps_the_chain_verifying_and_empties_only_that_customers_log(
+    site: Any,
+) -> None:
+    """Retention past the end of c-old's tenure: their basic data pseudonymised, their ledger
+    keys shredded (with their point's months 2020-01..2022-12); the chain still verifies, their
+    access log is empty, c-new's is unchanged; a pre-pseudonym (v2) entry naming c-old in clear
+    stays in the chain but is no longer found."""
+    client, sink, engine = site
+    with UnitOfWork(engine) as u:  # written before pseudonyms: clear IDs, format version 2
+        append(
+            u.connection,
+            LedgerEntry(
+                party="r-old", purpose="P1_wheeling", action="read", decision="allowed",
+                customer_id="c-old", supply_point_id=POINT, items_granted=("name",),
+                request_id="legacy-2022", recorded_at=datetime(2022, 3, 1, tzinfo=UTC),
+                version=2,
+            ),
+        )  # fmt: skip
+    old = _enrol(client, sink, "old@example.jp", "OLD-1")
+    new = _enrol(client, sink, "new@example.jp", "NEW-1")
+    before_old, before_new = _log(client, old), _log(client, new)
+    years = {e["at"][:4] for es in before_old["by_purpose"].values() for e in es}
+    assert {"2021", "2022"} <= years
+    assert before_new["total"] >= 1
+    seal_all(engine)
+    with engine.connect() as conn:
+        entries_before = conn.execute(select(func.count()).select_from(access_ledger)).scalar()
+
+    url = engine.url.render_as_string(hide_password=False)
+    dry = CliRunner().invoke(
+        cli_app, ["retention", "run", "--dry-run", "--today", "2026-01-01", "--database-url", url]
+    )
+    assert dry.exit_code == 0, dry.output
+    assert "basic: 1 customer(s) due" in dry.output and "ledger: 1 customer(s) due" in dry.output
+    # c-old's contract ended 2023-01-01; 3 years pass on 2026-01-01 (not yet on 2025-12-31)
+    policy = RetentionPolicy(basic=1096, ledger=1096)
+    assert retention.run(engine, policy, today=date(2025, 12, 31)).due == []
+    result = retention.run(engine, policy, today=date(2026, 1, 1))
+    assert result.done == {"basic": 1, "ledger": 1}
+    # the v2 entry names c-old and the point: two mentions hidden; keys: c-old, point 2021-06
+    assert (result.legacy_entries, result.keys_shredded) == (2, 2)
+    again = retention.run(engine, policy, today=date(2026, 1, 1))
+    assert again.due == [] and again.done == {"basic": 0, "ledger": 0}  # nothing left to do
+    seal_all(engine)
+
+    verified = verify(engine)
+    assert verified.ok and verified.unsealed == 0
+    with engine.connect() as conn:
+        entries_after = conn.execute(select(func.count()).select_from(access_ledger)).scalar()
+    assert entries_after == entries_before + 2  # the two erasure entries; nothing removed
+    with UnitOfWork(engine, read_only=True) as u:  # before anything names c-old again
+        assert find_entries(u.connection, customer_id="c-old") == []
+    assert _log(client, old)["total"] == 0
+    after_new = _log(client, new)
+    assert after_new["by_purpose"] == before_new["by_purpose"]
+    with UnitOfWork(engine, read_only=True) as u:
+        at_point = find_entries(u.connection, supply_point_id=POINT)
+        assert {r.entry.recorded_at.year for r in at_point if r.entry.recorded_at} >= {2024}
+        assert all(r.entry.recorded_at.year != 2021 for r in at_point if r.entry.recorded_at)
+        erased = [r for r in find_entries(u.connection, party="system:retention")]
+        assert {r.entry.rule_id for r in erased} == {"retention:basic", "retention:ledger"}
+        assert all(r.entry.customer_id is None or is_pseudonym(r.entry.customer_id) for r in erased)
+        basic_old = customers_repo.get_customer(u.connection, "c-old")
+        basic_new = customers_repo.get_customer(u.connection, "c-new")
+    assert basic_old is not None and basic_old.name == "消去済"
+    assert basic_new is not None and basic_new.name == "新\u3000花子"
+    # c-old's reading of their (empty) log named them again: a new key, unlinkable to the
+    # shredded one; the next run shreds it too
+    later = retention.run(engine, policy, today=date(2026, 1, 2))
+    assert later.done == {"basic": 0, "ledger": 1} and later.legacy_entries == 0
+    seal_all(engine)
+    assert verify(engine).ok

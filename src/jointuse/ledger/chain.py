@@ -1,6 +1,6 @@
 """The ledger's entries and hash chain, pure (no I/O).
 
-Canonical encoding (versions 1 and 2)
+Canonical encoding (versions 1, 2 and 3)
 =====================================
 
 An entry is written once, at append time, as its **canonical JSON** text, stored verbatim in the
@@ -19,7 +19,7 @@ Versions
     Every stored entry names its version, and each version has one encoder and one decoder
     (:data:`ENCODERS`, :data:`DECODERS`): entries already stored keep verifying and round-trip
     in their own version, new entries are written in :data:`FORMAT_VERSION`. Version 2
-    (the current one) adds two optional fields:
+    adds two optional fields:
 
     ``request_id``
         the **server's own** ID of the request (in version 1: the caller's ``X-Request-ID`` as
@@ -31,8 +31,13 @@ Versions
         the person within the party who acted; always null for now (users inside parties come
         later and fill it through :func:`jointuse.access.gate.ledger_entry`).
 
-    A version 3 (keyed pseudonyms instead of clear customer / supply point IDs) adds an encoder
-    and a decoder, and moves :data:`FORMAT_VERSION`; nothing else here changes.
+    Version 3 (the current one, migration ``0120_pseudonyms``) has the keys of version 2, but
+    ``customer_id`` and ``supply_point_id`` hold **keyed pseudonyms** instead of the IDs:
+    ``ps:`` and 32 lowercase hex digits, ``HMAC-SHA256(subject key, …)`` truncated to 128 bits
+    (:mod:`jointuse.ledger.pseudonyms`). A caller builds a version 3 entry with the clear IDs;
+    :func:`jointuse.ledger.service.append` replaces them by their pseudonyms before encoding,
+    and the encoder refuses a version 3 entry that still carries a clear ID, so none can reach
+    the chain in that version. Versions 1 and 2 keep their clear IDs and verify as before.
 
 Once the sealer gives the entry its chain position, its hash is::
 
@@ -69,12 +74,15 @@ from typing import Any, Literal
 from jointuse.core.errors import ValidationError
 
 GENESIS_HASH = "0" * 64
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """The version new entries are written in (see "Versions" in the module docstring)."""
 ACTIONS = ("read", "write")
 DECISIONS = ("allowed", "denied")
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _MAX_TEXT = 500
+
+PSEUDONYM_PREFIX = "ps:"
+_PSEUDONYM = re.compile(r"ps:[0-9a-f]{32}")
 
 Action = Literal["read", "write"]
 Decision = Literal["allowed", "denied"]
@@ -83,6 +91,11 @@ Decision = Literal["allowed", "denied"]
 _CONTROL_OR_SURROGATE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 """Unicode categories Cc (control) and Cs (surrogate), as one character class: checking every
 character with ``unicodedata.category`` was the costliest step of a gate request."""
+
+
+def is_pseudonym(value: str | None) -> bool:
+    """True for a keyed pseudonym as stored in version 3 (``ps:`` + 32 lowercase hex)."""
+    return value is not None and _PSEUDONYM.fullmatch(value) is not None
 
 
 def _check_text(name: str, value: object, *, required: bool) -> None:
@@ -216,6 +229,24 @@ class LedgerEntry:
                 valid=f"{FORMAT_VERSION} for entries with those fields",
             )
 
+    def with_subjects(self, customer_id: str | None, supply_point_id: str | None) -> LedgerEntry:
+        """This entry naming ``customer_id`` / ``supply_point_id`` instead (pseudonymising or
+        revealing). Both must be valid ledger text (pseudonyms, or IDs from the ledger's own
+        subject keys): the copy is not validated again (the append's hot path)."""
+        for value in (customer_id, supply_point_id):
+            if value is not None and (not isinstance(value, str) or len(value) > _MAX_TEXT):
+                raise ValidationError(
+                    f"ledger entry: subject {value!r} is not valid text",
+                    field="customer_id" if value is customer_id else "supply_point_id",
+                    valid=f"text of at most {_MAX_TEXT} characters",
+                )
+        new = object.__new__(LedgerEntry)
+        for name in LedgerEntry.__slots__:
+            object.__setattr__(new, name, getattr(self, name))
+        object.__setattr__(new, "customer_id", customer_id)
+        object.__setattr__(new, "supply_point_id", supply_point_id)
+        return new
+
     def stamped(self, now: datetime) -> LedgerEntry:
         """This entry with ``recorded_at`` set to ``now`` unless already set."""
         if self.recorded_at is not None:
@@ -278,8 +309,31 @@ def _encode_v2(entry: LedgerEntry, recorded_at: str, granted: str, refused: str)
     )
 
 
+def _encode_v3(entry: LedgerEntry, recorded_at: str, granted: str, refused: str) -> str:
+    for name in ("customer_id", "supply_point_id"):
+        value = getattr(entry, name)
+        if value is not None and not is_pseudonym(value):
+            raise ValidationError(
+                f"ledger entry: format version 3 stores {name} as a keyed pseudonym, not in "
+                "clear (append pseudonymises it)",
+                field=name,
+                valid="ps: followed by 32 lowercase hex digits",
+            )
+    enc = _ENCODE
+    return (
+        f'{{"acting_user":{enc(entry.acting_user)},"action":{enc(entry.action)},'
+        f'"caller_request_id":{enc(entry.caller_request_id)},'
+        f'"customer_id":{enc(entry.customer_id)},'
+        f'"decision":{enc(entry.decision)},"items_granted":{granted},'
+        f'"items_refused":{refused},"party":{enc(entry.party)},"purpose":{enc(entry.purpose)},'
+        f'"recorded_at":"{recorded_at}","request_id":{enc(entry.request_id)},'
+        f'"rule_id":{enc(entry.rule_id)},"supply_point_id":{enc(entry.supply_point_id)},'
+        f'"v":3}}'
+    )
+
+
 Encoder = Callable[[LedgerEntry, str, str, str], str]
-ENCODERS: dict[int, Encoder] = {1: _encode_v1, 2: _encode_v2}
+ENCODERS: dict[int, Encoder] = {1: _encode_v1, 2: _encode_v2, 3: _encode_v3}
 """Format version → encoder ``(entry, recorded_at, items_granted JSON, items_refused JSON)``."""
 
 
@@ -347,7 +401,7 @@ def _decode_v1(data: dict[str, Any]) -> LedgerEntry:
     )
 
 
-def _decode_v2(data: dict[str, Any]) -> LedgerEntry:
+def _decode_v2(data: dict[str, Any], version: int = 2) -> LedgerEntry:
     return LedgerEntry(
         party=data["party"],
         purpose=data["purpose"],
@@ -362,11 +416,19 @@ def _decode_v2(data: dict[str, Any]) -> LedgerEntry:
         recorded_at=parse_time(data["recorded_at"]),
         caller_request_id=data["caller_request_id"],
         acting_user=data["acting_user"],
-        version=2,
+        version=version,
     )
 
 
-DECODERS: dict[int, Callable[[dict[str, Any]], LedgerEntry]] = {1: _decode_v1, 2: _decode_v2}
+def _decode_v3(data: dict[str, Any]) -> LedgerEntry:
+    return _decode_v2(data, 3)  # same keys; customer_id / supply_point_id are pseudonyms
+
+
+DECODERS: dict[int, Callable[[dict[str, Any]], LedgerEntry]] = {
+    1: _decode_v1,
+    2: _decode_v2,
+    3: _decode_v3,
+}
 """Format version → decoder of the parsed JSON object."""
 
 

@@ -87,6 +87,15 @@ from jointuse.ledger.checkpoint import (
     sign_checkpoint,
 )
 from jointuse.ledger.keys import LedgerKey, bound_key
+from jointuse.ledger.pseudonyms import (
+    CUSTOMER,
+    SUPPLY_POINT,
+    key_lookup,
+    pg_sql,
+    pseudonymise,
+    subject_filter,
+    subjects,
+)
 from jointuse.ledger.tables import JSON_FIELDS, TEXT_FIELDS, access_ledger, access_ledger_seal
 from jointuse.ledger.verifying import DEFAULT_VERIFY_CHUNK as DEFAULT_VERIFY_CHUNK
 
@@ -167,12 +176,27 @@ def append(
 ) -> int:
     """Record ``entry`` in the caller's transaction (unsealed); return its ``seq``.
 
+    A version 3 entry (the default) is stored with keyed pseudonyms in place of its customer
+    and supply point IDs (:mod:`jointuse.ledger.pseudonyms`).
+
     ``key``: the ledger key (default: the one bound to the engine, see :func:`bound_key`);
     ``None`` writes the entry without a MAC."""
     stamped = entry.stamped(now or datetime.now(UTC))
     conn = _connection(target)
     if isinstance(key, _Bound):
         key = bound_key(conn.engine)
+    # Keyed pseudonyms instead of the IDs (version 3); a subject's key is made on first use.
+    lookup = key_lookup(stamped) if stamped.version >= 3 else None
+    seq: int | None = None
+    if lookup is not None:
+        if key is not None and conn.dialect.name == "postgresql":
+            # one round trip: the keys are read in the statement that draws the seq
+            sql, params = lookup
+            drawn, found = conn.exec_driver_sql(pg_sql(f"{_PG_NEXT_SEQ}, {sql}"), params).one()
+            seq = int(drawn)
+            stamped = pseudonymise(conn, stamped, found=str(found))
+        else:
+            stamped = pseudonymise(conn, stamped)
     columns: dict[str, object] = dict(entry_columns(stamped))
     dialect = conn.dialect.name
     if key is None:
@@ -183,7 +207,8 @@ def append(
             return int(conn.exec_driver_sql(sql, columns).scalar_one())
         # SQLite: on the driver connection when it may (the gate's hot path; see core.db).
         return hot_insert(conn, _insert_sql(dialect, with_seq=False), columns)
-    seq = _next_seq(conn)
+    if seq is None:
+        seq = _next_seq(conn)
     columns["seq"] = seq
     columns["mac"] = key.entry_mac(seq, str(columns["entry"]))
     if dialect == "postgresql":
@@ -391,13 +416,20 @@ def seal_all(
 
 @dataclass(frozen=True, slots=True)
 class LedgerRecord:
-    """A stored entry with its place in the chain (``chain_pos`` etc. None while unsealed)."""
+    """A stored entry with its place in the chain (``chain_pos`` etc. None while unsealed).
+
+    ``entry`` names its customer and supply point by ID wherever it can: in clear for entries
+    from before pseudonyms, and for version 3 entries while the subject's key lives; a
+    shredded subject stays a pseudonym. ``customer_ref`` / ``supply_point_ref``: the stored
+    pseudonyms (None for entries from before pseudonyms)."""
 
     seq: int
     entry: LedgerEntry
     chain_pos: int | None
     prev_hash: str | None
     hash: str | None
+    customer_ref: str | None = None
+    supply_point_ref: str | None = None
 
 
 def find_entries(
@@ -420,21 +452,22 @@ def find_entries(
     and for auditors: ``jointuse ledger show|export``).
 
     The one query of the ledger by its content: every lookup by customer or supply point goes
-    through here (the format of those columns may change; callers pass the IDs as they know
-    them). Filters combine with AND: ``acting_user`` (the person within the party, inside the
-    entry's JSON), ``purpose``, ``decision`` (``allowed`` / ``denied``), ``since`` (inclusive)
-    and ``until`` (exclusive) on ``recorded_at``. Paging is by ``seq`` (keyset):
-    ``before_seq`` for the next page newest first, ``after_seq`` with ``oldest_first`` for a
-    stream oldest first."""
+    through here. A customer or point is matched through the pseudonyms its live keys give (and
+    its clear ID in entries from before pseudonyms, unless erased): once its keys are shredded
+    nothing matches (:mod:`jointuse.ledger.pseudonyms`). Filters combine with AND:
+    ``acting_user`` (the person within the party, inside the entry's JSON), ``purpose``,
+    ``decision`` (``allowed`` / ``denied``), ``since`` (inclusive) and ``until`` (exclusive) on
+    ``recorded_at``. Paging is by ``seq`` (keyset): ``before_seq`` for the next page newest
+    first, ``after_seq`` with ``oldest_first`` for a stream oldest first."""
     t, s = access_ledger.c, access_ledger_seal.c
     conn = _connection(target)
     query = select(t.seq, t.entry, s.chain_pos, s.prev_hash, s.hash).select_from(
         access_ledger.outerjoin(access_ledger_seal, s.seq == t.seq)
     )
     if customer_id is not None:
-        query = query.where(t.customer_id == customer_id)
+        query = query.where(subject_filter(conn, CUSTOMER, customer_id))
     if supply_point_id is not None:
-        query = query.where(t.supply_point_id == supply_point_id)
+        query = query.where(subject_filter(conn, SUPPLY_POINT, supply_point_id))
     if party is not None:
         query = query.where(t.party == party)
     if purpose is not None:
@@ -457,7 +490,26 @@ def find_entries(
         query = query.where(t.seq < before_seq)
     order = t.seq.asc() if oldest_first else t.seq.desc()
     rows = conn.execute(query.order_by(order).limit(limit)).all()
-    return [LedgerRecord(r[0], parse_entry(r[1]), r[2], r[3], r[4]) for r in rows]
+    parsed = [(r, parse_entry(r[1])) for r in rows]
+    refs = [
+        value
+        for _, e in parsed
+        if e.version >= 3
+        for value in (e.customer_id, e.supply_point_id)
+        if value is not None
+    ]
+    known = subjects(conn, refs) if refs else {}
+    out = []
+    for r, e in parsed:
+        if e.version < 3:
+            out.append(LedgerRecord(r[0], e, r[2], r[3], r[4]))
+            continue
+        c_ref, p_ref = e.customer_id, e.supply_point_id
+        c = known[c_ref][1] if c_ref in known else c_ref
+        p = known[p_ref][1] if p_ref in known else p_ref
+        shown = e if (c, p) == (c_ref, p_ref) else e.with_subjects(c, p)
+        out.append(LedgerRecord(r[0], shown, r[2], r[3], r[4], c_ref, p_ref))
+    return out
 
 
 def seq_bounds(target: Session | Connection) -> tuple[int, int]:

@@ -93,3 +93,42 @@ ledger_checkpoint = Table(
     CheckConstraint("chain_pos >= 0", name="chain_pos_not_negative"),
     sqlite_autoincrement=True,
 )
+
+SUBJECT_KINDS = ("customer", "supply_point")
+"""Kinds of subject an entry names through a keyed pseudonym (:mod:`jointuse.ledger.pseudonyms`)."""
+
+ledger_subject_key = Table(
+    "ledger_subject_key",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("subject_id", String(64), primary_key=True),
+    Column("epoch", String(7), primary_key=True),
+    Column("key", String(64), nullable=False),
+    Column("pseudonym", String(35), nullable=False, unique=True),
+    Column("created_at", String(32), nullable=False),
+    CheckConstraint("kind IN ('customer', 'supply_point')", name="subject_kind"),
+    CheckConstraint("length(key) = 64 AND length(pseudonym) = 35", name="well_formed"),
+)
+"""Per-subject random keys (migration ``0120_pseudonyms``). Not insert-only: deleting a row is
+crypto-shredding (the entries naming its pseudonym stay, and no longer identify anyone)."""
+
+ledger_legacy_erasure = Table(
+    "ledger_legacy_erasure",
+    metadata,
+    Column("id", _BIGINT, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("subject_id", String(64), nullable=False),
+    Column("since", String(32), nullable=True),
+    Column("until", String(32), nullable=True),
+    Column("erased_at", String(32), nullable=False),
+    CheckConstraint("kind IN ('customer', 'supply_point')", name="subject_kind"),
+    sqlite_autoincrement=True,
+)
+"""Erased subjects that entries written before pseudonyms (versions 1 and 2) still name in
+clear: lookups stop returning those entries (over ``[since, until)`` of ``recorded_at``), the
+rows themselves stay (sealed rows are never rewritten)."""
+Index(
+    "ix_ledger_legacy_erasure_subject",
+    ledger_legacy_erasure.c.kind,
+    ledger_legacy_erasure.c.subject_id,
+)

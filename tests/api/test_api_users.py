@@ -44,8 +44,24 @@ def test_the_gate_applies_the_role_and_the_ledger_names_the_person(staff: World)
     w = staff
     contacts = f"/v1/supply-points/{POINT}/customer"
     r = w.client.get(contacts, headers=w.headers("kato", P4))
-    assert r.status_code == 200, r.text  # field staff, P4, inside the open work order
+    assert r.status_code == 403 and r.json()["reason"] == "relation_missing", r.text
+    assert _latest(w)["acting_user"] == "kato"  # field staff: not assigned to the open order
+    orders = w.client.get("/v1/work-orders?open=true", headers=w.headers("sato")).json()
+    order = next(o["order_id"] for o in orders["orders"])
+    staff = f"/v1/work-orders/{order}/staff"
+    r = w.client.post(staff, json={"user": "kato"}, headers=w.headers("kato"))
+    assert r.status_code == 403, "field staff do not assign themselves"
+    r = w.client.post(staff, json={"user": "ito"}, headers=w.headers("sato"))
+    assert r.status_code == 422, "orders are assigned to field staff"
+    r = w.client.post(staff, json={"user": "Kato"}, headers=w.headers("sato"))
+    assert r.status_code == 200 and r.json()["state"] == "assigned", r.text
+    assert _latest(w)["rule_id"] == f"work_order:assign:{order}:kato"
+    r = w.client.get(contacts, headers=w.headers("kato", P4))
+    assert r.status_code == 200, r.text  # field staff, P4, assigned to the open order
     assert _latest(w)["acting_user"] == "kato"
+    r = w.client.delete(f"{staff}/kato", headers=w.headers("sato"))
+    assert r.status_code == 200 and r.json()["state"] == "unassigned", r.text
+    assert w.client.get(contacts, headers=w.headers("kato", P4)).status_code == 403
     r = w.client.get(contacts, headers=w.headers("sato", P4))
     assert r.status_code == 200 and _latest(w)["acting_user"] == "sato"
     r = w.client.get(contacts, headers=w.headers("ito", P4))
@@ -61,10 +77,10 @@ def test_the_gate_applies_the_role_and_the_ledger_names_the_person(staff: World)
 def test_a_deactivated_users_tokens_stop_at_once(staff: World) -> None:
     w = staff
     contacts = f"/v1/supply-points/{POINT}/customer"
-    assert w.client.get(contacts, headers=w.headers("kato", P4)).status_code == 200
-    parties.deactivate_user(w.engine, "tso-03", "kato")
-    assert w.client.get(contacts, headers=w.headers("kato", P4)).status_code == 401
-    assert [u.code for u in parties.list_users(w.engine, "tso-03") if u.deactivated_at] == ["kato"]
+    assert w.client.get(contacts, headers=w.headers("sato", P4)).status_code == 200
+    parties.deactivate_user(w.engine, "tso-03", "sato")
+    assert w.client.get(contacts, headers=w.headers("sato", P4)).status_code == 401
+    assert [u.code for u in parties.list_users(w.engine, "tso-03") if u.deactivated_at] == ["sato"]
 
 
 def test_a_token_belongs_to_a_user_or_a_client_and_the_database_says_so(staff: World) -> None:

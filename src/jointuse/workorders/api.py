@@ -23,7 +23,7 @@ from jointuse.core.db import UnitOfWork
 from jointuse.core.http import Caller, Credentials, StrictModel, request_credentials, run_unit
 from jointuse.customers.service import as_caller
 from jointuse.messages.idempotency_http import IdempotencyDep, answer_value
-from jointuse.workorders import service
+from jointuse.workorders import service, staff
 
 router = APIRouter(prefix="/v1", tags=["work orders (作業指示)"])
 CredentialsDep = Annotated[Credentials, Depends(request_credentials)]
@@ -102,6 +102,42 @@ async def close(order_id: str, credentials: CredentialsDep, idem: IdempotencyDep
         return service.view(order)
 
     return await answer_value(credentials, idem, status.HTTP_200_OK, use_case)
+
+
+class StaffIn(StrictModel):
+    user: str = Field(min_length=1, max_length=64, description="a field_staff user of the TSO")
+
+
+@router.post("/work-orders/{order_id}/staff", summary="Assign field staff to an open order")
+async def assign_staff(order_id: str, body: StaffIn, credentials: CredentialsDep) -> dict[str, str]:
+    def use_case(uow: UnitOfWork, caller: Caller) -> None:
+        staff.assign(
+            uow,
+            actor=caller.party,
+            order_id=order_id,
+            user=body.user,
+            request_id=caller.request_id,
+            at=caller.at,
+        )
+
+    await _call(credentials, use_case)
+    return {"order_id": order_id, "user": body.user.strip().lower(), "state": "assigned"}
+
+
+@router.delete("/work-orders/{order_id}/staff/{user}", summary="End a staff assignment")
+async def unassign_staff(order_id: str, user: str, credentials: CredentialsDep) -> dict[str, str]:
+    def use_case(uow: UnitOfWork, caller: Caller) -> None:
+        staff.unassign(
+            uow,
+            actor=caller.party,
+            order_id=order_id,
+            user=user,
+            request_id=caller.request_id,
+            at=caller.at,
+        )
+
+    await _call(credentials, use_case)
+    return {"order_id": order_id, "user": user.strip().lower(), "state": "unassigned"}
 
 
 @router.get("/work-orders", summary="Your work orders (newest first)")

@@ -43,8 +43,16 @@ def work_order(ctx: RelationContext) -> Iterable[RelationPeriod]:
                 end = jst_midnight(c.valid_to) if c.valid_to else None
                 points.append((c.supply_point_id.value, (jst_midnight(c.valid_from), end)))
     out: list[RelationPeriod] = []
+    # Field staff: only the orders they are assigned to open contacts to them; the TSO's
+    # operators and its system clients act for the party (its orders).
+    staff = party.user if party.role == "field_staff" else None
     for point, tenure in points:
-        for starts, ends, closed in repo.windows(ctx.conn, point, party.code):
+        found = (
+            repo.windows(ctx.conn, point, party.code)
+            if staff is None
+            else repo.staff_windows(ctx.conn, point, party.code, staff)
+        )
+        for starts, ends, closed in found:
             end = min(ends, closed) if closed is not None else ends
             lo, hi = (starts, end) if tenure is None else _cut(starts, end, *tenure)
             held = period("work_order", lo, hi)

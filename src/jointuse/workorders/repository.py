@@ -161,3 +161,31 @@ def windows(
         if row is not None and row[3] == tso_code:
             out.append((row[0], row[1], row[2]))
     return out
+
+
+def staff_windows(
+    conn: Connection, point: str, tso_code: str, user_code: str
+) -> list[tuple[datetime, datetime, datetime | None]]:
+    """Like :func:`windows`, for one field staff user of the TSO: each order's window cut to
+    the user's assignment to it (``work_order_staff``); orders they were never assigned to give
+    nothing."""
+    from jointuse.workorders.tables import work_order_staff
+
+    s = work_order_staff.c
+    out = []
+    for (order_id,) in _ORDERS_OF_POINT.rows(conn, {"point": point}):
+        row = _ORDER_WINDOW.first(conn, {"id": order_id})
+        if row is None or row[3] != tso_code:
+            continue
+        held = conn.execute(
+            select(s.assigned_at, s.unassigned_at).where(
+                s.order_id == order_id, s.party_code == tso_code, s.user_code == user_code
+            )
+        ).first()
+        if held is None:
+            continue
+        starts = max(row[0], held.assigned_at)
+        ends = row[1] if held.unassigned_at is None else min(row[1], held.unassigned_at)
+        if starts < ends:
+            out.append((starts, ends, row[2]))
+    return out

@@ -12,7 +12,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, String, Table
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    String,
+    Table,
+)
 
 from jointuse.core import conflicts
 from jointuse.core.db import metadata
@@ -58,3 +66,21 @@ feeder_point = Table(
 
 conflicts.rule("pk_work_order_point", "a supply point is in an order's scope once")
 conflicts.rule("pk_work_order", "a work order ID is used once")
+
+
+work_order_staff = Table(
+    "work_order_staff",
+    metadata,
+    Column("order_id", String(36), ForeignKey("work_order.id"), primary_key=True),
+    Column("party_code", String(64), primary_key=True),
+    Column("user_code", String(64), primary_key=True),
+    Column("assigned_at", Moment(), nullable=False),
+    Column("unassigned_at", Moment(), nullable=True),
+    ForeignKeyConstraint(
+        ["party_code", "user_code"],
+        ["party_user.party_code", "party_user.code"],
+        name="fk_work_order_staff_party_user",
+    ),
+)
+"""Field staff assigned to an order (作業指示の担当者; migration ``0150_work_order_staff``): the
+order opens its contacts to them (:mod:`jointuse.workorders.staff`)."""

@@ -110,6 +110,7 @@ def create_app(
     from jointuse.customers.api import router as customers_router
     from jointuse.flows.api import router as flows_router
     from jointuse.flows.scheduler import FlowScheduler
+    from jointuse.ledger.api import router as audit_router
     from jointuse.ledger.keys import LedgerKey, bind_key, bound_key, require_key
     from jointuse.ledger.service import BackgroundSealer
     from jointuse.messages.api import router as inbox_router
@@ -243,6 +244,7 @@ def create_app(
     app.include_router(flows_router)
     app.include_router(inbox_router)
     app.include_router(work_orders_router)
+    app.include_router(audit_router)
     app.include_router(me_router)
     app.include_router(me_requests_router)
     app.include_router(rights_requests_router)

@@ -169,3 +169,28 @@ def test_the_anomaly_report_finds_what_was_seeded(registered: World) -> None:
     assert recorded == 1
     with pytest.raises(ValidationError):
         an.thresholds_from({"JOINTUSE_ANOMALY_NIGHT_HOURS": "late"})
+
+
+def test_auditors_read_their_partys_anomalies_over_http_and_others_are_refused(
+    staff: World,
+) -> None:
+    w = staff
+    # Probing beyond the orders: six refused contact reads by a field staff user not assigned.
+    for _ in range(6):
+        r = w.client.get(f"/v1/supply-points/{POINT}/customer", headers=w.headers("kato", P4))
+        assert r.status_code == 403
+    r = w.client.get("/v1/audit/anomalies", headers=w.headers("ito"))
+    assert r.status_code == 200, r.text
+    found = {(f["user"], f["kind"]): f["value"] for f in r.json()["findings"]}
+    assert found[("kato", "contact_outside_orders")] == 6
+    assert found[("kato", "refusal_run")] == 6
+    assert {f["party"] for f in r.json()["findings"]} == {"tso-03"}
+    assert _latest(w)["rule_id"] == "audit:anomalies" and _latest(w)["acting_user"] == "ito"
+    r = w.client.get("/v1/audit/anomalies", headers=w.headers("sato"))
+    assert r.status_code == 403 and r.json()["reason"] == "role_not_permitted", r.text
+    refused = _latest(w)
+    assert refused["decision"] == "denied" and refused["acting_user"] == "sato"
+    before = w.counts()["access_ledger"]
+    r = w.client.get("/v1/audit/anomalies?since=2026-12-01T00:00", headers=w.headers("ito"))
+    assert r.status_code == 422 and "since" in r.text, r.text
+    assert w.counts()["access_ledger"] == before + 1  # the refusal, on the ledger

@@ -148,9 +148,15 @@ def _night(at: datetime, th: Thresholds) -> bool:
 
 
 def anomalies(
-    conn: Connection, *, since: datetime, until: datetime, thresholds: Thresholds
+    conn: Connection,
+    *,
+    since: datetime,
+    until: datetime,
+    thresholds: Thresholds,
+    party: str | None = None,
 ) -> Report:
-    """The report for ``[since, until)`` (aware moments); see the module docstring."""
+    """The report for ``[since, until)`` (aware moments), of one party's people when ``party``
+    is given; see the module docstring."""
     if until <= since:
         raise ValidationError("the period is empty", field="until", valid="a moment after since")
     th = thresholds
@@ -161,7 +167,7 @@ def anomalies(
     longest: dict[tuple[str, str], int] = defaultdict(int)
     count = 0
     for e in _entries(conn, since, until):
-        if not e.acting_user:
+        if not e.acting_user or (party is not None and e.party != party):
             continue
         count += 1
         who = (e.party, e.acting_user)
@@ -183,6 +189,8 @@ def anomalies(
                 night[who] += 1
     before: dict[tuple[str, str], int] = defaultdict(int)
     for e in _entries(conn, since - (until - since), since):
+        if party is not None and e.party != party:
+            continue
         if e.acting_user and e.decision == "allowed" and e.action == "read":
             before[(e.party, e.acting_user)] += 1
     users = set(reads) | set(longest) | set(outside)
@@ -255,12 +263,15 @@ def anomalies(
     return report
 
 
-def record_report(conn: Connection, report: Report, *, by: str = OPERATOR) -> None:
+def record_report(
+    conn: Connection, report: Report, *, by: str = OPERATOR, user: str | None = None
+) -> None:
     """Producing the report is on the ledger (no personal data: counts per user)."""
     append(
         conn,
         LedgerEntry(
             party=by,
+            acting_user=user,
             purpose="audit:anomalies",
             action="read",
             decision="allowed",
@@ -299,3 +310,43 @@ def run_report(
         report = anomalies(uow.connection, since=since, until=until, thresholds=thresholds)
         record_report(uow.connection, report, by=by)
         return report
+
+
+def auditors_report(
+    uow: UnitOfWork,
+    *,
+    actor: Any,
+    since: datetime,
+    until: datetime,
+    thresholds: Thresholds,
+    request_id: str,
+) -> Report:
+    """The report of the auditor's own party (``GET /v1/audit/anomalies``): only a user with the
+    role ``auditor`` gets it; anyone else is refused, on the ledger."""
+    from jointuse.access.gate import commit_alone, refusal_entry
+    from jointuse.core.errors import AccessDenied
+
+    if getattr(actor, "role", None) != "auditor":
+        commit_alone(
+            uow,
+            refusal_entry(
+                actor=actor,
+                purpose="audit:anomalies",
+                action="read",
+                supply_point_id=None,
+                customer_id=None,
+                reason="role_not_permitted",
+                request_id=request_id,
+            ),
+        )
+        exc = AccessDenied(
+            "the anomaly report is for a party's auditors (a user with the role auditor)",
+            reason="role_not_permitted",
+        )
+        exc.recorded_on_ledger = True
+        raise exc
+    report = anomalies(
+        uow.connection, since=since, until=until, thresholds=thresholds, party=actor.code
+    )
+    record_report(uow.connection, report, by=actor.code, user=actor.user)
+    return report

@@ -37,7 +37,12 @@ def area_parts(policy: Policy | None = None) -> list[GateParts]:
     from jointuse.workorders.relations import gate_parts as work_orders_parts
 
     the_policy = policy or default_policy()
-    return [customers_parts(), flows_parts(), negawatt_parts(the_policy), work_orders_parts()]
+    return [
+        customers_parts(the_policy),
+        flows_parts(),
+        negawatt_parts(the_policy),
+        work_orders_parts(),
+    ]
 
 
 def build_gate(policy: Policy | None = None, *, versions: PolicyVersions | None = None) -> Gate:

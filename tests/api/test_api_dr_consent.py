@@ -123,7 +123,8 @@ def test_a_proposal_opens_nothing_until_the_customer_confirms_within_its_scope(
     refused = {i["item"]: i["reason"] for i in outside.json()["items_refused"]}
     assert refused == {"contract_state": "outside_scope"}
     p5 = s.client.get(f"{BASE}/supply-points/{POINT}/results", headers=s.dr(P5))
-    assert p5.status_code == 403 and p5.json()["reason"] == "outside_scope", p5.text
+    # A purpose the customer did not agree to: the agreement is no relation for it.
+    assert p5.status_code == 403 and p5.json()["reason"] == "relation_missing", p5.text
 
     r = s.client.post(f"/v1/me/consents/{agreement}/withdraw", headers=me)
     assert r.status_code == 200 and r.json()["state"] == "withdrawn", r.text

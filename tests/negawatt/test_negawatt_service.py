@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from jointuse.access.gate import PolicyDenied
+from jointuse.access.relations import TargetRef
 from jointuse.assembly import default_gate
 from jointuse.core.calendar import JST, baseline_day_types
 from jointuse.core.db import UnitOfWork
@@ -554,3 +555,65 @@ def test_a_day_cut_by_withdrawal_shows_only_the_slots_before_it(seeded: UowFacto
     assert np.isfinite(day.consumption[:24]).all()  # slots 1-24: 00:00-12:00
     assert np.isnan(day.consumption[24:]).all()
     assert day.generation is not None and np.isnan(day.generation[24:]).all()
+
+
+def test_a_losing_retailer_reads_its_last_billing_period_for_a_bounded_time(
+    uow: UowFactory,
+) -> None:
+    """After its contract ends, the retailer still reads the readings of its own last billing
+    period (the 31 days before the end), for the policy's after_end_days of contract_holder (60),
+    under P4 only — nothing dated after the end, nothing else of the customer."""
+    point = "0311111111111111111111"
+    sp = SupplyPoint(
+        supply_point_id=SupplyPointId(point),
+        supply_area="03",
+        service_menu="lv_metered_lighting_b",
+        supply_method="single_phase_3_wire",
+        capacity_determination_method="ampere_breaker",
+        contract_state="active",
+    )
+    with uow() as u:
+        customers.save_supply_point(u, gate=GATE, actor=TSO03, point=sp, request_id="sp", at=AT)
+    with uow() as u:
+        seed_contract(
+            u,
+            _customer("c-9"),
+            RetailContract(
+                "K-9",
+                ContractKind.STANDARD,
+                "r-one",
+                "c-9",
+                SupplyPointId(point),
+                dt.date(2024, 1, 1),
+                dt.date(2024, 7, 1),  # the switch: the contract ended on 1 July
+            ),
+            at=dt.datetime(2024, 1, 1, tzinfo=JST),
+        )
+    days = [dt.date(2024, 5, 20), dt.date(2024, 6, 5), dt.date(2024, 6, 30), dt.date(2024, 7, 2)]
+    with uow() as u:
+        service.import_meter_days(
+            u,
+            [MeterDay(SupplyPointId(point), d, np.full(48, 0.5)) for d in days],
+            actor=TSO03,
+            file="switch.csv",
+            request_id="imp",
+            at=AT,
+        )
+    soon = dt.datetime(2024, 7, 10, 12, tzinfo=JST)
+    got = _read(uow, RETAILER, "P4_tso_operations", point, at=soon)
+    assert [d.date for d in got] == [dt.date(2024, 6, 5), dt.date(2024, 6, 30)]
+    # P1 (its customer's data): no longer.
+    with pytest.raises(PolicyDenied) as denied, uow() as u:
+        GATE.read(
+            u,
+            actor=RETAILER,
+            purpose="P1_wheeling",
+            target=TargetRef(point),
+            items=frozenset({"supply_area"}),
+            request_id="p1",
+            at=soon,
+        )
+    assert denied.value.details["reason"] == "relation_missing"
+    with pytest.raises(PolicyDenied) as late:
+        _read(uow, RETAILER, "P4_tso_operations", point, at=soon + dt.timedelta(days=60))
+    assert late.value.details["reason"] == "relation_missing"

@@ -744,6 +744,14 @@ class Gate:
             else _NONE
         )
         relations = self.relations.relations(ctx, wanted) + tuple(establishes)
+        if any(r.scope is not None for r in relations):
+            # A period scoped to other purposes (a consent, a settling window) is no relation
+            # for this one: the engine then decides as if it were not held.
+            relations = tuple(
+                r
+                for r in relations
+                if r.scope is None or r.scope.purposes is None or purpose in r.scope.purposes
+            )
         light = target.supply_point_id is not None
         request = AccessRequest(
             party=actor,

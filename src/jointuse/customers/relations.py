@@ -37,7 +37,7 @@ and retailer, for controllers) and the gate's loaders. The area hands all of it 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
@@ -52,7 +52,8 @@ from jointuse.access.relations import (
 from jointuse.customers import repository
 from jointuse.customers.model import TSO_CONTROLLED_KINDS, RetailContract
 from jointuse.parties.reference import tso_for_area
-from jointuse.policy.engine import Party, RelationPeriod, Target
+from jointuse.policy.engine import Party, RelationPeriod, Scope, Target
+from jointuse.policy.model import Policy
 
 __all__ = [
     "ALWAYS",
@@ -114,15 +115,49 @@ def target_facts(ctx: RelationContext) -> Target:
     )
 
 
-def contract_holder(ctx: RelationContext) -> Iterable[RelationPeriod]:
-    if ctx.party.kind != "retailer":
-        return ()
-    out = []
-    for c in contracts_of(ctx):
-        if c.retailer_code == ctx.party.code:
-            end = jst_midnight(c.valid_to) if c.valid_to else None
-            out.append(RelationPeriod("contract_holder", jst_midnight(c.valid_from), end))
-    return out
+#: The last billing period a losing retailer still reads after its contract ends: the days
+#: before the end (one meter-reading cycle).
+LAST_BILLING_DAYS = 31
+
+
+def contract_holder_for(after_end: timedelta) -> RelationProvider:
+    """Provider of ``contract_holder``: the retailer's contracts of the target, each over its
+    period; and, after an ended one, for ``after_end`` (the policy's ``after_end_days`` of the
+    relation), the readings of its own last billing period only (P4, ``interval_readings``, data
+    dated in the :data:`LAST_BILLING_DAYS` before the end) — what arrives after a switch."""
+
+    def provider(ctx: RelationContext) -> Iterable[RelationPeriod]:
+        if ctx.party.kind != "retailer":
+            return ()
+        out = []
+        for c in contracts_of(ctx):
+            if c.retailer_code == ctx.party.code:
+                start = jst_midnight(c.valid_from)
+                end = jst_midnight(c.valid_to) if c.valid_to else None
+                out.append(RelationPeriod("contract_holder", start, end))
+                if end is not None and after_end > timedelta(0):
+                    out.append(
+                        RelationPeriod(
+                            "contract_holder",
+                            end,
+                            end + after_end,
+                            Scope(
+                                frozenset({"P4_tso_operations"}),
+                                frozenset({"interval_readings"}),
+                                max(start, end - timedelta(days=LAST_BILLING_DAYS)),
+                                end,
+                                f"the last billing period of contract {c.contract_number}",
+                            ),
+                        )
+                    )
+        return out
+
+    return provider
+
+
+contract_holder = contract_holder_for(timedelta(0))
+"""``contract_holder`` without the last billing period after the end (see
+:func:`provided_relations`)."""
 
 
 def area_tso(ctx: RelationContext) -> Iterable[RelationPeriod]:
@@ -158,10 +193,16 @@ def basic_controller(ctx: RelationContext) -> Iterable[RelationPeriod]:
     ]
 
 
-def provided_relations() -> dict[str, RelationProvider]:
-    """The relations this area derives (see the module docstring)."""
+def provided_relations(policy: Policy | None = None) -> dict[str, RelationProvider]:
+    """The relations this area derives (see the module docstring); ``policy`` gives the
+    ``after_end_days`` of ``contract_holder`` (none without it)."""
+    days = None
+    if policy is not None:
+        days = next(
+            (r.after_end_days for r in policy.relations if r.key == "contract_holder"), None
+        )
     return {
-        "contract_holder": contract_holder,
+        "contract_holder": contract_holder_for(timedelta(days=days or 0)),
         "area_tso": area_tso,
         "basic_controller": basic_controller,
     }

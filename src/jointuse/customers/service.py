@@ -63,6 +63,7 @@ from jointuse.customers.relations import (
 from jointuse.ledger.chain import LedgerEntry
 from jointuse.ledger.service import append
 from jointuse.policy.engine import Party
+from jointuse.policy.model import Policy
 
 P1 = "P1_wheeling"
 P3 = "P3_supply_point_confirmation"
@@ -142,12 +143,13 @@ def default_loaders() -> dict[LoaderKey, Loader]:
     return {"basic": load_basic, "supply_point": load_supply_point}
 
 
-def gate_parts() -> GateParts:
+def gate_parts(policy: Policy | None = None) -> GateParts:
     """What this area plugs into the gate (:func:`jointuse.assembly.build_gate`): the relations
-    of :mod:`jointuse.customers.relations`, the loaders of ``basic`` and ``supply_point``, and
-    the target facts (the contract in force) controllers need."""
+    of :mod:`jointuse.customers.relations` (with ``policy``'s parameters), the loaders of
+    ``basic`` and ``supply_point``, and the target facts (the contract in force) controllers
+    need."""
     return GateParts(
-        relations=provided_relations(), loaders=default_loaders(), target_facts=target_facts
+        relations=provided_relations(policy), loaders=default_loaders(), target_facts=target_facts
     )
 
 

@@ -315,7 +315,7 @@ ROLE_PURPOSES: dict[str, frozenset[str] | None] = {
 ``field_staff`` work under P4 only (meter reading, maintenance, outages — and the contact data
 only through the work orders that open it); ``auditor`` and ``administrator`` read the ledger and
 manage users and tokens, never personal data. A named system client acts as the party
-(:mod:`jointuse.parties.users`)."""
+(users and tokens: :func:`jointuse.parties.service.add_user`, ``issue_token``)."""
 
 
 def _role_refusal(decision: Decision, actor: Party, asked: frozenset[str]) -> Decision:
@@ -349,7 +349,8 @@ def narrow(
     holding at ``at`` (a customer's consent: :class:`~jointuse.policy.requests.Scope`).
 
     Several scoped periods of the relation (two agreements, say) open the union of their
-    scopes. A purpose outside the scope refuses everything (``outside_scope``); items outside it
+    scopes. A purpose outside the scope refuses everything (``outside_scope``; the gate drops such
+    periods before deciding, so this is a guard); items outside it
     are dropped from what is granted and, when asked for, refused one by one (``outside_scope``)
     — the decision then refused as any request with an item refused is. The data window
     (``valid_from``/``valid_to``, which the loaders cut to) becomes the scope's."""

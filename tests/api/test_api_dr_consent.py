@@ -142,7 +142,13 @@ def test_a_proposal_opens_nothing_until_the_customer_confirms_within_its_scope(
         subject = conn.execute(
             text(
                 "SELECT rule_id FROM access_ledger WHERE purpose = 'subject:dr_consent'"
-                " ORDER BY seq"
+                " AND decision = 'allowed' ORDER BY seq"
+            )
+        ).all()
+        refused = conn.execute(
+            text(
+                "SELECT rule_id FROM access_ledger WHERE purpose = 'subject:dr_consent'"
+                " AND decision = 'denied' ORDER BY seq"
             )
         ).all()
     assert [tuple(x) for x in steps] == [
@@ -154,6 +160,8 @@ def test_a_proposal_opens_nothing_until_the_customer_confirms_within_its_scope(
         "subject:dr_consent:confirmed",
         "subject:dr_consent:withdrawn",
     ]
+    # the wrong code and the second confirmation: the customer's refusals are on the ledger too
+    assert [r[0] for r in refused] == ["subject:dr_consent:confirmed"] * 2
     log = s.client.get("/v1/me/access-log", headers=me)
     assert log.status_code == 200, log.text
 

@@ -144,7 +144,16 @@ def withdraw_agreement(
         raise ValidationError(f"agreement {agreement_id!r} is {a.state}", field="agreement_id")
 
     def change(ctx: RelationContext) -> dict[str, object]:
-        repo.set_state(ctx.conn, agreement_id, state="withdrawn", withdrawn_at=at)
+        if not repo.set_state(
+            ctx.conn,
+            agreement_id,
+            expected=("proposed", "confirmed"),
+            state="withdrawn",
+            withdrawn_at=at,
+        ):
+            raise ValidationError(
+                f"agreement {agreement_id!r} changed meanwhile", field="agreement_id"
+            )
         evidence(ctx.conn, a, action="withdrawn", at=at, party_code=actor.code)
         return {}
 

@@ -32,18 +32,19 @@ import json
 import secrets
 import unicodedata
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from jointuse.access.gate import commit_alone
 from jointuse.core.calendar import JST
 from jointuse.core.db import UnitOfWork
 from jointuse.core.errors import JointuseError, NotFound, ValidationError
 from jointuse.core.ids import SupplyPointId
 from jointuse.core.mail import Mailer
-from jointuse.ledger.chain import LedgerEntry
+from jointuse.ledger.chain import LedgerEntry, RefusedItem
 from jointuse.ledger.service import append
 from jointuse.negawatt import repository as repo
 from jointuse.negawatt.repository import Agreement
@@ -326,6 +327,61 @@ def _check_code(
     conn.execute(update(one_time_code).where(one_time_code.c.id == row.id).values(used_at=at))
 
 
+def _step(
+    uow: UnitOfWork,
+    *,
+    account: Account,
+    agreement_id: str,
+    at: dt.datetime,
+    request_id: str | None,
+    action: str,
+    expected: tuple[str, ...],
+    values: dict[str, Any],
+    check: Callable[[Agreement, Link], None] | None = None,
+) -> Agreement:
+    """One step of the customer on one of their agreements: it must be in an ``expected``
+    state (checked again by the update itself, so two concurrent steps cannot both pass), then
+    ``check``, then the new state, its evidence and the ledger entry. A refusal (not theirs, a
+    state that does not allow it, a wrong code, a date outside their tenure) is on the ledger
+    too, as the customer's denied step."""
+    conn = uow.connection
+    a: Agreement | None = None
+    try:
+        a, link = _own(conn, account, agreement_id)
+        if a.state not in expected:
+            raise ConsentRefused(
+                f"agreement {agreement_id} is {a.state}: it cannot be {action} now",
+                reason="not_proposed" if expected == ("proposed",) else "not_in_force",
+            )
+        if check is not None:
+            check(a, link)
+        if not repo.set_state(conn, agreement_id, expected=expected, **values):
+            raise ConsentRefused(
+                f"agreement {agreement_id} changed meanwhile: reload it", reason="changed"
+            )
+    except (ConsentRefused, NotFound) as exc:
+        reason = str(exc.details.get("reason") or exc.code)
+        commit_alone(
+            uow,
+            LedgerEntry(
+                party=f"customer:{account.id}",
+                purpose="subject:dr_consent",
+                action="write",
+                decision="denied",
+                supply_point_id=a.supply_point_id if a is not None else None,
+                customer_id=a.customer_id if a is not None else None,
+                items_refused=(RefusedItem("*", reason[:64]),),
+                rule_id=f"subject:dr_consent:{action}",
+                request_id=request_id or f"dr-consent-{uuid.uuid4().hex[:12]}",
+            ),
+        )
+        exc.recorded_on_ledger = True
+        raise
+    evidence(conn, a, action=action, at=at, account_id=account.id)
+    _subject_entry(conn, account, a, action, request_id)
+    return repo.get_agreement(conn, agreement_id) or a
+
+
 def confirm(
     uow: UnitOfWork,
     *,
@@ -337,31 +393,34 @@ def confirm(
 ) -> Agreement:
     """The customer confirms a proposal with the code mailed to them: from now on (and over
     ``agreed_on`` … its end, within their tenure) the agreement opens its scope."""
-    conn = uow.connection
-    a, link = _own(conn, account, agreement_id)
-    if a.state != "proposed":
-        raise ConsentRefused(
-            f"agreement {agreement_id} is {a.state}: only a proposal is confirmed",
-            reason="not_proposed",
-        )
-    if a.agreed_on < link.valid_from:
-        raise ConsentRefused(
-            f"the agreement is dated {a.agreed_on}, before your own contract at this point began "
-            f"({link.valid_from}): decline it and ask the contractor for a correct date",
-            reason="agreed_on_before_tenure",
-            field="agreed_on",
-        )
-    if link.valid_to is not None and a.agreed_on >= link.valid_to:
-        raise ConsentRefused(
-            f"the agreement is dated {a.agreed_on}, after your contract at this point ended",
-            reason="agreed_on_after_tenure",
-            field="agreed_on",
-        )
-    _check_code(uow, account, agreement_id, code, at)
-    repo.set_state(conn, agreement_id, state="confirmed", confirmed_at=at)
-    evidence(conn, a, action="confirmed", at=at, account_id=account.id)
-    _subject_entry(conn, account, a, "confirmed", request_id)
-    return repo.get_agreement(conn, agreement_id) or a
+
+    def check(a: Agreement, link: Link) -> None:
+        if a.agreed_on < link.valid_from:
+            raise ConsentRefused(
+                f"the agreement is dated {a.agreed_on}, before your own contract at this point "
+                f"began ({link.valid_from}): decline it and ask the contractor for a correct date",
+                reason="agreed_on_before_tenure",
+                field="agreed_on",
+            )
+        if link.valid_to is not None and a.agreed_on >= link.valid_to:
+            raise ConsentRefused(
+                f"the agreement is dated {a.agreed_on}, after your contract at this point ended",
+                reason="agreed_on_after_tenure",
+                field="agreed_on",
+            )
+        _check_code(uow, account, agreement_id, code, at)
+
+    return _step(
+        uow,
+        account=account,
+        agreement_id=agreement_id,
+        at=at,
+        request_id=request_id,
+        action="confirmed",
+        expected=("proposed",),
+        values={"state": "confirmed", "confirmed_at": at},
+        check=check,
+    )
 
 
 def decline(
@@ -373,17 +432,16 @@ def decline(
     request_id: str | None = None,
 ) -> Agreement:
     """The customer declines a proposal: it never opens anything."""
-    conn = uow.connection
-    a, _ = _own(conn, account, agreement_id)
-    if a.state != "proposed":
-        raise ConsentRefused(
-            f"agreement {agreement_id} is {a.state}: only a proposal is declined",
-            reason="not_proposed",
-        )
-    repo.set_state(conn, agreement_id, state="declined")
-    evidence(conn, a, action="declined", at=at, account_id=account.id)
-    _subject_entry(conn, account, a, "declined", request_id)
-    return repo.get_agreement(conn, agreement_id) or a
+    return _step(
+        uow,
+        account=account,
+        agreement_id=agreement_id,
+        at=at,
+        request_id=request_id,
+        action="declined",
+        expected=("proposed",),
+        values={"state": "declined"},
+    )
 
 
 def withdraw(
@@ -395,16 +453,16 @@ def withdraw(
     request_id: str | None = None,
 ) -> Agreement:
     """The customer withdraws (a proposal or a confirmed agreement), in one step, no code."""
-    conn = uow.connection
-    a, _ = _own(conn, account, agreement_id)
-    if a.state not in ("proposed", "confirmed"):
-        raise ConsentRefused(
-            f"agreement {agreement_id} is already {a.state}", reason="not_in_force"
-        )
-    repo.set_state(conn, agreement_id, state="withdrawn", withdrawn_at=at)
-    evidence(conn, a, action="withdrawn", at=at, account_id=account.id)
-    _subject_entry(conn, account, a, "withdrawn", request_id)
-    return repo.get_agreement(conn, agreement_id) or a
+    return _step(
+        uow,
+        account=account,
+        agreement_id=agreement_id,
+        at=at,
+        request_id=request_id,
+        action="withdrawn",
+        expected=("proposed", "confirmed"),
+        values={"state": "withdrawn", "withdrawn_at": at},
+    )
 
 
 def my_consents(conn: Connection, account: Account) -> list[dict[str, Any]]:

@@ -154,9 +154,18 @@ def insert_agreement(conn: Connection, a: Agreement, created_at: dt.datetime) ->
     )
 
 
-def set_state(conn: Connection, agreement_id: str, **values: Any) -> None:
-    """Update an agreement's consent state (``state``, ``confirmed_at``, ``withdrawn_at``)."""
-    conn.execute(update(dr_agreement).where(dr_agreement.c.id == agreement_id).values(**values))
+def set_state(
+    conn: Connection, agreement_id: str, *, expected: Sequence[str], **values: Any
+) -> bool:
+    """Move an agreement's consent state (``state``, ``confirmed_at``, ``withdrawn_at``) only
+    from one of the ``expected`` states, in one statement; False when it was not in one (a
+    concurrent step got there first)."""
+    done = conn.execute(
+        update(dr_agreement)
+        .where(dr_agreement.c.id == agreement_id, dr_agreement.c.state.in_(expected))
+        .values(**values)
+    )
+    return done.rowcount == 1
 
 
 def agreements_of_customer(

@@ -21,17 +21,20 @@ Customers authenticate with ``Authorization: Bearer jc_…`` (a session); joint 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, status
 from pydantic import Field
 
+from jointuse.core.db import UnitOfWork
 from jointuse.core.http import StrictModel, run_unit
 from jointuse.core.mail import Mailer
 from jointuse.negawatt import consent
 from jointuse.rights import service
 from jointuse.rights.access_log import Filter
+from jointuse.rights.identity import Account
 
 router = APIRouter(prefix="/v1/me", tags=["customers (本人)"])
 Bearer = Annotated[str | None, Header(alias="Authorization", include_in_schema=False)]
@@ -194,66 +197,57 @@ async def consent_code(
     return {"status": "a code is on its way to your address"}
 
 
-@router.post("/consents/{agreement_id}/confirm", summary="Confirm a DR agreement with the code")
-async def consent_confirm(
-    agreement_id: AgreementId, body: ConsentCodeIn, request: Request, authorization: Bearer = None
+async def _consent_step(
+    request: Request,
+    authorization: str | None,
+    step: Callable[[UnitOfWork, Account, datetime, str | None], Any],
 ) -> dict[str, Any]:
+    """Run one of the customer's steps on a DR agreement in a unit of work of its own."""
     engine, _mailer, at, _source = _ctx(request)
     rid = getattr(request.state, "request_id", None)
     a = await run_unit(
         engine,
         lambda: service.as_customer(
-            engine,
-            authorization,
-            at,
-            lambda uow, account: consent.confirm(
-                uow,
-                account=account,
-                agreement_id=agreement_id,
-                code=body.code,
-                at=at,
-                request_id=rid,
-            ),
+            engine, authorization, at, lambda uow, account: step(uow, account, at, rid)
         ),
     )
     return _consent_result(a)
+
+
+@router.post("/consents/{agreement_id}/confirm", summary="Confirm a DR agreement with the code")
+async def consent_confirm(
+    agreement_id: AgreementId, body: ConsentCodeIn, request: Request, authorization: Bearer = None
+) -> dict[str, Any]:
+    return await _consent_step(
+        request,
+        authorization,
+        lambda uow, account, at, rid: consent.confirm(
+            uow, account=account, agreement_id=agreement_id, code=body.code, at=at, request_id=rid
+        ),
+    )
 
 
 @router.post("/consents/{agreement_id}/decline", summary="Decline a proposed DR agreement")
 async def consent_decline(
     agreement_id: AgreementId, request: Request, authorization: Bearer = None
 ) -> dict[str, Any]:
-    engine, _mailer, at, _source = _ctx(request)
-    rid = getattr(request.state, "request_id", None)
-    a = await run_unit(
-        engine,
-        lambda: service.as_customer(
-            engine,
-            authorization,
-            at,
-            lambda uow, account: consent.decline(
-                uow, account=account, agreement_id=agreement_id, at=at, request_id=rid
-            ),
+    return await _consent_step(
+        request,
+        authorization,
+        lambda uow, account, at, rid: consent.decline(
+            uow, account=account, agreement_id=agreement_id, at=at, request_id=rid
         ),
     )
-    return _consent_result(a)
 
 
 @router.post("/consents/{agreement_id}/withdraw", summary="Withdraw a DR agreement (one step)")
 async def consent_withdraw(
     agreement_id: AgreementId, request: Request, authorization: Bearer = None
 ) -> dict[str, Any]:
-    engine, _mailer, at, _source = _ctx(request)
-    rid = getattr(request.state, "request_id", None)
-    a = await run_unit(
-        engine,
-        lambda: service.as_customer(
-            engine,
-            authorization,
-            at,
-            lambda uow, account: consent.withdraw(
-                uow, account=account, agreement_id=agreement_id, at=at, request_id=rid
-            ),
+    return await _consent_step(
+        request,
+        authorization,
+        lambda uow, account, at, rid: consent.withdraw(
+            uow, account=account, agreement_id=agreement_id, at=at, request_id=rid
         ),
     )
-    return _consent_result(a)

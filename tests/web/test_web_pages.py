@@ -170,7 +170,9 @@ def test_the_ledger_page_is_for_the_auditors_only(site: Site) -> None:
     assert refused and refused[0].decision == "denied"
 
 
-@pytest.mark.parametrize("path", ["/my/access-log", "/console/forwardings", "/console/work-orders"])
+@pytest.mark.parametrize(
+    "path", ["/my/access-log", "/my/passkeys", "/console/forwardings", "/console/work-orders"]
+)
 def test_pages_need_a_session(site: Site, path: str) -> None:
     with _client(site) as client:
         r = client.get(path)
@@ -195,3 +197,68 @@ def test_the_chart_counts_per_month_and_purpose() -> None:
     assert (tallest.month, tallest.purpose, tallest.count) == ("2025-02", "P4", 2)
     assert all(b.y + b.height == drawn.base for b in drawn.bars)
     assert chart([], ["P1"]) is None
+
+
+def test_the_sign_in_page_offers_a_passkey_beside_the_code_without_needing_script(
+    site: Site,
+) -> None:
+    """The passkey part is hidden until the script finds WebAuthn; the code form is plain HTML.
+    The passkey endpoints answer JSON: no CSRF token, 403; an answer that is no passkey's, 401,
+    recorded like a wrong code."""
+    from sqlalchemy import select
+
+    from jointuse.rights.tables import identity_event
+
+    with _client(site) as client:
+        page = client.get("/my/sign-in")
+        assert re.search(r'<section id="passkey-sign-in"[^>]* hidden', page.text)
+        assert '<form class="stack" method="post" action="/my/sign-in">' in page.text
+        assert 'src="/web-static/passkeys.js"' in page.text
+        csrf = _csrf(page.text)
+        r = client.post("/my/sign-in/passkey/options", json={"csrf": "wrong"})
+        assert r.status_code == 403 and r.json()["error"] == "csrf_refused"
+        assert r.headers["content-security-policy"] == CSP
+        r = client.post("/my/sign-in/passkey/options", content=b"not json")
+        assert r.status_code == 422 and r.json()["field"] == "body"
+        r = client.post("/my/sign-in/passkey/options", json={"csrf": csrf})
+        assert r.status_code == 200, r.text
+        options = r.json()
+        assert options["rpId"] == "testserver" and len(options["challenge"]) == 43
+        r = client.post(
+            "/my/sign-in/passkey",
+            json={"csrf": csrf, "credential": {"id": "AAAA", "rawId": "AAAA", "type": "x"}},
+        )
+        assert r.status_code == 401 and r.json()["error"] == "passkey_refused"
+        assert SESSION_COOKIE not in r.headers.get("set-cookie", "")
+    with site.engine.connect() as conn:
+        outcomes = (
+            conn.execute(
+                select(identity_event.c.outcome).where(identity_event.c.kind == "passkey_sign_in")
+            )
+            .scalars()
+            .all()
+        )
+    assert outcomes == ["malformed"]
+
+
+def test_the_passkeys_page_lists_and_refuses_without_the_session_token(site: Site) -> None:
+    with _client(site) as client:
+        _enrol(client, site)
+        page = client.get("/my/access-log")
+        assert 'href="/my/passkeys"' in page.text
+        r = client.get("/my/passkeys")
+        assert r.status_code == 200 and 'id="no-passkeys"' in r.text
+        assert re.search(r'<form id="passkey-add"[^>]* hidden', r.text)
+        csrf = _csrf(r.text)
+        r = client.post("/my/passkeys/options", json={"csrf": "wrong"})
+        assert r.status_code == 403
+        r = client.post("/my/passkeys/options", json={"csrf": csrf})
+        assert r.status_code == 200, r.text
+        assert r.json()["user"]["name"] == EMAIL
+        assert r.json()["authenticatorSelection"]["residentKey"] == "required"
+        r = client.post("/my/passkeys/add", json={"csrf": csrf, "credential": {}})
+        assert r.status_code == 400 and r.json()["error"] == "passkey_not_added"
+        r = client.post(
+            "/my/passkeys/00000000-0000-0000-0000-000000000000/remove", data={"csrf": csrf}
+        )
+        assert r.status_code == 404

@@ -3,25 +3,18 @@ details and a code adds a passkey, signs in with it; the refusals (a challenge n
 bound to another browser, a replayed answer, an unknown or removed credential, a counter that
 went back, a wrong origin), the lock after repeated failures and the limit on ceremonies begun.
 
-The authenticator is a small software one written here (P-256, ``none`` attestation, CBOR by
-``cbor2``): it signs what a real one signs, so py_webauthn verifies it as it verifies a browser's
-answer."""
+The authenticator is a small software one (``tests/soft_authenticator.py``): it signs what a
+real one signs, so py_webauthn verifies it as it verifies a browser's answer."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import os
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import cbor2
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import Engine, select
 
 from jointuse.assembly import default_gate
@@ -38,6 +31,7 @@ from jointuse.rights.identity import Account, TooManyRequests
 from jointuse.rights.passkeys import PasskeyNotAdded, PasskeyRefused, RelyingParty
 from jointuse.rights.tables import customer_account, customer_passkey, identity_event
 from seeding import seed_contract
+from soft_authenticator import SoftAuthenticator, b64
 
 POINT = "0311112222333344445555"
 EMAIL = "hanako@example.jp"
@@ -45,83 +39,6 @@ RP = RelyingParty(id="portal.example.jp", origin="https://portal.example.jp")
 T0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
 SESSION = "web-session-1"  # the adding ceremony's binding (a web session's ID)
 BROWSER = "csrf-token-of-the-browser"  # the sign-in ceremony's binding
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-class SoftAuthenticator:
-    """One discoverable P-256 credential for ``rp_id``, answering as a browser does (JSON)."""
-
-    def __init__(self, rp_id: str = RP.id, origin: str = RP.origin) -> None:
-        self.rp_id = rp_id
-        self.origin = origin
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        self.credential_id = os.urandom(16)
-        self.count = 0
-        self.user_handle: str | None = None
-
-    def _client_data(self, kind: str, challenge: str) -> bytes:
-        return json.dumps(
-            {"type": kind, "challenge": challenge, "origin": self.origin, "crossOrigin": False}
-        ).encode()
-
-    def _cose_key(self) -> bytes:
-        n = self.key.public_key().public_numbers()
-        return bytes(
-            cbor2.dumps(
-                {1: 2, 3: -7, -1: 1, -2: n.x.to_bytes(32, "big"), -3: n.y.to_bytes(32, "big")}
-            )
-        )
-
-    def create(self, options: dict[str, Any]) -> dict[str, Any]:
-        self.user_handle = options["user"]["id"]
-        client_data = self._client_data("webauthn.create", options["challenge"])
-        auth_data = (
-            hashlib.sha256(self.rp_id.encode()).digest()
-            + bytes([0x01 | 0x04 | 0x40])  # user present, verified, attested credential data
-            + self.count.to_bytes(4, "big")
-            + bytes(16)  # AAGUID
-            + len(self.credential_id).to_bytes(2, "big")
-            + self.credential_id
-            + self._cose_key()
-        )
-        attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
-        return {
-            "id": _b64(self.credential_id),
-            "rawId": _b64(self.credential_id),
-            "type": "public-key",
-            "response": {
-                "clientDataJSON": _b64(client_data),
-                "attestationObject": _b64(bytes(attestation)),
-            },
-            "clientExtensionResults": {},
-        }
-
-    def get(self, options: dict[str, Any], *, count: int | None = None) -> dict[str, Any]:
-        self.count = self.count + 1 if count is None else count
-        client_data = self._client_data("webauthn.get", options["challenge"])
-        auth_data = (
-            hashlib.sha256(self.rp_id.encode()).digest()
-            + bytes([0x01 | 0x04])
-            + self.count.to_bytes(4, "big")
-        )
-        signature = self.key.sign(
-            auth_data + hashlib.sha256(client_data).digest(), ec.ECDSA(hashes.SHA256())
-        )
-        return {
-            "id": _b64(self.credential_id),
-            "rawId": _b64(self.credential_id),
-            "type": "public-key",
-            "response": {
-                "clientDataJSON": _b64(client_data),
-                "authenticatorData": _b64(auth_data),
-                "signature": _b64(signature),
-                "userHandle": self.user_handle,
-            },
-            "clientExtensionResults": {},
-        }
 
 
 def _customer() -> Customer:
@@ -235,7 +152,7 @@ def _outcomes(engine: Engine, kind: str = "passkey_sign_in") -> list[str]:
 
 
 def test_a_customer_adds_a_passkey_and_signs_in_with_it(engine: Engine, account: Account) -> None:
-    key = SoftAuthenticator()
+    key = SoftAuthenticator(RP.id, RP.origin)
     passkey_id = _add(engine, account, key)
     with engine.connect() as conn:
         listed = passkeys.list_passkeys(conn, account)
@@ -258,10 +175,10 @@ def test_a_customer_adds_a_passkey_and_signs_in_with_it(engine: Engine, account:
 def test_an_answer_to_a_challenge_never_issued_or_issued_to_another_browser_is_refused(
     engine: Engine, account: Account
 ) -> None:
-    key = SoftAuthenticator()
+    key = SoftAuthenticator(RP.id, RP.origin)
     _add(engine, account, key)
     with pytest.raises(PasskeyRefused):
-        _sign_in(engine, key.get({"challenge": _b64(os.urandom(32))}))
+        _sign_in(engine, key.get({"challenge": b64(os.urandom(32))}))
     options = _options(engine)
     with pytest.raises(PasskeyRefused):  # a challenge of another browser's ceremony
         _sign_in(engine, key.get(options), binding="csrf-token-of-another-browser")
@@ -273,7 +190,7 @@ def test_an_answer_to_a_challenge_never_issued_or_issued_to_another_browser_is_r
 def test_a_replayed_answer_and_a_counter_that_went_back_are_refused(
     engine: Engine, account: Account
 ) -> None:
-    key = SoftAuthenticator()
+    key = SoftAuthenticator(RP.id, RP.origin)
     _add(engine, account, key)
     answer = key.get(_options(engine))
     _sign_in(engine, answer)
@@ -290,11 +207,11 @@ def test_a_replayed_answer_and_a_counter_that_went_back_are_refused(
 def test_an_unknown_and_a_removed_credential_sign_nobody_in(
     engine: Engine, account: Account
 ) -> None:
-    stranger = SoftAuthenticator()
-    stranger.user_handle = _b64(account.id.encode())
+    stranger = SoftAuthenticator(RP.id, RP.origin)
+    stranger.user_handle = b64(account.id.encode())
     with pytest.raises(PasskeyRefused):
         _sign_in(engine, stranger.get(_options(engine)))
-    key = SoftAuthenticator()
+    key = SoftAuthenticator(RP.id, RP.origin)
     passkey_id = _add(engine, account, key)
     with UnitOfWork(engine) as u, pytest.raises(NotFound):
         passkeys.remove(
@@ -323,9 +240,9 @@ def test_an_unknown_and_a_removed_credential_sign_nobody_in(
 def test_an_answer_from_another_origin_is_refused_and_failures_lock_the_account(
     engine: Engine, account: Account
 ) -> None:
-    key = SoftAuthenticator()
+    key = SoftAuthenticator(RP.id, RP.origin)
     _add(engine, account, key)
-    phishing = SoftAuthenticator(origin="https://portal.example.jp.evil.example")
+    phishing = SoftAuthenticator(RP.id, "https://portal.example.jp.evil.example")
     phishing.key, phishing.credential_id, phishing.user_handle = (
         key.key,
         key.credential_id,
@@ -349,7 +266,7 @@ def test_an_answer_from_another_origin_is_refused_and_failures_lock_the_account(
 def test_adding_refuses_a_foreign_origin_and_a_replay_and_keeps_nothing(
     engine: Engine, account: Account
 ) -> None:
-    wrong = SoftAuthenticator(origin="https://evil.example")
+    wrong = SoftAuthenticator(RP.id, "https://evil.example")
     with UnitOfWork(engine) as u:
         options = passkeys.begin_adding(u, account=account, binding=SESSION, rp=RP, at=T0)
     with UnitOfWork(engine) as u, pytest.raises(PasskeyNotAdded):
@@ -362,7 +279,7 @@ def test_adding_refuses_a_foreign_origin_and_a_replay_and_keeps_nothing(
             label="",
             at=T0,
         )
-    key = SoftAuthenticator()
+    key = SoftAuthenticator(RP.id, RP.origin)
     with UnitOfWork(engine) as u, pytest.raises(PasskeyNotAdded):  # that challenge is used
         passkeys.finish_adding(
             u,

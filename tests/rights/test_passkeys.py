@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from jointuse.assembly import default_gate
+from jointuse.core.conflicts import Conflict
 from jointuse.core.db import UnitOfWork
 from jointuse.core.errors import NotFound
 from jointuse.core.ids import SupplyPointId
@@ -306,3 +307,14 @@ def test_sign_in_ceremonies_from_one_source_are_limited(engine: Engine, account:
         _options(engine)
     _options(engine, source="198.51.100.7")  # another source is not held back
     _options(engine, at=T0 + timedelta(hours=1, seconds=1))  # nor this one an hour later
+
+
+def test_a_passkey_is_added_once(engine: Engine, account: Account) -> None:
+    key = SoftAuthenticator(RP.id, RP.origin)
+    _add(engine, account, key)
+    with pytest.raises(Conflict) as refused:
+        _add(engine, account, key)  # an authenticator that ignores excludeCredentials
+    assert refused.value.status == 409 and refused.value.rule == passkeys.ONE_PASSKEY_RULE
+    assert _outcomes(engine, "passkey_add") == ["ok", "duplicate"]
+    with engine.connect() as conn:
+        assert len(passkeys.list_passkeys(conn, account)) == 1

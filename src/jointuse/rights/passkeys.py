@@ -61,6 +61,7 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from jointuse.core.conflicts import Conflict
 from jointuse.core.db import UnitOfWork
 from jointuse.core.errors import JointuseError, NotFound, ValidationError
 from jointuse.rights.identity import (
@@ -77,6 +78,7 @@ from jointuse.rights.identity import (
 )
 from jointuse.rights.tables import customer_passkey, passkey_challenge
 
+ONE_PASSKEY_RULE = "uq_customer_passkey_credential_id"
 CHALLENGE_TTL = timedelta(minutes=5)
 SIGN_INS_PER_HOUR = 30
 MAX_PASSKEYS = 10
@@ -283,7 +285,16 @@ def finish_adding(
                 )
             except (WebAuthnException, ValueError, TypeError, KeyError):
                 outcome = "invalid"
-    if verified is None:
+    taken = verified is not None and (
+        conn.execute(
+            select(func.count())
+            .select_from(customer_passkey)
+            .where(customer_passkey.c.credential_id == bytes_to_base64url(verified.credential_id))
+        ).scalar_one()
+        > 0
+    )
+    if verified is None or taken:
+        outcome = "duplicate" if taken else outcome
         record_event(
             conn,
             email=account.email,
@@ -294,9 +305,16 @@ def finish_adding(
             account_id=account.id,
         )
         uow.session.commit()  # the attempt stays on record although the caller is refused
+        if taken:
+            raise Conflict(
+                "refused by the rule: a passkey is added once",
+                rule=ONE_PASSKEY_RULE,
+                reason="passkey_duplicate",
+            )
         raise PasskeyNotAdded(
             "the passkey could not be added: try again", reason=f"passkey_{outcome}"
         )
+    assert verified is not None
     passkey_id = str(uuid.uuid4())
     conn.execute(
         insert(customer_passkey),

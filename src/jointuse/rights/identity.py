@@ -12,7 +12,9 @@ Enrolment (本人確認)
 
 Sign-in
     A code to the address of an existing account (same answer otherwise); confirming it gives a
-    session bearer (``jc_<id>.<secret>``, hash stored, :data:`SESSION_TTL`, revocable).
+    session bearer (``jc_<id>.<secret>``, hash stored, :data:`SESSION_TTL`, revocable). In the
+    portal a passkey the customer added signs them in too (:mod:`jointuse.rights.passkeys`, the
+    same lock and the same record).
 
 Against guessing
     A code expires after :data:`CODE_TTL` and allows :data:`CODE_ATTEMPTS` tries; an account

@@ -383,6 +383,9 @@ def test_a_customer_adds_a_passkey_and_signs_in_with_it(
     assert len(site.sink.to(EMAIL)) == sent  # no code was sent
     p.get_by_role("link", name="パスキーを管理する").click()
     assert p.locator("#passkeys td").nth(2).inner_text() != "未使用"  # last used: now
+    p.get_by_role("link", name="English").click()
+    assert p.locator("h1").inner_text() == "Passkeys"
+    _axe(p)
     with site.engine.connect() as conn:
         events = conn.execute(
             select(identity_event.c.kind, identity_event.c.outcome).where(

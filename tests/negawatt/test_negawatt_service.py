@@ -147,7 +147,7 @@ def test_import_is_idempotent_and_one_decision_per_point(seeded: UowFactory) -> 
     assert first.decisions == ["P4-tso", "P4-tso"]
     again = _import(seeded, DATA / "long.csv")
     assert (again.inserted, again.unchanged, again.completed, again.replaced) == (0, 4, 0, 0)
-    days = _read(seeded, RETAILER, "P4_tso_operations")
+    days = _read(seeded, RETAILER, "retail_billing")
     assert [d.date for d in days] == [dt.date(2024, 7, 1), dt.date(2024, 7, 2)]
     np.testing.assert_allclose(days[0].consumption, 0.2 + 0.01 * np.arange(1, 49))
     with seeded() as u:
@@ -169,10 +169,10 @@ def test_conflicting_data_is_refused_whole_and_replace_overwrites(
     bad.write_text(changed)
     with pytest.raises(service.MeterConflict, match="values differ"):
         _import(seeded, bad)
-    assert [d.date.day for d in _read(seeded, RETAILER, "P4_tso_operations")] == [1, 2]
+    assert [d.date.day for d in _read(seeded, RETAILER, "retail_billing")] == [1, 2]
     report = _import(seeded, bad, replace=True)
     assert (report.replaced, report.inserted, report.unchanged) == (1, 1, 3)
-    p2 = _read(seeded, RETAILER, "P4_tso_operations", P2)
+    p2 = _read(seeded, RETAILER, "retail_billing", P2)
     assert p2[1].consumption[4] == 9.999
 
 
@@ -184,7 +184,7 @@ def test_new_data_filling_gaps_completes_a_day(seeded: UowFactory, tmp_path: Pat
     full.write_text(head + f"{P1},2024-07-03,1,0.5\n{P1},2024-07-03,2,0.6\n")
     assert _import(seeded, part).inserted == 1
     assert _import(seeded, full).completed == 1
-    (day,) = _read(seeded, RETAILER, "P4_tso_operations")
+    (day,) = _read(seeded, RETAILER, "retail_billing")
     assert day.consumption[:2].tolist() == [0.5, 0.6]
 
 
@@ -196,7 +196,7 @@ def test_wrong_area_tso_and_bad_files_write_nothing(seeded: UowFactory, tmp_path
     with pytest.raises(MeterDataError) as info:
         _import(seeded, bad)
     assert info.value.line == 194 and "slot" in info.value.reason
-    assert _read(seeded, RETAILER, "P4_tso_operations") == []
+    assert _read(seeded, RETAILER, "retail_billing") == []
 
 
 def test_readings_of_an_unregistered_point_are_refused_with_file_line_and_point(
@@ -212,7 +212,7 @@ def test_readings_of_an_unregistered_point_are_refused_with_file_line_and_point(
     err = info.value
     assert (err.file, err.line) == (str(bad), 194)
     assert unknown in err.message and "not registered" in err.reason
-    assert _read(seeded, RETAILER, "P4_tso_operations") == []  # nothing of the file written
+    assert _read(seeded, RETAILER, "retail_billing") == []  # nothing of the file written
 
 
 def test_area_tso_reads_meter_data(seeded: UowFactory) -> None:
@@ -600,7 +600,7 @@ def test_a_losing_retailer_reads_its_last_billing_period_for_a_bounded_time(
             at=AT,
         )
     soon = dt.datetime(2024, 7, 10, 12, tzinfo=JST)
-    got = _read(uow, RETAILER, "P4_tso_operations", point, at=soon)
+    got = _read(uow, RETAILER, "retail_billing", point, at=soon)
     assert [d.date for d in got] == [dt.date(2024, 6, 5), dt.date(2024, 6, 30)]
     # The ledger says how far behind the read its data lies: dated up to the contract's end
     # (1 July, JST), read on 10 July — the window the decision opened, beside the moment.
@@ -627,5 +627,5 @@ def test_a_losing_retailer_reads_its_last_billing_period_for_a_bounded_time(
         )
     assert denied.value.details["reason"] == "relation_missing"
     with pytest.raises(PolicyDenied) as late:
-        _read(uow, RETAILER, "P4_tso_operations", point, at=soon + dt.timedelta(days=60))
+        _read(uow, RETAILER, "retail_billing", point, at=soon + dt.timedelta(days=60))
     assert late.value.details["reason"] == "relation_missing"

@@ -148,9 +148,7 @@ def _without_rules(policy: Policy, drop: set[str]) -> Policy:
 
 
 def test_purpose_no_rule_serves() -> None:
-    policy = _without_rules(
-        default_policy(), {"P4-tso", "P4-tso-field-work", "P4-retailer-readings"}
-    )
+    policy = _without_rules(default_policy(), {"P4-tso", "P4-tso-field-work"})
     report = check_policy(policy)
     assert ("warning", "purpose-unused", "purpose 'P4_tso_operations'") in findings(report)
 

@@ -180,9 +180,12 @@ def test_empty_items_mean_the_whole_rule() -> None:
 def test_legal_basis_rule_category_notice() -> None:
     at = SWITCH + timedelta(days=1)
     # the rule's own legal basis
+    d = ask(NEW, "retail_billing", at, NEW_HOLDS, frozenset({"interval_readings"}))
+    assert d.allowed and d.rule_id == "retailer-billing-readings"
+    assert d.legal_basis_en is not None and "retail supply contract" in d.legal_basis_en
+    # the retailer's billing is not the TSO's work: under P4 it reads nothing
     d = ask(NEW, "P4_tso_operations", at, NEW_HOLDS, frozenset({"interval_readings"}))
-    assert d.allowed and d.rule_id == "P4-retailer-readings"
-    assert d.legal_basis_en is not None and "wheeling contract" in d.legal_basis_en
+    assert not d.allowed
     # joint-use category → the notice's law
     d = ask(NEW, "P1_wheeling", at, NEW_HOLDS, frozenset({"name"}))
     assert d.legal_basis_ja == APPI_JA

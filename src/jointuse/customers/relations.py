@@ -118,12 +118,15 @@ def target_facts(ctx: RelationContext) -> Target:
 #: The last billing period a losing retailer still reads after its contract ends: the days
 #: before the end (one meter-reading cycle).
 LAST_BILLING_DAYS = 31
+RETAIL_BILLING = "retail_billing"
+"""The retailer's own purpose of billing its customer (outside joint use, in the policy)."""
 
 
 def contract_holder_for(after_end: timedelta) -> RelationProvider:
     """Provider of ``contract_holder``: the retailer's contracts of the target, each over its
     period; and, after an ended one, for ``after_end`` (the policy's ``after_end_days`` of the
-    relation), the readings of its own last billing period only (P4, ``interval_readings``, data
+    relation), the readings of its own last billing period only (``retail_billing``,
+    ``interval_readings``, data
     dated in the :data:`LAST_BILLING_DAYS` before the end) — what arrives after a switch."""
 
     def provider(ctx: RelationContext) -> Iterable[RelationPeriod]:
@@ -142,7 +145,7 @@ def contract_holder_for(after_end: timedelta) -> RelationProvider:
                             end,
                             end + after_end,
                             Scope(
-                                frozenset({"P4_tso_operations"}),
+                                frozenset({RETAIL_BILLING}),
                                 frozenset({"interval_readings"}),
                                 max(start, end - timedelta(days=LAST_BILLING_DAYS)),
                                 end,

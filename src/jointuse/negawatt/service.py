@@ -9,9 +9,10 @@ use case                         purpose / action / items                   rela
 :func:`register_resource`        P5 write                                   ``dr_resource``
 :func:`import_meter_file`        P4 write ``interval_readings``, one        ``area_tso``
                                  decision per supply point of the file
-:func:`read_meter_days`          P4 (TSO, retailer) or P5 (DR contractor)   ``area_tso``,
-                                 read ``interval_readings``, days cut to    ``contract_holder``,
-                                 the allowing relation's period             ``dr_resource``
+:func:`read_meter_days`          P4 (TSO), retail_billing (retailer) or     ``area_tso``,
+                                 P5 (DR contractor): read                   ``contract_holder``,
+                                 ``interval_readings``, days cut to the     ``dr_resource``
+                                 allowing relation's period
 :func:`create_event`,            no personal data (the contractor's own     —
 :func:`amend_event`,             event header and resource list)
 :func:`cancel_event`

@@ -36,10 +36,16 @@ class PartyKind(Labelled):
 
 @dataclass(frozen=True, slots=True)
 class Purpose(Labelled):
-    """One of the five purposes of joint use (共同利用の目的)."""
+    """One of the five purposes of joint use (共同利用の目的); or, with ``joint_use`` false, a
+    purpose outside joint use under its own ``legal_basis`` (the retailer's billing of its own
+    customer under the retail contract): decided and recorded the same way, not in the
+    notice."""
 
     number: int = 0
     note: str | None = None
+    joint_use: bool = True
+    legal_basis_ja: str | None = None
+    legal_basis_en: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,7 +71,12 @@ _SCHEMA: dict[str, dict[str, _Field]] = {
     ),
     "publisher": _fields(["code", "name_ja", "name_en"], ["address", "representative", "country"]),
     "party_kind": _fields(["key", "number", "label_ja", "label_en"], ["note"], number=_INT),
-    "purpose": _fields(["key", "number", "label_ja", "label_en"], ["note"], number=_INT),
+    "purpose": _fields(
+        ["key", "number", "label_ja", "label_en"],
+        ["note", "joint_use", "legal_basis_ja", "legal_basis_en"],
+        number=_INT,
+        joint_use=_BOOL,
+    ),
     "category": _fields(
         ["key", "label_ja", "label_en"],
         ["number", "joint_use", "legal_basis_ja", "legal_basis_en"],
@@ -282,7 +287,16 @@ class _Loader:
             for e, line, label in self.keyed(raw, "party_kind")
         ]
         purposes = [
-            Purpose(e["key"], e["label_ja"], e["label_en"], e["number"], note_ref(e, line, label))
+            Purpose(
+                e["key"],
+                e["label_ja"],
+                e["label_en"],
+                e["number"],
+                note_ref(e, line, label),
+                e.get("joint_use", True),
+                e.get("legal_basis_ja"),
+                e.get("legal_basis_en"),
+            )
             for e, line, label in self.keyed(raw, "purpose")
         ]
         for table, numbers in (

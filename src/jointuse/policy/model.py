@@ -36,10 +36,15 @@ class PartyKind(Labelled):
 
 @dataclass(frozen=True, slots=True)
 class Purpose(Labelled):
-    """One of the five purposes of joint use (共同利用の目的)."""
+    """One of the five purposes of joint use (共同利用の目的) — or, with ``joint_use`` false, a
+    purpose beside joint use under another legal basis (``legal_basis_*``: provision by the
+    customer's consent, say), decided by the same engine but not part of the published notice."""
 
     number: int = 0
     note: str | None = None
+    joint_use: bool = True
+    legal_basis_ja: str | None = None
+    legal_basis_en: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -226,7 +226,8 @@ def notice_view(policy: Policy, lang: Lang) -> NoticeView:
         for i, pk in enumerate(sorted(policy.party_kinds, key=lambda k: k.number), start=1)
     )
     purposes = []
-    for i, p in enumerate(sorted(policy.purposes, key=lambda k: k.number), start=1):
+    joint = [p for p in policy.purposes if p.joint_use]  # the notice states joint use only
+    for i, p in enumerate(sorted(joint, key=lambda k: k.number), start=1):
         refs = _note_refs(policy, p.note)
         head, tail = _split_tail(p.label(lang), lang, bool(refs))
         purposes.append(Entry(number=p.number or i, text=head, notes=refs, tail=tail))

@@ -115,8 +115,8 @@ def diff(old: Policy, new: Policy) -> tuple[Change, ...]:
         "consent",
     )
     changes += _keyed(
-        {p.key: p.label_ja for p in old.purposes},
-        {p.key: p.label_ja for p in new.purposes},
+        {p.key: p.label_ja for p in old.purposes if p.joint_use},
+        {p.key: p.label_ja for p in new.purposes if p.joint_use},
         "purpose",
         "advance_notice",
     )

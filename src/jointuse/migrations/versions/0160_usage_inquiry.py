@@ -50,9 +50,7 @@ def upgrade() -> None:
             name="fk_usage_consent_account_id_customer_account",
         ),
     )
-    op.create_index(
-        "ix_usage_consent_point", "usage_consent", ["supply_point_id", "retailer_code"]
-    )
+    op.create_index("ix_usage_consent_point", "usage_consent", ["supply_point_id", "retailer_code"])
     op.create_table(
         "usage_provision",
         sa.Column("id", sa.String(36), nullable=False),

@@ -290,3 +290,36 @@ def test_bad_input_names_the_field_and_the_customer_only_consents_for_their_own_
         headers=s.w.headers("coop-mirai"),
     )
     assert r.status_code == 401
+
+
+def test_the_operator_lists_the_records_and_the_reading_is_on_the_ledger(
+    site: Site, database_url: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from jointuse.cli import app
+
+    s = site
+    issued = s.consent().json()
+    assert s.inquire(issued["password"]).status_code == 200
+    args = ["usage-inquiry", "records", "--customer", "C0001", "--auditor", "auditor-1"]
+    listed = CliRunner().invoke(app, [*args, "--json", "--database-url", database_url])
+    assert listed.exit_code == 0, listed.output
+    [record] = json.loads(listed.stdout)
+    assert record["consent_id"] == issued["consent_id"] and record["recipient"] == "coop-mirai"
+    shown = s.w.ledger()[0]
+    assert shown["purpose"] == "audit:usage_provisions" and shown["customer_id"] == "C0001"
+    none = CliRunner().invoke(
+        app,
+        [
+            "usage-inquiry",
+            "records",
+            "--customer",
+            "C0000",
+            "--auditor",
+            "a",
+            "--database-url",
+            database_url,
+        ],
+    )
+    assert none.exit_code == 0 and "0 record(s)" in none.stderr

@@ -38,7 +38,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from jointuse.access.gate import Gate, GateParts, GateResult, LoadContext, commit_alone
@@ -634,3 +634,46 @@ def gate_parts() -> GateParts:
     """What this area plugs into the gate: ``usage_inquiry_consent``, empty unless bound to a
     consent whose password was verified (:func:`inquire`)."""
     return GateParts(relations={RELATION: no_relation})
+
+
+# -- the operator's view of the records ----------------------------------------------------------
+
+
+def operator_records(
+    engine: Engine,
+    *,
+    auditor: str,
+    customer_id: str,
+    supply_point_id: str | None = None,
+    at: dt.datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The provision records of a customer (of one point when given), for the operator answering
+    the customer or a supervisor (APPI Art. 29/30): the reading is on the ledger first (party
+    ``operator``, purpose ``audit:usage_provisions``, the auditor as the user), in the same
+    transaction."""
+    who = auditor.strip()
+    if not who or len(who) > 64 or not who.isprintable():
+        raise ValidationError(
+            "name the auditor (1 to 64 printable characters)", field="auditor", valid="a name"
+        )
+    customer = customer_id.strip()
+    if not customer or len(customer) > 64:
+        raise ValidationError("name the customer", field="customer", valid="a customer ID")
+    point = SupplyPointId.parse(supply_point_id).value if supply_point_id is not None else None
+    with UnitOfWork(engine) as uow:
+        append(
+            uow.connection,
+            LedgerEntry(
+                party="operator",
+                purpose="audit:usage_provisions",
+                action="read",
+                decision="allowed",
+                customer_id=customer,
+                supply_point_id=point,
+                rule_id="audit:usage_provisions",
+                request_id=f"audit-{uuid.uuid4().hex[:16]}",
+                acting_user=who,
+            ),
+            now=at,
+        )
+        return provisions_of(uow.connection, customer, point)

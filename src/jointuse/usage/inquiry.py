@@ -677,3 +677,16 @@ def operator_records(
             now=at,
         )
         return provisions_of(uow.connection, customer, point)
+
+
+def consentable_points(conn: Connection, account: Account, at: dt.datetime) -> list[str]:
+    """The points the account may give a usage-inquiry consent for: its proven contracts in
+    force at ``at``."""
+    day = _day(at)
+    return sorted(
+        {
+            link.supply_point_id
+            for link in links(conn, account)
+            if link.valid_from <= day and (link.valid_to is None or day < link.valid_to)
+        }
+    )

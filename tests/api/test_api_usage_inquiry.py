@@ -176,7 +176,7 @@ def test_the_consented_retailer_reads_the_customers_own_usage_and_the_provision_
     entry = next(e for e in s.w.ledger() if e["purpose"] == PURPOSE)
     assert entry["decision"] == "allowed" and entry["party"] == "coop-mirai"
     assert entry["customer_id"] == "C0001" and entry["request_id"] == record["request_id"]
-    assert entry["rule_id"] == "C1-retailer-usage-inquiry"
+    assert entry["rule_id"] == f"C1-retailer-usage-inquiry consent:{consent_id}"  # names it
 
     mine = s.client.get("/v1/me/usage-consents", headers=s.me).json()["consents"]
     assert [c["consent_id"] for c in mine] == [consent_id]
@@ -221,6 +221,7 @@ def test_expiry_withdrawal_and_one_live_consent(site: Site) -> None:
     s.now[0] = START + dt.timedelta(days=1, minutes=1)
     late = s.inquire(first["password"])
     assert late.status_code == 403 and late.json()["reason"] == "consent_expired", late.text
+    assert s.w.ledger()[0]["rule_id"] == f"usage_inquiry consent:{first['consent_id']}"
     # Expired, it no longer holds the place: the customer gives a new one, then withdraws it.
     s.sign_in()
     second = s.consent(days=31)

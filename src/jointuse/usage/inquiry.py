@@ -492,7 +492,7 @@ def _refuse(
             supply_point_id=point,
             customer_id=c.customer_id if c is not None else None,
             items_refused=(RefusedItem("*", reason),),
-            rule_id="usage_inquiry",
+            rule_id="usage_inquiry" if c is None else f"usage_inquiry consent:{c.id}",
             request_id=request_id,
             acting_user=actor.user,
         ),
@@ -600,6 +600,7 @@ def inquire(
         items=ITEMS,
         request_id=request_id,
         at=at,
+        basis=f"consent:{consent.id}",
     )
     readings: list[dict[str, Any]] = result.data.get("interval_readings", [])  # type: ignore[assignment]
     provision_id = str(uuid.uuid4())

@@ -292,7 +292,12 @@ class _Checker:
     def completeness(self) -> None:
         p = self.policy
         for present, code, en, ja in (
-            (p.purposes, "no-purposes", "no purpose of joint use", "共同利用の目的がありません"),
+            (
+                [x for x in p.purposes if x.joint_use],
+                "no-purposes",
+                "no purpose of joint use",
+                "共同利用の目的がありません",
+            ),
             (p.party_kinds, "no-joint-users", "no joint users", "共同利用する者の範囲がありません"),
             (
                 [c for c in p.categories if c.joint_use],

@@ -72,8 +72,8 @@ _SCHEMA: dict[str, dict[str, _Field]] = {
     "publisher": _fields(["code", "name_ja", "name_en"], ["address", "representative", "country"]),
     "party_kind": _fields(["key", "number", "label_ja", "label_en"], ["note"], number=_INT),
     "purpose": _fields(
-        ["key", "number", "label_ja", "label_en"],
-        ["note", "joint_use", "legal_basis_ja", "legal_basis_en"],
+        ["key", "label_ja", "label_en"],
+        ["number", "note", "joint_use", "legal_basis_ja", "legal_basis_en"],
         number=_INT,
         joint_use=_BOOL,
     ),
@@ -286,22 +286,32 @@ class _Loader:
             PartyKind(e["key"], e["label_ja"], e["label_en"], e["number"], note_ref(e, line, label))
             for e, line, label in self.keyed(raw, "party_kind")
         ]
-        purposes = [
-            Purpose(
-                e["key"],
-                e["label_ja"],
-                e["label_en"],
-                e["number"],
-                note_ref(e, line, label),
-                e.get("joint_use", True),
-                e.get("legal_basis_ja"),
-                e.get("legal_basis_en"),
+        purposes = []
+        for e, line, label in self.keyed(raw, "purpose"):
+            joint = e.get("joint_use", True)
+            if joint and "number" not in e:
+                raise self.fail(f"{label}: a purpose of joint use needs its number", line)
+            if not joint and not (e.get("legal_basis_ja") and e.get("legal_basis_en")):
+                raise self.fail(
+                    f"{label}: a purpose outside joint use (joint_use = false) needs "
+                    "legal_basis_ja and legal_basis_en",
+                    line,
+                )
+            purposes.append(
+                Purpose(
+                    e["key"],
+                    e["label_ja"],
+                    e["label_en"],
+                    e.get("number", 0) if joint else 0,
+                    note_ref(e, line, label),
+                    joint,
+                    e.get("legal_basis_ja"),
+                    e.get("legal_basis_en"),
+                )
             )
-            for e, line, label in self.keyed(raw, "purpose")
-        ]
         for table, numbers in (
             ("party_kind", [k.number for k in kinds]),
-            ("purpose", [p.number for p in purposes]),
+            ("purpose", [p.number for p in purposes if p.joint_use]),
         ):
             for idx, number in enumerate(numbers):
                 if number in numbers[:idx]:

@@ -36,9 +36,10 @@ class PartyKind(Labelled):
 
 @dataclass(frozen=True, slots=True)
 class Purpose(Labelled):
-    """One of the five purposes of joint use (共同利用の目的) — or, with ``joint_use`` false, a
-    purpose beside joint use under another legal basis (``legal_basis_*``: provision by the
-    customer's consent, say), decided by the same engine but not part of the published notice."""
+    """One of the five purposes of joint use (共同利用の目的); or, with ``joint_use`` false, a
+    purpose outside joint use under its own ``legal_basis`` (the retailer's billing of its own
+    customer under the retail contract): decided and recorded the same way, not in the
+    notice."""
 
     number: int = 0
     note: str | None = None

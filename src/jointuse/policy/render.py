@@ -5,7 +5,7 @@ Every sentence of substance comes from the policy file: title, preamble, the par
 (共同利用する情報項目), controllers (管理責任者) with their exceptions, the notes (※1…) and the
 publisher's name, address and representative. The templates under ``jointuse/templates`` only
 give the numbering, the section headings and the layout of each format (txt, md, html).
-Categories with ``joint_use = false`` are not part of the notice and are left out.
+Categories and purposes with ``joint_use = false`` are not part of the notice and are left out.
 
 Notes are placed where the policy references them (a party kind's or purpose's ``note``); notes
 that nothing references attach to the scope statement of section 1 (as ※1 does in the seed notice).
@@ -226,8 +226,8 @@ def notice_view(policy: Policy, lang: Lang) -> NoticeView:
         for i, pk in enumerate(sorted(policy.party_kinds, key=lambda k: k.number), start=1)
     )
     purposes = []
-    joint = [p for p in policy.purposes if p.joint_use]  # the notice states joint use only
-    for i, p in enumerate(sorted(joint, key=lambda k: k.number), start=1):
+    joint_purposes = [p for p in policy.purposes if p.joint_use]
+    for i, p in enumerate(sorted(joint_purposes, key=lambda k: k.number), start=1):
         refs = _note_refs(policy, p.note)
         head, tail = _split_tail(p.label(lang), lang, bool(refs))
         purposes.append(Entry(number=p.number or i, text=head, notes=refs, tail=tail))

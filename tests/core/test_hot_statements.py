@@ -23,9 +23,17 @@ from sqlalchemy import (
     exc,
     insert,
     select,
+    update,
 )
 
-from jointuse.core.db import HotQuery, UnitOfWork, hot_insert, make_engine
+from jointuse.core.db import (
+    HotQuery,
+    HotStatement,
+    UnitOfWork,
+    hot_insert,
+    hot_insert_statement,
+    make_engine,
+)
 
 _md = MetaData()
 probe = Table(
@@ -136,3 +144,62 @@ def test_sqlite_begin_on_the_driver_reports_a_busy_database_as_sqlalchemy_does(
             holder.rollback()
     finally:
         other.dispose()
+
+
+ADD = hot_insert_statement(probe, ("id", "at", "note"))
+RENOTE = HotStatement(
+    update(probe)
+    .where(probe.c.note == bindparam("_was"))
+    .values(note=bindparam("note", type_=probe.c.note.type))
+)
+
+
+def test_hot_statement_writes_what_sqlalchemy_writes_and_counts_rows(with_probe: Engine) -> None:
+    with UnitOfWork(with_probe) as u:
+        ADD.run_many(
+            u.connection,
+            [{"id": 1, "at": MOMENT, "note": "a"}, {"id": 2, "at": None, "note": "a"}],
+        )
+        ADD.run(u.connection, {"id": 3, "at": MOMENT, "note": "b"})
+        assert RENOTE.run(u.connection, {"_was": "a", "note": "z"}) == 2
+        assert RENOTE.run(u.connection, {"_was": "none such", "note": "y"}) == 0
+        ADD.run_many(u.connection, [])  # nothing to write: no statement
+    with with_probe.connect() as conn:
+        # Read back through plain SQLAlchemy: the moment went in through DateTime's conversion.
+        stored = [tuple(r) for r in conn.execute(select(probe).order_by(probe.c.id))]
+    assert stored == [(1, MOMENT, "z"), (2, None, "z"), (3, MOMENT, "b")]
+    with UnitOfWork(with_probe, read_only=True) as u:
+        assert NOTES.mappings(u.connection, {"note": "z"}) == [
+            {"id": 1, "at": MOMENT, "note": "z"},
+            {"id": 2, "at": None, "note": "z"},
+        ]
+
+
+def test_hot_statement_rolls_back_with_its_transaction_and_raises_sqlalchemy_errors(
+    with_probe: Engine,
+) -> None:
+    with pytest.raises(ZeroDivisionError), UnitOfWork(with_probe) as u:
+        ADD.run(u.connection, {"id": 4, "at": None, "note": "c"})
+        _ = 1 / 0
+    with UnitOfWork(with_probe) as u:
+        ADD.run(u.connection, {"id": 5, "at": None, "note": "c"})
+    with pytest.raises(exc.IntegrityError), UnitOfWork(with_probe) as u:
+        ADD.run_many(
+            u.connection,
+            [{"id": 6, "at": None, "note": "d"}, {"id": 5, "at": None, "note": "again"}],
+        )
+    with UnitOfWork(with_probe, read_only=True) as u:
+        assert [r[0] for r in NOTES.rows(u.connection, {"note": "c"})] == [5]
+        assert NOTES.rows(u.connection, {"note": "d"}) == []  # the failed batch left nothing
+
+
+def test_hot_statement_goes_through_sqlalchemy_while_someone_listens(with_probe: Engine) -> None:
+    statements, record = _seen(with_probe)
+    try:
+        with UnitOfWork(with_probe) as u:
+            ADD.run(u.connection, {"id": 8, "at": None, "note": "e"})
+            assert RENOTE.run(u.connection, {"_was": "e", "note": "f"}) == 1
+    finally:
+        event.remove(with_probe, "before_cursor_execute", record)
+    assert any(s.startswith("INSERT INTO hot_probe") for s in statements)
+    assert any(s.startswith("UPDATE hot_probe") for s in statements)

@@ -109,13 +109,56 @@ def test_version_2_carries_the_callers_request_id_and_the_acting_user() -> None:
 
 def test_versions_are_checked() -> None:
     with pytest.raises(ValidationError) as info:
-        _entry(version=4)
+        _entry(version=5)
     assert info.value.field == "v"
     with pytest.raises(ValidationError, match="version 1 has no caller_request_id"):
         _entry(version=1, caller_request_id="x")
     with pytest.raises(ValidationError) as info:
         parse_entry(V1_TEXT.replace('"v":1', '"v":9'))
     assert info.value.field == "v"
+
+
+PS_C, PS_P = "ps:" + "1" * 32, "ps:" + "2" * 32
+DATA_FROM = datetime(2024, 1, 31, 15, tzinfo=UTC)  # 2024-02-01 00:00 JST
+DATA_TO = datetime(2024, 2, 29, 15, tzinfo=UTC)
+
+
+def test_version_4_records_the_data_window_beside_the_moment_of_access() -> None:
+    entry = _entry(
+        version=4, customer_id=PS_C, supply_point_id=PS_P, data_from=DATA_FROM, data_to=DATA_TO
+    )
+    text = canonical_entry(entry)
+    data = json.loads(text)
+    assert text == json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    assert (data["v"], data["data_from"], data["data_to"]) == (
+        4,
+        "2024-01-31T15:00:00.000000Z",
+        "2024-02-29T15:00:00.000000Z",
+    )
+    assert data["recorded_at"] == "2024-04-01T00:30:00.123456Z"  # a month after the data's end
+    parsed = parse_entry(text)
+    assert (parsed.data_from, parsed.data_to, parsed.version) == (DATA_FROM, DATA_TO, 4)
+    assert canonical_entry(parsed) == text
+    # No window (a refusal; or no bound on one side): null, and back as None.
+    open_ended = json.loads(
+        canonical_entry(_entry(version=4, customer_id=PS_C, supply_point_id=None, data_to=None))
+    )
+    assert (open_ended["data_from"], open_ended["data_to"]) == (None, None)
+
+
+def test_version_4_window_is_checked() -> None:
+    with pytest.raises(ValidationError, match="version 3 has no data_from") as info:
+        _entry(version=3, customer_id=PS_C, supply_point_id=PS_P, data_from=DATA_FROM)
+    assert info.value.field == "v"
+    with pytest.raises(ValidationError, match="no time zone") as info:
+        _entry(version=4, data_to=datetime(2024, 2, 1))
+    assert info.value.field == "data_to"
+    with pytest.raises(ValidationError, match="before data_from") as info:
+        _entry(version=4, data_from=DATA_TO, data_to=DATA_FROM)
+    assert info.value.field == "data_to"
+    with pytest.raises(ValidationError, match="pseudonym") as info:
+        canonical_entry(_entry(version=4, customer_id="C-1", supply_point_id=PS_P))
+    assert info.value.field == "customer_id"
 
 
 def test_parse_entry_round_trips() -> None:

@@ -4,6 +4,7 @@ breaking the chain; entries from before pseudonyms keep verifying and are hidden
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -62,14 +63,15 @@ def _texts(engine: Engine) -> list[str]:
         )
 
 
-def test_version_3_refuses_clear_ids_and_round_trips_pseudonyms() -> None:
-    entry = _entry("C-1", P, _at(2024, 4))
+@pytest.mark.parametrize("version", [3, 4])
+def test_versions_3_and_4_refuse_clear_ids_and_round_trip_pseudonyms(version: int) -> None:
+    entry = dataclasses.replace(_entry("C-1", P, _at(2024, 4)), version=version)
     with pytest.raises(ValidationError) as info:
         canonical_entry(entry)
     assert info.value.field == "customer_id"
     named = entry.with_subjects("ps:" + "a" * 32, "ps:" + "b" * 32)
     text_ = canonical_entry(named)
-    assert json.loads(text_)["v"] == 3
+    assert json.loads(text_)["v"] == version
     assert canonical_entry(parse_entry(text_)) == text_
     assert derive("00" * 32, CUSTOMER, "C-1", "") == derive("00" * 32, CUSTOMER, "C-1", "")
     assert derive("00" * 32, CUSTOMER, "C-1", "") != derive("11" * 32, CUSTOMER, "C-1", "")

@@ -602,6 +602,18 @@ def test_a_losing_retailer_reads_its_last_billing_period_for_a_bounded_time(
     soon = dt.datetime(2024, 7, 10, 12, tzinfo=JST)
     got = _read(uow, RETAILER, "P4_tso_operations", point, at=soon)
     assert [d.date for d in got] == [dt.date(2024, 6, 5), dt.date(2024, 6, 30)]
+    # The ledger says how far behind the read its data lies: dated up to the contract's end
+    # (1 July, JST), read on 10 July — the window the decision opened, beside the moment.
+    with uow() as u:
+        (read,) = [
+            r.entry
+            for r in find_entries(u.session, party=RETAILER.code, supply_point_id=point)
+            if r.entry.action == "read" and r.entry.decision == "allowed"
+        ]
+    assert read.version == 4
+    assert read.data_from == dt.datetime(2024, 5, 31, tzinfo=JST)  # 31 days before the end
+    assert read.data_to == dt.datetime(2024, 7, 1, tzinfo=JST)
+    assert read.recorded_at is not None and read.recorded_at > read.data_to
     # P1 (its customer's data): no longer.
     with pytest.raises(PolicyDenied) as denied, uow() as u:
         GATE.read(

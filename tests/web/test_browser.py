@@ -322,6 +322,79 @@ def test_a_customer_confirms_then_withdraws_a_dr_consent(
     assert agreement.state == "proposed"
 
 
+def test_a_customer_adds_a_passkey_and_signs_in_with_it(
+    page: tuple[Page, str], site: Site, backend: str
+) -> None:
+    """Chromium's virtual authenticator (CDP) stands in for the device: the customer enrols
+    (signed in by the code), adds a passkey, signs out and signs in with the passkey alone.
+    WebAuthn needs a secure context and a host name as RP ID: ``http://localhost``."""
+    from sqlalchemy import select
+
+    from jointuse.rights.tables import identity_event
+
+    p, base = page
+    base = base.replace("127.0.0.1", "localhost")
+    cdp = p.context.new_cdp_session(p)
+    cdp.send("WebAuthn.enable")
+    authenticator = cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+            }
+        },
+    )["authenticatorId"]
+    p.goto(f"{base}/my/enrol")
+    p.get_by_label(re.compile("契約番号")).fill("OLD-1")
+    p.get_by_label(re.compile("供給地点特定番号")).fill(A)
+    p.get_by_label(re.compile("郵便番号")).fill("100-0001")
+    p.get_by_label("メールアドレス").fill(EMAIL)
+    p.get_by_role("button", name="確認コードを送る").click()
+    p.get_by_label(re.compile("確認コード")).fill(_code(site))
+    p.get_by_role("button", name="確認してログイン").click()
+    p.wait_for_url(f"{base}/my/access-log")
+    p.get_by_role("link", name="パスキーを管理する").click()
+    p.wait_for_url(f"{base}/my/passkeys")
+    _axe(p)
+    assert p.locator("#passkey-needs-script").is_hidden()
+    p.get_by_label(re.compile("名前")).fill("自宅のパソコン")
+    p.get_by_role("button", name="パスキーを追加する").click()
+    p.wait_for_url(f"{base}/my/passkeys?added=1")
+    _axe(p)
+    assert "自宅のパソコン" in p.locator("#passkeys").inner_text()
+    _shot(p, "customer-passkeys", backend)
+    stored = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})
+    assert len(stored["credentials"]) == 1 and stored["credentials"][0]["isResidentCredential"]
+    p.get_by_role("button", name="ログアウト").click()
+    p.wait_for_url(f"{base}/")
+    # the next visit: the passkey alone, no address typed, no code
+    p.goto(f"{base}/my/sign-in")
+    _axe(p)
+    sent = len(site.sink.to(EMAIL))
+    p.get_by_role("button", name="パスキーでログイン").click()
+    p.wait_for_url(f"{base}/my/access-log")
+    _axe(p)
+    assert int(p.locator("#total").inner_text()) >= 5
+    assert "電力量の検針" in p.locator("#entries").inner_text()
+    assert len(site.sink.to(EMAIL)) == sent  # no code was sent
+    p.get_by_role("link", name="パスキーを管理する").click()
+    assert p.locator("#passkeys td").nth(2).inner_text() != "未使用"  # last used: now
+    p.get_by_role("link", name="English").click()
+    assert p.locator("h1").inner_text() == "Passkeys"
+    _axe(p)
+    with site.engine.connect() as conn:
+        events = conn.execute(
+            select(identity_event.c.kind, identity_event.c.outcome).where(
+                identity_event.c.kind.like("passkey%")
+            )
+        ).all()
+    assert [tuple(e) for e in events] == [("passkey_add", "ok"), ("passkey_sign_in", "ok")]
+
+
 def test_a_customer_gives_a_usage_inquiry_password_then_withdraws_it(
     page: tuple[Page, str], site: Site
 ) -> None:

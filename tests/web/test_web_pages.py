@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -129,7 +130,7 @@ def test_a_session_ends_when_idle_and_on_sign_out(site: Site) -> None:
     later = datetime.now(UTC) + sessions.IDLE + timedelta(seconds=1)
     with _client(site) as client:
         _enrol(client, site)
-        state = site.app.state  # type: ignore[attr-defined]
+        state = site.app.state
         state.jointuse = dataclasses.replace(state.jointuse, clock=lambda: later)
         r = client.get("/my/access-log")
         assert r.status_code == 401 and "もう一度ログイン" in r.text
@@ -170,7 +171,9 @@ def test_the_ledger_page_is_for_the_auditors_only(site: Site) -> None:
     assert refused and refused[0].decision == "denied"
 
 
-@pytest.mark.parametrize("path", ["/my/access-log", "/console/forwardings", "/console/work-orders"])
+@pytest.mark.parametrize(
+    "path", ["/my/access-log", "/my/passkeys", "/console/forwardings", "/console/work-orders"]
+)
 def test_pages_need_a_session(site: Site, path: str) -> None:
     with _client(site) as client:
         r = client.get(path)
@@ -195,6 +198,138 @@ def test_the_chart_counts_per_month_and_purpose() -> None:
     assert (tallest.month, tallest.purpose, tallest.count) == ("2025-02", "P4", 2)
     assert all(b.y + b.height == drawn.base for b in drawn.bars)
     assert chart([], ["P1"]) is None
+
+
+def test_the_sign_in_page_offers_a_passkey_beside_the_code_without_needing_script(
+    site: Site,
+) -> None:
+    """The passkey part is hidden until the script finds WebAuthn; the code form is plain HTML.
+    The passkey endpoints answer JSON: no CSRF token, 403; an answer that is no passkey's, 401,
+    recorded like a wrong code."""
+    from sqlalchemy import select
+
+    from jointuse.rights.tables import identity_event
+
+    with _client(site) as client:
+        page = client.get("/my/sign-in")
+        assert re.search(r'<section id="passkey-sign-in"[^>]* hidden', page.text)
+        assert '<form class="stack" method="post" action="/my/sign-in">' in page.text
+        assert 'src="/web-static/passkeys.js"' in page.text
+        csrf = _csrf(page.text)
+        r = client.post("/my/sign-in/passkey/options", json={"csrf": "wrong"})
+        assert r.status_code == 403 and r.json()["error"] == "csrf_refused"
+        assert r.headers["content-security-policy"] == CSP
+        r = client.post("/my/sign-in/passkey/options", content=b"not json")
+        assert r.status_code == 422 and r.json()["field"] == "body"
+        r = client.post("/my/sign-in/passkey/options", json={"csrf": csrf})
+        assert r.status_code == 200, r.text
+        options = r.json()
+        assert options["rpId"] == "testserver" and len(options["challenge"]) == 43
+        r = client.post(
+            "/my/sign-in/passkey",
+            json={"csrf": csrf, "credential": {"id": "AAAA", "rawId": "AAAA", "type": "x"}},
+        )
+        assert r.status_code == 401 and r.json()["error"] == "passkey_refused"
+        assert SESSION_COOKIE not in r.headers.get("set-cookie", "")
+    with site.engine.connect() as conn:
+        outcomes = (
+            conn.execute(
+                select(identity_event.c.outcome).where(identity_event.c.kind == "passkey_sign_in")
+            )
+            .scalars()
+            .all()
+        )
+    assert outcomes == ["malformed"]
+
+
+def test_the_passkeys_page_lists_and_refuses_without_the_session_token(site: Site) -> None:
+    with _client(site) as client:
+        _enrol(client, site)
+        page = client.get("/my/access-log")
+        assert 'href="/my/passkeys"' in page.text
+        r = client.get("/my/passkeys")
+        assert r.status_code == 200 and 'id="no-passkeys"' in r.text
+        assert re.search(r'<form id="passkey-add"[^>]* hidden', r.text)
+        csrf = _csrf(r.text)
+        r = client.post("/my/passkeys/options", json={"csrf": "wrong"})
+        assert r.status_code == 403
+        r = client.post("/my/passkeys/options", json={"csrf": csrf})
+        assert r.status_code == 200, r.text
+        assert r.json()["user"]["name"] == EMAIL
+        assert r.json()["authenticatorSelection"]["residentKey"] == "required"
+        r = client.post("/my/passkeys/add", json={"csrf": csrf, "credential": {}})
+        assert r.status_code == 400 and r.json()["error"] == "passkey_not_added"
+        r = client.post(
+            "/my/passkeys/00000000-0000-0000-0000-000000000000/remove", data={"csrf": csrf}
+        )
+        assert r.status_code == 404
+
+
+def test_a_passkey_added_over_http_signs_in_until_it_is_removed(site: Site) -> None:
+    """The endpoints the script calls, driven by a software authenticator: add, sign out, sign
+    in with the passkey alone (the cookie it sets opens the access record), remove it with the
+    page's form (no script), and it signs nobody in any more."""
+    from soft_authenticator import SoftAuthenticator
+
+    key = SoftAuthenticator("testserver", "https://testserver")
+    with _client(site) as client:
+        _enrol(client, site)
+        csrf = _csrf(client.get("/my/passkeys").text)
+        options = client.post("/my/passkeys/options", json={"csrf": csrf}).json()
+        r = client.post(
+            "/my/passkeys/add",
+            json={"csrf": csrf, "label": "ノートPC", "credential": key.create(options)},
+        )
+        assert r.status_code == 200 and r.json() == {"redirect": "/my/passkeys?added=1"}, r.text
+        page = client.get("/my/passkeys?added=1")
+        assert "ノートPC" in page.text and 'id="passkey-added"' in page.text
+        passkey_id = re.search(r'action="/my/passkeys/([0-9a-f-]{36})/remove"', page.text)
+        assert passkey_id is not None
+        client.post("/sign-out", data={"csrf": csrf})
+        assert client.get("/my/passkeys").status_code == 401
+
+        def sign_in() -> Any:
+            anonymous = _csrf(client.get("/my/sign-in").text)
+            got = client.post("/my/sign-in/passkey/options", json={"csrf": anonymous}).json()
+            return client.post(
+                "/my/sign-in/passkey", json={"csrf": anonymous, "credential": key.get(got)}
+            )
+
+        r = sign_in()
+        assert r.status_code == 200 and r.json() == {"redirect": "/my/access-log"}, r.text
+        assert client.get("/my/access-log").status_code == 200
+        page = client.get("/my/passkeys")
+        r = client.post(
+            f"/my/passkeys/{passkey_id.group(1)}/remove",
+            data={"csrf": "wrong"},
+            follow_redirects=False,
+        )
+        assert r.status_code == 403  # the session's token, as on every form
+        r = client.post(
+            f"/my/passkeys/{passkey_id.group(1)}/remove",
+            data={"csrf": _csrf(page.text)},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303 and r.headers["location"] == "/my/passkeys?removed=1"
+        assert 'id="no-passkeys"' in client.get("/my/passkeys").text
+        client.post("/sign-out", data={"csrf": _csrf(page.text)})
+        assert sign_in().status_code == 401  # removed: refused
+
+
+def test_the_relying_party_comes_from_the_configuration(site: Site) -> None:
+    app = create_app(
+        engine=site.engine,
+        run_sealer=False,
+        environ={
+            "JOINTUSE_WEBAUTHN_RP_ID": "Portal.Example.jp",
+            "JOINTUSE_WEBAUTHN_ORIGIN": "https://portal.example.jp/",
+        },
+        mailer=site.app.state.mailer,
+    )
+    with TestClient(app, base_url="https://testserver") as client:
+        csrf = _csrf(client.get("/my/sign-in").text)
+        options = client.post("/my/sign-in/passkey/options", json={"csrf": csrf}).json()
+    assert options["rpId"] == "portal.example.jp"
 
 
 def test_customer_consents_to_a_usage_inquiry_on_the_page_and_withdraws_it(site: Site) -> None:

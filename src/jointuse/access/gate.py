@@ -191,7 +191,9 @@ def ledger_entry(
     (already made safe by the HTTP layer; default: the one of the request being served,
     :func:`~jointuse.core.request_ids.current_caller_request_id`); ``acting_user`` the person
     within ``actor`` who acted (default: the user the actor's token belongs to, ``actor.user``;
-    None for a system client, the CLI and batch jobs)."""
+    None for a system client, the CLI and batch jobs). An allowed read records the window of
+    the data's own dates it opened (``data_from``/``data_to``: the decision's
+    ``valid_from``/``valid_to``, which the loaders cut to) beside the moment of access."""
     refused = tuple(LedgerRefused(_printable(r.item), r.reason.value) for r in decision.refused)
     if not decision.allowed and not refused:
         refused = (LedgerRefused(WHOLE_REQUEST, decision.reason.value),)
@@ -199,6 +201,9 @@ def ledger_entry(
         caller_request_id = current_caller_request_id()
     if acting_user is None:
         acting_user = actor.user
+    # The window of the data's dates an allowed read opened (the relation's period, or the
+    # consent's data window): recorded beside the moment of access (ledger format 4).
+    opened = decision.allowed and action == "read"
     return LedgerEntry(
         party=actor.code,
         purpose=_printable(purpose) if purpose else NO_PURPOSE,
@@ -214,6 +219,8 @@ def ledger_entry(
         recorded_at=datetime.now(UTC),
         caller_request_id=_printable(caller_request_id) if caller_request_id else None,
         acting_user=_printable(acting_user) if acting_user else None,
+        data_from=decision.valid_from if opened else None,
+        data_to=decision.valid_to if opened else None,
     )
 
 

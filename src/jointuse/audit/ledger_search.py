@@ -59,6 +59,8 @@ CSV_COLUMNS = (
     "rule_id",
     "request_id",
     "caller_request_id",
+    "data_from",
+    "data_to",
     "hash",
 )
 
@@ -317,6 +319,8 @@ def record_row(record: LedgerRecord) -> dict[str, Any]:
         "rule_id": e.rule_id,
         "request_id": e.request_id,
         "caller_request_id": e.caller_request_id,
+        "data_from": format_time(e.data_from) if e.data_from else None,
+        "data_to": format_time(e.data_to) if e.data_to else None,
         "hash": record.hash,
     }
 

@@ -25,7 +25,8 @@ Hot statements (SQLite)
     A statement run through SQLAlchemy costs some 30 µs of Python around the few µs SQLite
     needs for an indexed lookup; besides the row it reads a gate request runs three (token,
     applicant periods, ledger insert) and a ``BEGIN``.
-    :class:`HotQuery` (a ``SELECT`` built once), :func:`hot_insert` and :func:`hot_scalar` run
+    :class:`HotQuery` (a ``SELECT`` built once), :class:`HotStatement` (an ``INSERT``,
+    ``UPDATE`` or ``DELETE`` built once), :func:`hot_insert` and :func:`hot_scalar` run
     their statement
     straight on the SQLite driver connection of a SQLAlchemy :class:`~sqlalchemy.Connection`:
     compiled once per dialect, with the statement's own bind and result type conversions, and
@@ -81,14 +82,24 @@ import logging
 import sqlite3
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Engine, MetaData, Select, create_engine, event
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Engine,
+    MetaData,
+    Select,
+    bindparam,
+    create_engine,
+    event,
+    insert,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
@@ -262,11 +273,12 @@ class HotQuery:
     columns' result types applied (e.g. a stored moment comes back an aware ``datetime``) —
     the same values whichever way the statement ran."""
 
-    __slots__ = ("_forms", "statement")
+    __slots__ = ("_forms", "_keys", "statement")
 
     def __init__(self, statement: Select[Any]) -> None:
         self.statement = statement
         self._forms: dict[tuple[type[Dialect], str], _SqliteForm] = {}
+        self._keys: tuple[str, ...] | None = None
 
     def _form(self, dialect: Dialect) -> _SqliteForm:
         key = (type(dialect), dialect.paramstyle)
@@ -313,6 +325,89 @@ class HotQuery:
     def first(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         found = self.rows(conn, params)
         return found[0] if found else None
+
+    def mappings(self, conn: Connection, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """:meth:`rows` as dicts keyed by the selected columns' keys."""
+        keys = self._keys
+        if keys is None:
+            keys = self._keys = tuple(str(c.key) for c in self.statement.selected_columns)
+        return [dict(zip(keys, row, strict=True)) for row in self.rows(conn, params)]
+
+
+class HotStatement:
+    """An ``INSERT``, ``UPDATE`` or ``DELETE`` with bound parameters, built once and run on the
+    hot path (see "Hot statements" above) like :class:`HotQuery`: compiled once per dialect, each
+    parameter through its column type's bind conversion; through SQLAlchemy where the hot path
+    does not apply, with the same effect. Bound parameters should carry their column's type
+    (:func:`hot_insert_statement` builds an ``INSERT`` that way)."""
+
+    __slots__ = ("_forms", "statement")
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        self._forms: dict[tuple[type[Dialect], str], _SqliteForm] = {}
+
+    def _form(self, dialect: Dialect) -> _SqliteForm:
+        key = (type(dialect), dialect.paramstyle)
+        form = self._forms.get(key)
+        if form is None:
+            compiled = self.statement.compile(dialect=dialect)
+            names = tuple(compiled.positiontup or ())
+            form = self._forms[key] = _SqliteForm(
+                sql=str(compiled),
+                names=names,
+                binds=tuple(
+                    compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect)
+                    for n in names
+                ),
+                results=(),
+            )
+        return form
+
+    def _args(self, form: _SqliteForm, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(
+            params[n] if b is None else b(params[n])
+            for n, b in zip(form.names, form.binds, strict=True)
+        )
+
+    def run(self, conn: Connection, params: Mapping[str, Any]) -> int:
+        """Run the statement once; the number of rows an ``UPDATE`` or ``DELETE`` changed (for
+        an ``INSERT``, whatever the driver reports)."""
+        if not _hot(conn):
+            return int(conn.execute(self.statement, dict(params)).rowcount)
+        form = self._form(conn.dialect)
+        args = self._args(form, params)
+        try:
+            cursor = _driver(conn).execute(form.sql, args)
+            count = cursor.rowcount
+            cursor.close()
+        except sqlite3.Error as exc:
+            on_driver_error(conn, exc)
+            raise DBAPIError.instance(form.sql, args, exc, sqlite3.Error) from exc
+        return int(count)
+
+    def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run the statement once per row of parameters (one ``executemany``)."""
+        if not rows:
+            return
+        if not _hot(conn):
+            conn.execute(self.statement, [dict(r) for r in rows])
+            return
+        form = self._form(conn.dialect)
+        args = [self._args(form, r) for r in rows]
+        try:
+            _driver(conn).executemany(form.sql, args).close()
+        except sqlite3.Error as exc:
+            on_driver_error(conn, exc)
+            raise DBAPIError.instance(form.sql, args, exc, sqlite3.Error) from exc
+
+
+def hot_insert_statement(table: Any, keys: Iterable[str]) -> HotStatement:
+    """``INSERT INTO table (keys…) VALUES (:key…)`` as a :class:`HotStatement`, each parameter
+    typed as its column."""
+    return HotStatement(
+        insert(table).values({k: bindparam(k, type_=table.c[k].type) for k in keys})
+    )
 
 
 def hot_insert(conn: Connection, sql: str, params: Mapping[str, Any]) -> int:

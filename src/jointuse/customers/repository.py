@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from jointuse.core.db import HotQuery
 from jointuse.core.ids import SupplyPointId
 from jointuse.customers.model import (
     Address,
@@ -133,8 +134,7 @@ def _contract_values(c: RetailContract) -> dict[str, Any]:
     }
 
 
-def _contract(row: Row[Any]) -> RetailContract:
-    m = row._mapping
+def _contract(m: Mapping[str, Any]) -> RetailContract:
     return RetailContract(
         contract_number=m["contract_number"],
         kind=ContractKind(m["kind"]),
@@ -192,28 +192,32 @@ def contract_on(conn: Connection, supply_point_id: str, day: date) -> RetailCont
 def get_contract(
     conn: Connection, retailer_code: str, contract_number: str
 ) -> RetailContract | None:
-    row = conn.execute(
-        select(retail_contract).where(
-            _rc.retailer_code == retailer_code, _rc.contract_number == contract_number
-        )
-    ).first()
-    return _contract(row) if row is not None else None
+    rows = _CONTRACT_BY_NUMBER.mappings(
+        conn, {"retailer_code": retailer_code, "contract_number": contract_number}
+    )
+    return _contract(rows[0]) if rows else None
 
 
+_CONTRACT_BY_NUMBER = HotQuery(
+    select(retail_contract).where(
+        retail_contract.c.retailer_code == bindparam("retailer_code"),
+        retail_contract.c.contract_number == bindparam("contract_number"),
+    )
+)
 # The hot-path statements are built once (module level, bound parameters): building and
 # cache-keying a statement per call costs more than SQLite takes to run it.
 _rc = retail_contract.c
-_CONTRACTS_BY_POINT = (
+_CONTRACTS_BY_POINT = HotQuery(
     select(retail_contract)
     .where(_rc.supply_point_id == bindparam("supply_point_id"))
     .order_by(_rc.valid_from)
 )
-_CONTRACTS_BY_CUSTOMER = (
+_CONTRACTS_BY_CUSTOMER = HotQuery(
     select(retail_contract)
     .where(_rc.customer_id == bindparam("customer_id"))
     .order_by(_rc.valid_from)
 )
-_CONTRACTS_BY_POINT_OR_CUSTOMER = (
+_CONTRACTS_BY_POINT_OR_CUSTOMER = HotQuery(
     select(retail_contract)
     .where(
         or_(
@@ -230,14 +234,13 @@ def contracts_for(
 ) -> list[RetailContract]:
     """Contracts of a supply point and/or a customer (one indexed query), oldest first."""
     if supply_point_id is not None and customer_id is not None:
-        rows = conn.execute(
-            _CONTRACTS_BY_POINT_OR_CUSTOMER,
-            {"supply_point_id": supply_point_id, "customer_id": customer_id},
-        ).all()
+        rows = _CONTRACTS_BY_POINT_OR_CUSTOMER.mappings(
+            conn, {"supply_point_id": supply_point_id, "customer_id": customer_id}
+        )
     elif supply_point_id is not None:
-        rows = conn.execute(_CONTRACTS_BY_POINT, {"supply_point_id": supply_point_id}).all()
+        rows = _CONTRACTS_BY_POINT.mappings(conn, {"supply_point_id": supply_point_id})
     elif customer_id is not None:
-        rows = conn.execute(_CONTRACTS_BY_CUSTOMER, {"customer_id": customer_id}).all()
+        rows = _CONTRACTS_BY_CUSTOMER.mappings(conn, {"customer_id": customer_id})
     else:
         return []
     return [_contract(r) for r in rows]
@@ -282,8 +285,7 @@ def _point_values(p: SupplyPoint) -> dict[str, Any]:
     }
 
 
-def _point(row: Row[Any]) -> SupplyPoint:
-    m = row._mapping
+def _point(m: Mapping[str, Any]) -> SupplyPoint:
     cap = None
     if m["capacity_value"] is not None:
         # The stored NUMERIC(18, 3) back in its shortest form ("30.000" → "30", "5.500" → "5.5").
@@ -316,12 +318,14 @@ def _point(row: Row[Any]) -> SupplyPoint:
     )
 
 
-_POINT_BY_ID = select(supply_point).where(supply_point.c.id == bindparam("supply_point_id"))
+_POINT_BY_ID = HotQuery(
+    select(supply_point).where(supply_point.c.id == bindparam("supply_point_id"))
+)
 
 
 def get_supply_point(conn: Connection, supply_point_id: str) -> SupplyPoint | None:
-    row = conn.execute(_POINT_BY_ID, {"supply_point_id": supply_point_id}).first()
-    return _point(row) if row is not None else None
+    rows = _POINT_BY_ID.mappings(conn, {"supply_point_id": supply_point_id})
+    return _point(rows[0]) if rows else None
 
 
 _INSERT_POINT = insert(supply_point)

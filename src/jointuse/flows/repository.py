@@ -8,14 +8,14 @@ loaders (:mod:`jointuse.flows.relations`).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, RowMapping, bindparam, func, insert, or_, select, update
 
-from jointuse.core.db import HotQuery
+from jointuse.core.db import HotQuery, HotStatement, hot_insert_statement
 from jointuse.flows.model import FlowKind, FlowState, InvalidTransition, Step, allowed_steps
 from jointuse.flows.tables import (
     cancellation_forwarding,
@@ -122,8 +122,33 @@ def _flow_values(f: Flow) -> dict[str, Any]:
     }
 
 
-def _flow(row: Row[Any]) -> Flow:
-    m = row._mapping
+# The keys of _flow_values.
+_INSERT_FLOW = hot_insert_statement(
+    market_flow,
+    (
+        "id",
+        "kind",
+        "state",
+        "supply_point_id",
+        "filed_by",
+        "counterpart",
+        "customer_id",
+        "contract_number",
+        "contract_kind",
+        "wished_date",
+        "fixed_date",
+        "meter_work",
+        "details",
+        "filed_at",
+        "deadline",
+        "updated_at",
+        "closed_at",
+        "version",
+    ),
+)
+
+
+def _flow(m: Mapping[str, Any] | RowMapping) -> Flow:
     return Flow(
         id=m["id"],
         kind=FlowKind(m["kind"]),
@@ -150,9 +175,9 @@ def insert_flows(conn: Connection, flows: Sequence[Flow], *, actor: str, reason:
     """Insert new flows and their first transition (``filed``), one statement each."""
     if not flows:
         return
-    conn.execute(insert(market_flow), [_flow_values(f) for f in flows])
-    conn.execute(
-        insert(flow_transition),
+    _INSERT_FLOW.run_many(conn, [_flow_values(f) for f in flows])
+    _INSERT_TRANSITION.run_many(
+        conn,
         [
             {
                 "flow_id": f.id,
@@ -170,30 +195,33 @@ def insert_flows(conn: Connection, flows: Sequence[Flow], *, actor: str, reason:
     )
 
 
-_FLOW_BY_ID = select(market_flow).where(_f.id == bindparam("flow_id"))
+_FLOW_BY_ID = HotQuery(select(market_flow).where(_f.id == bindparam("flow_id")))
 _FORWARDING_BY_ID = select(cancellation_forwarding).where(_fw.id == bindparam("forwarding_id"))
 _FORWARDING_OF_FLOW = select(cancellation_forwarding).where(_fw.flow_id == bindparam("flow_id"))
 
 
 def get_flow(conn: Connection, flow_id: str) -> Flow | None:
-    row = conn.execute(_FLOW_BY_ID, {"flow_id": flow_id}).first()
-    return _flow(row) if row is not None else None
+    rows = _FLOW_BY_ID.mappings(conn, {"flow_id": flow_id})
+    return _flow(rows[0]) if rows else None
 
 
-_INSERT_TRANSITION = insert(flow_transition)
-_MOVES: dict[tuple[str, ...], Any] = {}
+_INSERT_TRANSITION = hot_insert_statement(
+    flow_transition,
+    ("flow_id", "seq", "step", "from_state", "to_state", "actor", "at", "reason", "details"),
+)
+_MOVES: dict[tuple[str, ...], HotStatement] = {}
 
 
-def _move_statement(keys: tuple[str, ...]) -> Any:
+def _move_statement(keys: tuple[str, ...]) -> HotStatement:
     """``UPDATE market_flow SET <keys> WHERE id = :_id AND version = :_seen``, built once per set
     of changed columns (statements with bound parameters compile once; values baked into a
     statement would be compiled and cache-keyed on every call)."""
     found = _MOVES.get(keys)
     if found is None:
-        found = _MOVES[keys] = (
+        found = _MOVES[keys] = HotStatement(
             update(market_flow)
             .where(_f.id == bindparam("_id"), _f.version == bindparam("_seen"))
-            .values({k: bindparam(k) for k in keys})
+            .values({k: bindparam(k, type_=_f[k].type) for k in keys})
         )
     return found
 
@@ -222,10 +250,10 @@ def move(
         **changes,
     }
     params = {k: _dump(v) if k == "details" else v for k, v in values.items()}
-    result = conn.execute(
-        _move_statement(tuple(sorted(params))), {**params, "_id": flow.id, "_seen": flow.version}
+    changed = _move_statement(tuple(sorted(params))).run(
+        conn, {**params, "_id": flow.id, "_seen": flow.version}
     )
-    if result.rowcount != 1:
+    if changed != 1:
         now = get_flow(conn, flow.id)
         state = now.state if now is not None else flow.state
         raise InvalidTransition(
@@ -235,8 +263,8 @@ def move(
             step=step.value,
             allowed=allowed_steps(flow.kind, state),
         )
-    conn.execute(
-        _INSERT_TRANSITION,
+    _INSERT_TRANSITION.run(
+        conn,
         {
             "flow_id": flow.id,
             "seq": flow.version + 1,
@@ -321,7 +349,7 @@ def flows_of_party(
     out = []
     for r in rows:
         fw = get_forwarding(conn, r._mapping["fw_id"]) if r._mapping["fw_id"] else None
-        out.append((_flow(r), fw))
+        out.append((_flow(r._mapping), fw))
     return out
 
 

@@ -1,7 +1,7 @@
 """The ledger's entries and hash chain, pure (no I/O).
 
-Canonical encoding (versions 1, 2 and 3)
-=====================================
+Canonical encoding (versions 1 to 4)
+====================================
 
 An entry is written once, at append time, as its **canonical JSON** text, stored verbatim in the
 column ``entry`` and never re-serialised:
@@ -31,13 +31,22 @@ Versions
         the person within the party who acted; always null for now (users inside parties come
         later and fill it through :func:`jointuse.access.gate.ledger_entry`).
 
-    Version 3 (the current one, migration ``0120_pseudonyms``) has the keys of version 2, but
+    Version 3 (migration ``0120_pseudonyms``) has the keys of version 2, but
     ``customer_id`` and ``supply_point_id`` hold **keyed pseudonyms** instead of the IDs:
     ``ps:`` and 32 lowercase hex digits, ``HMAC-SHA256(subject key, …)`` truncated to 128 bits
     (:mod:`jointuse.ledger.pseudonyms`). A caller builds a version 3 entry with the clear IDs;
     :func:`jointuse.ledger.service.append` replaces them by their pseudonyms before encoding,
     and the encoder refuses a version 3 entry that still carries a clear ID, so none can reach
     the chain in that version. Versions 1 and 2 keep their clear IDs and verify as before.
+
+    Version 4 (the current one) has the keys of version 3 and two more, ``data_from`` and
+    ``data_to``: the window of the **data's own dates** that an allowed decision opened (UTC,
+    the same fixed-width form as ``recorded_at``; null when the decision opened no window —
+    a refusal — or set no bound on that side: ``data_to`` null means up to the moment of
+    access). Set beside ``recorded_at``, the moment of access, they make explicit how far
+    the data read lies behind the read: a losing retailer's last billing period read weeks
+    after its contract ended, a DR contractor settling an event after the agreement was
+    withdrawn (the policy's ``after_end_days``).
 
 Once the sealer gives the entry its chain position, its hash is::
 
@@ -74,7 +83,7 @@ from typing import Any, Literal
 from jointuse.core.errors import ValidationError
 
 GENESIS_HASH = "0" * 64
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 """The version new entries are written in (see "Versions" in the module docstring)."""
 ACTIONS = ("read", "write")
 DECISIONS = ("allowed", "denied")
@@ -136,12 +145,12 @@ class RefusedItem:
         _check_text("items_refused.reason", self.reason, required=True)
 
 
-def format_time(value: datetime) -> str:
+def format_time(value: datetime, *, field: str = "recorded_at") -> str:
     """UTC ``YYYY-MM-DDTHH:MM:SS.ffffffZ``; a naive datetime is refused."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValidationError(
-            f"ledger entry: recorded_at {value.isoformat()} has no time zone",
-            field="recorded_at",
+            f"ledger entry: {field} {value.isoformat()} has no time zone",
+            field=field,
             valid="a time-zone-aware datetime (stored in UTC)",
         )
     return value.astimezone(UTC).strftime(_TIME_FORMAT)
@@ -173,6 +182,8 @@ class LedgerEntry:
     recorded_at: datetime | None = None
     caller_request_id: str | None = None
     acting_user: str | None = None
+    data_from: datetime | None = None
+    data_to: datetime | None = None
     version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -228,6 +239,27 @@ class LedgerEntry:
                 field="v",
                 valid=f"{FORMAT_VERSION} for entries with those fields",
             )
+        for name in ("data_from", "data_to"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if self.version < 4:
+                raise ValidationError(
+                    f"ledger entry: format version {self.version} has no {name}",
+                    field="v",
+                    valid=f"{FORMAT_VERSION} for entries with a data window",
+                )
+            format_time(value, field=name)
+        if (
+            self.data_from is not None
+            and self.data_to is not None
+            and self.data_to < self.data_from
+        ):
+            raise ValidationError(
+                "ledger entry: data_to is before data_from",
+                field="data_to",
+                valid=f"a moment at or after data_from ({self.data_from.isoformat()})",
+            )
 
     def with_subjects(self, customer_id: str | None, supply_point_id: str | None) -> LedgerEntry:
         """This entry naming ``customer_id`` / ``supply_point_id`` instead (pseudonymising or
@@ -265,6 +297,8 @@ class LedgerEntry:
             recorded_at=now,
             caller_request_id=self.caller_request_id,
             acting_user=self.acting_user,
+            data_from=self.data_from,
+            data_to=self.data_to,
             version=self.version,
         )
 
@@ -310,15 +344,7 @@ def _encode_v2(entry: LedgerEntry, recorded_at: str, granted: str, refused: str)
 
 
 def _encode_v3(entry: LedgerEntry, recorded_at: str, granted: str, refused: str) -> str:
-    for name in ("customer_id", "supply_point_id"):
-        value = getattr(entry, name)
-        if value is not None and not is_pseudonym(value):
-            raise ValidationError(
-                f"ledger entry: format version 3 stores {name} as a keyed pseudonym, not in "
-                "clear (append pseudonymises it)",
-                field=name,
-                valid="ps: followed by 32 lowercase hex digits",
-            )
+    _check_pseudonyms(entry)
     enc = _ENCODE
     return (
         f'{{"acting_user":{enc(entry.acting_user)},"action":{enc(entry.action)},'
@@ -332,8 +358,40 @@ def _encode_v3(entry: LedgerEntry, recorded_at: str, granted: str, refused: str)
     )
 
 
+def _moment(value: datetime | None) -> str:
+    return "null" if value is None else f'"{format_time(value)}"'
+
+
+def _check_pseudonyms(entry: LedgerEntry) -> None:
+    for name in ("customer_id", "supply_point_id"):
+        value = getattr(entry, name)
+        if value is not None and not is_pseudonym(value):
+            raise ValidationError(
+                f"ledger entry: format version {entry.version} stores {name} as a keyed "
+                "pseudonym, not in clear (append pseudonymises it)",
+                field=name,
+                valid="ps: followed by 32 lowercase hex digits",
+            )
+
+
+def _encode_v4(entry: LedgerEntry, recorded_at: str, granted: str, refused: str) -> str:
+    _check_pseudonyms(entry)
+    enc = _ENCODE
+    return (
+        f'{{"acting_user":{enc(entry.acting_user)},"action":{enc(entry.action)},'
+        f'"caller_request_id":{enc(entry.caller_request_id)},'
+        f'"customer_id":{enc(entry.customer_id)},'
+        f'"data_from":{_moment(entry.data_from)},"data_to":{_moment(entry.data_to)},'
+        f'"decision":{enc(entry.decision)},"items_granted":{granted},'
+        f'"items_refused":{refused},"party":{enc(entry.party)},"purpose":{enc(entry.purpose)},'
+        f'"recorded_at":"{recorded_at}","request_id":{enc(entry.request_id)},'
+        f'"rule_id":{enc(entry.rule_id)},"supply_point_id":{enc(entry.supply_point_id)},'
+        f'"v":4}}'
+    )
+
+
 Encoder = Callable[[LedgerEntry, str, str, str], str]
-ENCODERS: dict[int, Encoder] = {1: _encode_v1, 2: _encode_v2, 3: _encode_v3}
+ENCODERS: dict[int, Encoder] = {1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4}
 """Format version → encoder ``(entry, recorded_at, items_granted JSON, items_refused JSON)``."""
 
 
@@ -424,10 +482,36 @@ def _decode_v3(data: dict[str, Any]) -> LedgerEntry:
     return _decode_v2(data, 3)  # same keys; customer_id / supply_point_id are pseudonyms
 
 
+def _time_or_none(value: str | None) -> datetime | None:
+    return None if value is None else parse_time(value)
+
+
+def _decode_v4(data: dict[str, Any]) -> LedgerEntry:
+    return LedgerEntry(
+        party=data["party"],
+        purpose=data["purpose"],
+        action=data["action"],
+        decision=data["decision"],
+        supply_point_id=data["supply_point_id"],
+        customer_id=data["customer_id"],
+        items_granted=tuple(data["items_granted"]),
+        items_refused=tuple(RefusedItem(r["item"], r["reason"]) for r in data["items_refused"]),
+        rule_id=data["rule_id"],
+        request_id=data["request_id"],
+        recorded_at=parse_time(data["recorded_at"]),
+        caller_request_id=data["caller_request_id"],
+        acting_user=data["acting_user"],
+        data_from=_time_or_none(data["data_from"]),
+        data_to=_time_or_none(data["data_to"]),
+        version=4,
+    )
+
+
 DECODERS: dict[int, Callable[[dict[str, Any]], LedgerEntry]] = {
     1: _decode_v1,
     2: _decode_v2,
     3: _decode_v3,
+    4: _decode_v4,
 }
 """Format version → decoder of the parsed JSON object."""
 

@@ -42,7 +42,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from jointuse.core.db import UnitOfWork
+from jointuse.core.db import UnitOfWork, hot_insert_statement
 from jointuse.core.errors import NotFound, ValidationError
 from jointuse.messages.tables import party_message
 
@@ -154,9 +154,13 @@ def post_many(conn: Connection, messages: Sequence[Mapping[str, Any]], *, at: da
     """Write ``messages`` (``recipient``, ``kind``, ``subject_ref``, ``body``) to their
     recipients' inboxes in the caller's transaction, one statement; return how many."""
     rows = [_row(m, at) for m in messages]
-    if rows:
-        conn.execute(insert(party_message), rows)
+    _INSERT_MESSAGE.run_many(conn, rows)
     return len(rows)
+
+
+_INSERT_MESSAGE = hot_insert_statement(
+    party_message, ("recipient", "kind", "subject_ref", "body", "created_at", "acked_at")
+)
 
 
 def post(

@@ -107,6 +107,10 @@ def access_log(
                 "refused": [{"item": r.item, "reason": r.reason} for r in e.items_refused],
                 "supply_point_id": e.supply_point_id,
                 "rule": e.rule_id,
+                # The dates of the data the use opened (ledger format 4; None: not recorded, or
+                # no bound on that side), beside the moment of the use ("at").
+                "data_from": e.data_from.isoformat() if e.data_from else None,
+                "data_to": e.data_to.isoformat() if e.data_to else None,
             }
         )
     rid = request_id or f"access-log-{uuid.uuid4().hex[:12]}"

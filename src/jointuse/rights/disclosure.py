@@ -203,6 +203,8 @@ def rows(content: dict[str, Any]) -> list[list[str]]:
     for purpose, entries in content["access_record"].items():
         for e in entries:
             items = " ".join(i["item"] for i in e["items"])
+            if e.get("data_from") or e.get("data_to"):  # the dates of the data it opened
+                items += f" data {e.get('data_from') or '..'}/{e.get('data_to') or '..'}"
             out.append(
                 [
                     "access",

@@ -12,7 +12,9 @@ Enrolment (本人確認)
 
 Sign-in
     A code to the address of an existing account (same answer otherwise); confirming it gives a
-    session bearer (``jc_<id>.<secret>``, hash stored, :data:`SESSION_TTL`, revocable).
+    session bearer (``jc_<id>.<secret>``, hash stored, :data:`SESSION_TTL`, revocable). In the
+    portal a passkey the customer added signs them in too (:mod:`jointuse.rights.passkeys`, the
+    same lock and the same record).
 
 Against guessing
     A code expires after :data:`CODE_TTL` and allows :data:`CODE_ATTEMPTS` tries; an account
@@ -116,11 +118,11 @@ def normalise_email(text: str) -> str:
     return f"{local}@{domain.lower()}"
 
 
-def _hash(text: str) -> str:
+def hash_text(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _event(
+def record_event(
     conn: Connection,
     *,
     email: str,
@@ -134,7 +136,7 @@ def _event(
         insert(identity_event),
         {
             "account_id": account_id,
-            "email_hash": _hash(email),
+            "email_hash": hash_text(email),
             "kind": kind,
             "outcome": outcome,
             "source": (source or "")[:64] or None,
@@ -176,7 +178,7 @@ def _send_code(
             "id": code_id,
             "email": email,
             "purpose": purpose,
-            "code_hash": _hash(f"{code_id}:{code}"),
+            "code_hash": hash_text(f"{code_id}:{code}"),
             "payload": json.dumps(payload, sort_keys=True),
             "created_at": at,
             "expires_at": at + CODE_TTL,
@@ -222,7 +224,9 @@ def request_enrolment(
     )
     customer = customers.get_customer(conn, contract.customer_id) if contract else None
     if contract is None or customer is None or customer.address.postal_code.value != postal:
-        _event(conn, email=address, kind="enrol_request", outcome="no_match", at=at, source=source)
+        record_event(
+            conn, email=address, kind="enrol_request", outcome="no_match", at=at, source=source
+        )
         return
     append(
         conn,
@@ -251,7 +255,7 @@ def request_enrolment(
         },
         at=at,
     )
-    _event(conn, email=address, kind="enrol_request", outcome="sent", at=at, source=source)
+    record_event(conn, email=address, kind="enrol_request", outcome="sent", at=at, source=source)
 
 
 def request_sign_in(
@@ -263,12 +267,12 @@ def request_sign_in(
     _rate_limit(conn, address, at)
     account = _account(conn, address)
     if account is None:
-        _event(
+        record_event(
             conn, email=address, kind="sign_in_request", outcome="no_account", at=at, source=source
         )
         return
     _send_code(conn, mailer, email=address, purpose="sign_in", payload={}, at=at)
-    _event(
+    record_event(
         conn,
         email=address,
         kind="sign_in_request",
@@ -281,6 +285,44 @@ def request_sign_in(
 
 def _account(conn: Connection, email: str) -> Any:
     row = conn.execute(select(customer_account).where(customer_account.c.email == email)).first()
+    return row._mapping if row is not None else None
+
+
+def is_locked(account: Any, at: datetime) -> bool:
+    """Whether an account (a ``customer_account`` row's mapping) is locked at ``at``."""
+    return account["locked_until"] is not None and bool(account["locked_until"] > at)
+
+
+def count_failure(conn: Connection, account_id: str, at: datetime) -> None:
+    """One more failed proof of the account (a wrong code, a passkey's assertion that does not
+    verify): the :data:`LOCK_AFTER`-th locks it for :data:`LOCK_FOR`."""
+    failed = (
+        conn.execute(
+            select(customer_account.c.failed_attempts).where(customer_account.c.id == account_id)
+        ).scalar_one()
+        + 1
+    )
+    conn.execute(
+        update(customer_account)
+        .where(customer_account.c.id == account_id)
+        .values(
+            failed_attempts=0 if failed >= LOCK_AFTER else failed,
+            locked_until=at + LOCK_FOR if failed >= LOCK_AFTER else None,
+        )
+    )
+
+
+def clear_failures(conn: Connection, account_id: str) -> None:
+    """A successful sign-in: the failed attempts are forgotten, a lock (past) lifted."""
+    conn.execute(
+        update(customer_account)
+        .where(customer_account.c.id == account_id)
+        .values(failed_attempts=0, locked_until=None)
+    )
+
+
+def account_by_id(conn: Connection, account_id: str) -> Any:
+    row = conn.execute(select(customer_account).where(customer_account.c.id == account_id)).first()
     return row._mapping if row is not None else None
 
 
@@ -300,11 +342,7 @@ def confirm(
     address = normalise_email(email)
     kind = f"{purpose}_confirm"
     account = _account(conn, address)
-    locked = (
-        account is not None
-        and account["locked_until"] is not None
-        and (account["locked_until"] > at)
-    )
+    locked = account is not None and is_locked(account, at)
     row = conn.execute(
         select(one_time_code)
         .where(
@@ -324,7 +362,7 @@ def confirm(
     elif row._mapping["attempts"] >= CODE_ATTEMPTS:
         outcome = "too_many_attempts"
     elif not hmac.compare_digest(
-        row._mapping["code_hash"], _hash(f"{row._mapping['id']}:{digits}")
+        row._mapping["code_hash"], hash_text(f"{row._mapping['id']}:{digits}")
     ):
         outcome = "wrong_code"
     if outcome != "ok":
@@ -335,16 +373,8 @@ def confirm(
                 .values(attempts=one_time_code.c.attempts + 1)
             )
         if account is not None and outcome == "wrong_code":
-            failed = account["failed_attempts"] + 1
-            conn.execute(
-                update(customer_account)
-                .where(customer_account.c.id == account["id"])
-                .values(
-                    failed_attempts=0 if failed >= LOCK_AFTER else failed,
-                    locked_until=at + LOCK_FOR if failed >= LOCK_AFTER else None,
-                )
-            )
-        _event(
+            count_failure(conn, account["id"], at)
+        record_event(
             conn,
             email=address,
             kind=kind,
@@ -373,17 +403,13 @@ def confirm(
         )
     else:
         account_id = account["id"]
-        conn.execute(
-            update(customer_account)
-            .where(customer_account.c.id == account_id)
-            .values(failed_attempts=0, locked_until=None)
-        )
+        clear_failures(conn, account_id)
     if purpose == "enrol":
         _link(conn, account_id, json.loads(row._mapping["payload"]), at)
-    _event(
+    record_event(
         conn, email=address, kind=kind, outcome="ok", at=at, source=source, account_id=account_id
     )
-    return _new_session(conn, Account(account_id, address), at)
+    return new_session(conn, Account(account_id, address), at)
 
 
 def _link(conn: Connection, account_id: str, payload: dict[str, str], at: datetime) -> None:
@@ -428,14 +454,14 @@ def _link(conn: Connection, account_id: str, payload: dict[str, str], at: dateti
     )
 
 
-def _new_session(conn: Connection, account: Account, at: datetime) -> Session:
+def new_session(conn: Connection, account: Account, at: datetime) -> Session:
     session_id = secrets.token_hex(8)
     bearer = f"jc_{session_id}.{secrets.token_urlsafe(32)}"
     conn.execute(
         insert(customer_session),
         {
             "id": session_id,
-            "token_hash": _hash(bearer),
+            "token_hash": hash_text(bearer),
             "account_id": account.id,
             "created_at": at,
             "expires_at": at + SESSION_TTL,
@@ -462,7 +488,7 @@ def authenticate(conn: Connection, bearer: str | None, at: datetime) -> Account:
         ).first()
     if (
         row is None
-        or not hmac.compare_digest(row._mapping["token_hash"], _hash(text))
+        or not hmac.compare_digest(row._mapping["token_hash"], hash_text(text))
         or row._mapping["revoked_at"] is not None
         or row._mapping["expires_at"] <= at
     ):

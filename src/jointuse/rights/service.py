@@ -14,7 +14,7 @@ from jointuse.core.mail import Mailer
 from jointuse.parties import service as parties
 from jointuse.policy.model import Policy
 from jointuse.rights import access_log as log
-from jointuse.rights import identity
+from jointuse.rights import identity, passkeys
 from jointuse.rights.identity import Account, Session
 
 _T = TypeVar("_T")
@@ -94,3 +94,11 @@ def me(engine: Engine, bearer: str | None, at: datetime) -> dict[str, Any]:
         }
 
     return as_customer(engine, bearer, at, read)
+
+
+def begin_passkey_sign_in(
+    engine: Engine, *, binding: str, rp: passkeys.RelyingParty, at: datetime, source: str | None
+) -> dict[str, Any]:
+    """The options of a passkey sign-in for a signed-out browser (:mod:`.passkeys`)."""
+    with UnitOfWork(engine) as uow:
+        return passkeys.begin_sign_in(uow, binding=binding, rp=rp, at=at, source=source)

@@ -10,6 +10,15 @@
 * ``customer_session`` — a signed-in customer's bearer (hash only), expiring, revocable;
 * ``identity_event`` — every enrolment, sign-in and failure (who if known, when, what, outcome,
   from where).
+
+Passkeys (migration ``0155_customer_passkeys``):
+
+* ``customer_passkey`` — a WebAuthn credential a signed-in customer added: its credential ID
+  (base64url, unique), public key (COSE), the authenticator's signature counter, a label, when
+  it was added and last used;
+* ``passkey_challenge`` — a challenge handed to a browser for one ceremony (adding a passkey, or
+  signing in with one): bound to the web session (adding) or to the signed-out browser's CSRF
+  token (signing in), both as a hash; it expires after minutes and is used at most once.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
 )
@@ -94,5 +104,36 @@ identity_event = Table(
     sqlite_autoincrement=True,
 )
 
+customer_passkey = Table(
+    "customer_passkey",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("account_id", String(36), ForeignKey("customer_account.id"), nullable=False),
+    Column("credential_id", String(1400), nullable=False, unique=True),
+    Column("public_key", LargeBinary(), nullable=False),
+    Column("sign_count", _BIGINT, nullable=False),
+    Column("label", String(64), nullable=False),
+    Column("created_at", Moment(), nullable=False),
+    Column("last_used_at", Moment(), nullable=True),
+    Index("ix_customer_passkey_account_id", "account_id"),
+)
+
+passkey_challenge = Table(
+    "passkey_challenge",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("purpose", String(8), nullable=False),
+    Column("binding_hash", String(64), nullable=False),
+    Column("account_id", String(36), nullable=True),
+    Column("challenge", String(128), nullable=False, unique=True),
+    Column("source", String(64), nullable=True),
+    Column("created_at", Moment(), nullable=False),
+    Column("expires_at", Moment(), nullable=False),
+    Column("used_at", Moment(), nullable=True),
+    Index("ix_passkey_challenge_source", "source", "created_at"),
+    Index("ix_passkey_challenge_expires_at", "expires_at"),
+)
+
 conflicts.rule("uq_customer_account_email", "one account per e-mail address")
 conflicts.rule("pk_account_link", "a contract is linked to an account once")
+conflicts.rule("uq_customer_passkey_credential_id", "a passkey is added once")

@@ -15,12 +15,15 @@ from jointuse.web.common import HERE, STATIC_PATH
 
 def install_web(app: FastAPI, env: Mapping[str, str]) -> None:
     """Mount the pages and their static assets on ``app`` (``env``: the auditors' party codes,
-    ``JOINTUSE_WEB_AUDITORS``)."""
+    ``JOINTUSE_WEB_AUDITORS``; the passkeys' relying party, ``JOINTUSE_WEBAUTHN_RP_ID`` and
+    ``JOINTUSE_WEBAUTHN_ORIGIN``)."""
     from jointuse.web.console import auditors_from
     from jointuse.web.console import router as console_router
+    from jointuse.web.portal import relying_party_from
     from jointuse.web.portal import router as portal_router
 
     app.state.web_auditors = auditors_from(env)
+    app.state.webauthn_rp = relying_party_from(env)
     app.include_router(portal_router)
     app.include_router(console_router)
     app.mount(STATIC_PATH, StaticFiles(directory=HERE / "static"), name="web-static")

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Engine
 
 from jointuse.core.db import UnitOfWork
-from jointuse.core.errors import JointuseError
+from jointuse.core.errors import JointuseError, ValidationError
 from jointuse.core.http import run_unit
 from jointuse.web.i18n import LANGUAGES, language, translate
 from jointuse.webauth import service as sessions
@@ -127,6 +127,42 @@ def render(
     if new_cookie is not None:
         set_cookie(response, CSRF_COOKIE, new_cookie, max_age=None)
     return _secure(response)  # type: ignore[return-value]
+
+
+def json_response(data: Any, *, status: int = 200) -> Response:
+    """A JSON answer to a page's script (the pages' security headers)."""
+    return _secure(JSONResponse(data, status_code=status))
+
+
+def json_error(request: Request, exc: JointuseError) -> Response:
+    """A refusal answered to a page's script: the code, the message in the page's language
+    where the pages have one, the field at fault."""
+    lang = lang_of(request)
+    if isinstance(exc, sessions.SessionEnded):
+        message = translate(lang, "session_ended")
+    elif isinstance(exc, CsrfRefused):
+        message = translate(lang, "csrf_refused")
+    else:
+        message = exc.message
+    response = json_response(
+        {"error": exc.code, "message": message, "field": exc.details.get("field")},
+        status=exc.status,
+    )
+    retry = exc.details.get("retry_after")
+    if retry is not None:
+        response.headers["Retry-After"] = str(retry)
+    return response
+
+
+async def json_of(request: Request) -> dict[str, Any]:
+    """The JSON object a page's script posted, else a 422 naming the body."""
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise ValidationError("the body is not a JSON object", field="body", valid="{...}")
+    return body
 
 
 def set_cookie(response: Response, name: str, value: str, *, max_age: int | None) -> None:

@@ -3,11 +3,18 @@ details), and "who used my data" — filterable by purpose, party and period, wi
 uses per month and purpose drawn on the server, each entry explained in plain words with the
 controller (管理責任者) who answers for it. The access record is read through the same services
 as ``GET /v1/me/access-log`` (:func:`jointuse.rights.access_log.access_log`): the reading is on
-the ledger like an API read."""
+the ledger like an API read.
+
+Passkeys (WebAuthn, :mod:`jointuse.rights.passkeys`): a signed-in customer adds and removes them
+on ``/my/passkeys``; the sign-in page offers one next to the code. The ceremonies run in the
+page's script (``static/passkeys.js``, JSON to the endpoints below); without it the code sign-in
+works as before. The relying party: ``JOINTUSE_WEBAUTHN_RP_ID`` / ``JOINTUSE_WEBAUTHN_ORIGIN``,
+else the request's host."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date, datetime, time
 from typing import Any
 
@@ -21,16 +28,21 @@ from jointuse.core.http import run_unit
 from jointuse.negawatt import consent
 from jointuse.parties import service as parties
 from jointuse.rights import access_log as log
+from jointuse.rights import passkeys
 from jointuse.rights import service as rights
 from jointuse.usage import inquiry
 from jointuse.web.chart import chart
 from jointuse.web.common import (
+    CSRF_COOKIE,
     SESSION_COOKIE,
     check_anonymous_csrf,
     engine_of,
     error_page,
     form_of,
     in_session,
+    json_error,
+    json_of,
+    json_response,
     lang_of,
     now,
     redirect,
@@ -463,3 +475,187 @@ async def consent_step(agreement_id: str, step: str, request: Request) -> Respon
     except JointuseError as exc:
         return error_page(request, exc)
     return redirect("/my/consents?sent=1" if step == "code" else "/my/consents")
+
+
+# --- passkeys (WebAuthn: jointuse.rights.passkeys) --------------------------------------------
+
+RP_ID_ENV = "JOINTUSE_WEBAUTHN_RP_ID"
+ORIGIN_ENV = "JOINTUSE_WEBAUTHN_ORIGIN"
+_PASSKEY_ID = re.compile(r"[0-9a-f-]{36}")
+
+
+def relying_party_from(env: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """The configured RP ID and origin (``JOINTUSE_WEBAUTHN_RP_ID``, ``JOINTUSE_WEBAUTHN_ORIGIN``);
+    ``None`` where unset: the request's own host (and scheme) then."""
+    rp_id = env.get(RP_ID_ENV, "").strip().lower() or None
+    origin = env.get(ORIGIN_ENV, "").strip().rstrip("/") or None
+    return rp_id, origin
+
+
+def _rp(request: Request) -> passkeys.RelyingParty:
+    rp_id, origin = getattr(request.app.state, "webauthn_rp", (None, None))
+    return passkeys.RelyingParty(
+        id=rp_id or request.url.hostname or "localhost",
+        origin=origin or f"{request.url.scheme}://{request.url.netloc}",
+    )
+
+
+def _csrf_of(body: dict[str, Any]) -> dict[str, str]:
+    given = body.get("csrf")
+    return {"csrf": given if isinstance(given, str) else ""}
+
+
+@router.post("/my/sign-in/passkey/options")
+async def passkey_sign_in_options(request: Request) -> Response:
+    """Begin a passkey sign-in: the options of ``navigator.credentials.get`` (JSON); the
+    challenge is bound to this browser's CSRF token."""
+    engine = engine_of(request)
+    try:
+        body = await json_of(request)
+        check_anonymous_csrf(request, _csrf_of(body))
+        binding = request.cookies.get(CSRF_COOKIE, "")
+        options = await run_unit(
+            engine,
+            lambda: rights.begin_passkey_sign_in(
+                engine, binding=binding, rp=_rp(request), at=now(request), source=_source(request)
+            ),
+        )
+    except JointuseError as exc:
+        return json_error(request, exc)
+    return json_response(options)
+
+
+@router.post("/my/sign-in/passkey")
+async def passkey_sign_in(request: Request) -> Response:
+    """Finish a passkey sign-in: verified, the browser gets its web session (a cookie) and the
+    address of the access record."""
+    engine = engine_of(request)
+    try:
+        body = await json_of(request)
+        check_anonymous_csrf(request, _csrf_of(body))
+        binding = request.cookies.get(CSRF_COOKIE, "")
+        opened = await run_unit(
+            engine,
+            lambda: sessions.open_customer_by_passkey(
+                engine,
+                binding=binding,
+                rp=_rp(request),
+                credential=body.get("credential"),
+                at=now(request),
+                source=_source(request),
+            ),
+        )
+    except JointuseError as exc:
+        return json_error(request, exc)
+    response = json_response({"redirect": "/my/access-log"})
+    set_cookie(response, SESSION_COOKIE, opened.cookie, max_age=None)
+    return response
+
+
+@router.get("/my/passkeys")
+async def passkeys_page(request: Request) -> Response:
+    """The customer's passkeys: list, add (with the page's script), remove (a form)."""
+
+    def read(uow: UnitOfWork, session: WebSession) -> list[passkeys.Passkey]:
+        return passkeys.list_passkeys(uow.connection, _customer(session))
+
+    try:
+        session, found = await in_session(request, read)
+    except JointuseError as exc:
+        return error_page(request, exc)
+
+    def local(moment: datetime | None) -> str:
+        return moment.astimezone(JST).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+    return render(
+        request,
+        "my_passkeys.html",
+        session=session,
+        passkeys=[
+            {
+                "id": p.id,
+                "label": p.label,
+                "created": local(p.created_at),
+                "used": local(p.last_used_at),
+            }
+            for p in found
+        ],
+        added=request.query_params.get("added") == "1",
+        removed=request.query_params.get("removed") == "1",
+    )
+
+
+@router.post("/my/passkeys/options")
+async def passkey_add_options(request: Request) -> Response:
+    """Begin adding a passkey: the options of ``navigator.credentials.create`` (JSON); the
+    challenge is bound to this web session."""
+    at = now(request)
+    try:
+        body = await json_of(request)
+        _session, options = await in_session(
+            request,
+            lambda uow, session: passkeys.begin_adding(
+                uow,
+                account=_customer(session),
+                binding=session.id,
+                rp=_rp(request),
+                at=at,
+                source=_source(request),
+            ),
+            form=_csrf_of(body),
+        )
+    except JointuseError as exc:
+        return json_error(request, exc)
+    return json_response(options)
+
+
+@router.post("/my/passkeys/add")
+async def passkey_add(request: Request) -> Response:
+    """Finish adding a passkey: the browser's answer, verified, is kept with its label."""
+    at = now(request)
+    try:
+        body = await json_of(request)
+        label = body.get("label")
+        await in_session(
+            request,
+            lambda uow, session: passkeys.finish_adding(
+                uow,
+                account=_customer(session),
+                binding=session.id,
+                rp=_rp(request),
+                credential=body.get("credential"),
+                label=label if isinstance(label, str) else None,
+                at=at,
+                source=_source(request),
+            ),
+            form=_csrf_of(body),
+        )
+    except JointuseError as exc:
+        return json_error(request, exc)
+    return json_response({"redirect": "/my/passkeys?added=1"})
+
+
+@router.post("/my/passkeys/{passkey_id}/remove")
+async def passkey_remove(passkey_id: str, request: Request) -> Response:
+    """Remove one of the customer's passkeys (a form: works without the script)."""
+    form = await form_of(request)
+    if not _PASSKEY_ID.fullmatch(passkey_id):
+        return error_page(
+            request, ValidationError("no such passkey", field="passkey", valid="a passkey's ID")
+        )
+    at = now(request)
+    try:
+        await in_session(
+            request,
+            lambda uow, session: passkeys.remove(
+                uow,
+                account=_customer(session),
+                passkey_id=passkey_id,
+                at=at,
+                source=_source(request),
+            ),
+            form=form,
+        )
+    except JointuseError as exc:
+        return error_page(request, exc)
+    return redirect("/my/passkeys?removed=1")

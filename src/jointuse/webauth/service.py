@@ -1,5 +1,5 @@
-"""Web sessions: open (customer by one-time code, joint user by an API token), resolve on every
-request inside the request's unit of work, end. See the package docstring.
+"""Web sessions: open (customer by one-time code or passkey, joint user by an API token),
+resolve on every request inside the request's unit of work, end. See the package docstring.
 
 Expiry: a session ends :data:`IDLE` after its last request and :data:`ABSOLUTE` after it was
 opened (and with the customer session or API token it stands on, whichever comes first). The
@@ -26,7 +26,7 @@ from jointuse.parties import repository as parties_repo
 from jointuse.parties import service as parties
 from jointuse.parties.tokens import parse_bearer
 from jointuse.policy.engine import Party, PartyStatus
-from jointuse.rights import identity
+from jointuse.rights import identity, passkeys
 from jointuse.rights.identity import Account
 from jointuse.rights.tables import customer_account, customer_session
 from jointuse.webauth.tables import web_session
@@ -110,6 +110,32 @@ def open_customer(
     session on the customer session it makes — one transaction."""
     with UnitOfWork(engine) as uow:
         made = identity.confirm(uow, email=email, code=code, purpose=purpose, at=at, source=source)
+        session_id = made.bearer.removeprefix("jc_").split(".", 1)[0]
+        return _open(
+            uow.connection,
+            at,
+            made.expires_at,
+            kind="customer",
+            account_id=made.account.id,
+            customer_session_id=session_id,
+        )
+
+
+def open_customer_by_passkey(
+    engine: Engine,
+    *,
+    binding: str,
+    rp: passkeys.RelyingParty,
+    credential: object,
+    at: datetime,
+    source: str | None,
+) -> Opened:
+    """Verify a passkey sign-in (:func:`jointuse.rights.passkeys.sign_in`, with its lockout and
+    events) and open a web session on the customer session it makes — one transaction."""
+    with UnitOfWork(engine) as uow:
+        made = passkeys.sign_in(
+            uow, binding=binding, rp=rp, credential=credential, at=at, source=source
+        )
         session_id = made.bearer.removeprefix("jc_").split(".", 1)[0]
         return _open(
             uow.connection,

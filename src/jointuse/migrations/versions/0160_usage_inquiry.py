@@ -1,7 +1,7 @@
 """Usage inquiry by consent: the customer's consents and the provisions made on them.
 
 Revision ID: 0160_usage_inquiry
-Revises: 0150_work_order_staff
+Revises: 0155_customer_passkeys
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0160_usage_inquiry"
-down_revision: str | Sequence[str] | None = "0150_work_order_staff"
+down_revision: str | Sequence[str] | None = "0155_customer_passkeys"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

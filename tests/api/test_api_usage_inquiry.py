@@ -178,6 +178,10 @@ def test_the_consented_retailer_reads_the_customers_own_usage_and_the_provision_
     assert entry["customer_id"] == "C0001" and entry["request_id"] == record["request_id"]
     assert entry["rule_id"] == f"C1-retailer-usage-inquiry consent:{consent_id}"  # names it
 
+    log = s.client.get("/v1/me/access-log", headers=s.me).json()
+    [seen] = log["by_purpose"][PURPOSE]  # the customer sees who read their usage, and why
+    assert seen["party"] == "coop-mirai", seen
+
     mine = s.client.get("/v1/me/usage-consents", headers=s.me).json()["consents"]
     assert [c["consent_id"] for c in mine] == [consent_id]
     assert [p["provision_id"] for p in mine[0]["provisions"]] == [body["provision_id"]]

@@ -88,6 +88,7 @@ def _arguments(path: tuple[str, ...], files: Path) -> list[str]:
         ("negawatt", "point-results"): ["0312345678901234567890", "--as", "dr-1"],
         ("inbox", "ack"): ["1", "--as", "tso-03"],
         ("requests", "refuse"): ["r-1", "--ground", "art33_2_i"],
+        ("usage-inquiry", "records"): ["--customer", "C0001", "--auditor", "auditor-1"],
         ("serve",): ["--port", "1"],
         ("ledger", "show"): ["--auditor", "auditor-1"],
         ("ledger", "export"): ["--auditor", "auditor-1"],

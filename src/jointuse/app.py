@@ -122,6 +122,7 @@ def create_app(
     from jointuse.rights.api import router as me_router
     from jointuse.rights.requests_api import me_router as me_requests_router
     from jointuse.rights.requests_api import party_router as rights_requests_router
+    from jointuse.usage.api import router as usage_router
     from jointuse.workorders.api import router as work_orders_router
 
     env = os.environ if environ is None else environ
@@ -249,6 +250,7 @@ def create_app(
     app.include_router(me_requests_router)
     app.include_router(rights_requests_router)
     app.include_router(negawatt_router)
+    app.include_router(usage_router)
     if with_bench:
         app.include_router(bench_router)
     from jointuse.web import install_web

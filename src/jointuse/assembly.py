@@ -34,6 +34,7 @@ def area_parts(policy: Policy | None = None) -> list[GateParts]:
     from jointuse.customers.service import gate_parts as customers_parts
     from jointuse.flows.relations import gate_parts as flows_parts
     from jointuse.negawatt.relation import gate_parts as negawatt_parts
+    from jointuse.usage.inquiry import gate_parts as usage_parts
     from jointuse.workorders.relations import gate_parts as work_orders_parts
 
     the_policy = policy or default_policy()
@@ -42,6 +43,7 @@ def area_parts(policy: Policy | None = None) -> list[GateParts]:
         flows_parts(),
         negawatt_parts(the_policy),
         work_orders_parts(),
+        usage_parts(),
     ]
 
 

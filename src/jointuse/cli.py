@@ -13,6 +13,7 @@ from jointuse.parties.cli import party_app, token_app, user_app
 from jointuse.policy.cli import app as policy_app
 from jointuse.retention.cli import app as retention_app
 from jointuse.rights.cli import requests_app
+from jointuse.usage.cli import usage_app
 
 app = typer_app(
     "jointuse — joint use (共同利用) of electricity customers' personal data.",
@@ -31,6 +32,7 @@ app.add_typer(contracts_app, name="contracts")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(requests_app, name="requests")
 app.add_typer(retention_app, name="retention")
+app.add_typer(usage_app, name="usage-inquiry")
 app.command("tick")(tick_command)
 register_demo(app)
 

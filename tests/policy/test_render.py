@@ -78,6 +78,9 @@ def test_notice_contains_everything_the_policy_publishes(lang: Lang, fmt: Format
     for kind in policy.party_kinds:
         assert f"({kind.number}) {kind.label(lang)}" in text
     for purpose in policy.purposes:
+        if not purpose.joint_use:  # provision by consent is no purpose of the notice
+            assert purpose.label(lang) not in text
+            continue
         # The Japanese note mark sits before the closing "のため", as in the seed notice.
         head = purpose.label(lang).removesuffix("のため") if purpose.note else purpose.label(lang)
         assert f"({purpose.number}) {head}" in text

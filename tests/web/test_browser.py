@@ -393,3 +393,31 @@ def test_a_customer_adds_a_passkey_and_signs_in_with_it(
             )
         ).all()
     assert [tuple(e) for e in events] == [("passkey_add", "ok"), ("passkey_sign_in", "ok")]
+
+
+def test_a_customer_gives_a_usage_inquiry_password_then_withdraws_it(
+    page: tuple[Page, str], site: Site
+) -> None:
+    """The password is shown once on the page (and e-mailed); the consent and its withdrawal in
+    the browser, axe-checked at each state (no screenshot)."""
+    p, base = page
+    p.goto(f"{base}/my/enrol")
+    p.get_by_label(re.compile("契約番号")).fill("OLD-1")
+    p.get_by_label(re.compile("供給地点特定番号")).fill(A)
+    p.get_by_label(re.compile("郵便番号")).fill("100-0001")
+    p.get_by_label("メールアドレス").fill(EMAIL)
+    p.get_by_role("button", name="確認コードを送る").click()
+    p.get_by_label(re.compile("確認コード")).fill(_code(site))
+    p.get_by_role("button", name="確認してログイン").click()
+    p.wait_for_url(f"{base}/my/access-log")
+    p.goto(f"{base}/my/consents")
+    p.get_by_label("小売電気事業者").select_option("r-old")
+    p.get_by_label("有効期間").select_option("1")
+    p.get_by_role("button", name="同意してパスワードを発行する").click()
+    password = p.locator("#issued .password").inner_text()
+    assert password in site.sink.to(EMAIL)[-1].body
+    _axe(p)
+    assert "有効" in p.locator("#usage table").inner_text()
+    p.get_by_role("button", name=re.compile("同意を撤回する")).last.click()
+    assert "撤回済み" in p.locator("#usage table").inner_text()
+    _axe(p)

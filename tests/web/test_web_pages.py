@@ -330,3 +330,50 @@ def test_the_relying_party_comes_from_the_configuration(site: Site) -> None:
         csrf = _csrf(client.get("/my/sign-in").text)
         options = client.post("/my/sign-in/passkey/options", json={"csrf": csrf}).json()
     assert options["rpId"] == "portal.example.jp"
+
+
+def test_customer_consents_to_a_usage_inquiry_on_the_page_and_withdraws_it(site: Site) -> None:
+    with _client(site) as client:
+        _enrol(client, site)
+        page = client.get("/my/consents")
+        assert page.status_code == 200 and "使用量情報照会への同意" in page.text
+        bad = client.post(
+            "/my/usage-consents",
+            data={"csrf": "x" * 43, "supply_point_id": A, "retailer": "r-old", "valid_days": "7"},
+        )
+        assert bad.status_code in (400, 403)
+        r = client.post(
+            "/my/usage-consents",
+            data={
+                "csrf": _csrf(page.text),
+                "supply_point_id": A,
+                "retailer": "r-old",
+                "valid_days": "7",
+            },
+        )
+        assert r.status_code == 200, r.text
+        shown = re.search(r'class="password" lang="en">([A-Z0-9-]+)<', r.text)
+        assert shown is not None
+        password = shown.group(1)
+        assert password in site.sink.to(EMAIL)[-1].body  # and e-mailed
+        assert password not in client.get("/my/consents").text  # shown once
+        asked = client.post(
+            "/v1/usage-inquiries",
+            json={"supply_point_id": A, "password": password},
+            headers={"Authorization": f"Bearer {site.retailer_token}"},
+        )
+        assert asked.status_code == 200, asked.text
+        page = client.get("/my/consents")
+        assert "有効" in page.text
+        form = re.search(r'action="(/my/usage-consents/[^"]+/withdraw)"', page.text)
+        assert form is not None
+        r = client.post(form.group(1), data={"csrf": _csrf(page.text)}, follow_redirects=False)
+        assert r.status_code == 303, r.text
+        page = client.get("/my/consents")
+        assert "撤回済み" in page.text and 'action="/my/usage-consents/' not in page.text
+        again = client.post(
+            "/v1/usage-inquiries",
+            json={"supply_point_id": A, "password": password},
+            headers={"Authorization": f"Bearer {site.retailer_token}"},
+        )
+        assert again.status_code == 403 and again.json()["reason"] == "consent_withdrawn"

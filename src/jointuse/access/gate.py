@@ -231,6 +231,15 @@ class _Ids:
     request_id: str
     caller_request_id: str | None = None
     acting_user: str | None = None
+    basis: str | None = None
+
+
+def _with_basis(entry: LedgerEntry, basis: str | None) -> LedgerEntry:
+    """``entry`` naming the record the decision relied on beside its rule (a customer's consent
+    of a consent-based provision: ``C1-retailer-usage-inquiry consent:<id>``)."""
+    if basis is None:
+        return entry
+    return dataclasses.replace(entry, rule_id=f"{entry.rule_id or ''} {_printable(basis, 100)}")
 
 
 def commit_alone(uow: UnitOfWork, entry: LedgerEntry) -> None:
@@ -576,12 +585,15 @@ class Gate:
         at: datetime,
         caller_request_id: str | None = None,
         acting_user: str | None = None,
+        basis: str | None = None,
     ) -> GateResult:
         """Read personal data: decide, load and project, record. Raises :class:`PolicyDenied`.
 
         ``request_id``: the server's ID of the request; ``caller_request_id``: the caller's own
-        (made safe), if any; ``acting_user``: the person within the party (None for now)."""
-        ids = _Ids(request_id, caller_request_id, acting_user)
+        (made safe), if any; ``acting_user``: the person within the party (None for now);
+        ``basis``: the record the use case relies on (``consent:<id>`` for a provision by the
+        customer's consent), named on the entry after the rule, allowed or denied."""
+        ids = _Ids(request_id, caller_request_id, acting_user, basis)
         ctx, decision = self._decide(uow, actor, purpose, "read", target, items, at, ())
         if not decision.allowed:
             self._deny(uow, ctx, decision, purpose, "read", ids)
@@ -599,6 +611,7 @@ class Gate:
             caller_request_id=caller_request_id,
             acting_user=acting_user,
         )
+        entry = _with_basis(entry, basis)
         append(uow.connection, entry)
         uow.info.setdefault(_READS_KEY, []).append(entry)
         return GateResult(decision, data)
@@ -839,15 +852,18 @@ class Gate:
     ) -> None:
         commit_alone(
             uow,
-            ledger_entry(
-                actor=ctx.party,
-                purpose=purpose,
-                action=action,
-                target=ctx.target,
-                decision=decision,
-                request_id=ids.request_id,
-                caller_request_id=ids.caller_request_id,
-                acting_user=ids.acting_user,
+            _with_basis(
+                ledger_entry(
+                    actor=ctx.party,
+                    purpose=purpose,
+                    action=action,
+                    target=ctx.target,
+                    decision=decision,
+                    request_id=ids.request_id,
+                    caller_request_id=ids.caller_request_id,
+                    acting_user=ids.acting_user,
+                ),
+                ids.basis,
             ),
         )
         raise PolicyDenied(decision, request_id=ids.request_id, valid_purposes=self._purposes)

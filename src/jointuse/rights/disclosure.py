@@ -43,8 +43,11 @@ def _provisions(
     uow: UnitOfWork, link: Link, party_names: dict[str, tuple[str, str]]
 ) -> list[dict[str, Any]]:
     """Consent-based provisions (the customer's DR agreements, 需要抑制に関する契約): to whom,
-    from when, withdrawn when — within the tenure."""
+    from when, withdrawn when — within the tenure; and each provision made on the customer's
+    usage-inquiry consents (使用量情報照会, the APPI Art. 29 record: recipient, the person acting
+    for it, items, data period, the consent, when), made within the tenure."""
     from jointuse.negawatt.tables import dr_agreement
+    from jointuse.usage.inquiry import provisions_of
 
     rows = uow.connection.execute(
         select(dr_agreement).where(
@@ -64,6 +67,18 @@ def _provisions(
                 "expires_on": m["expires_on"].isoformat() if m["expires_on"] else None,
                 "withdrawn_at": m["withdrawn_at"].isoformat() if m["withdrawn_at"] else None,
                 "scope": m["scope"],
+            }
+        )
+    start, end = tenure(link)
+    for p in provisions_of(
+        uow.connection, link.customer_id, link.supply_point_id, since=start, until=end
+    ):
+        out.append(
+            {
+                "basis": "consent (usage inquiry)",
+                "basis_ja": "本人の同意（使用量情報照会）",
+                "recipient": _names(p["recipient"], party_names),
+                **{k: v for k, v in p.items() if k != "recipient"},
             }
         )
     return out

@@ -30,6 +30,7 @@ from jointuse.parties import service as parties
 from jointuse.rights import access_log as log
 from jointuse.rights import passkeys
 from jointuse.rights import service as rights
+from jointuse.usage import inquiry
 from jointuse.web.chart import chart
 from jointuse.web.common import (
     CSRF_COOKIE,
@@ -322,23 +323,117 @@ async def consents_page(request: Request) -> Response:
     names = {p.code: (p.name_ja, p.name_en) for p in parties.list_parties(engine_of(request))}
     lang = lang_of(request)
 
-    def read(uow: UnitOfWork, session: WebSession) -> list[dict[str, Any]]:
-        return consent.my_consents(uow.connection, _customer(session))
+    return await _consents(request, names, lang)
+
+
+async def _consents(
+    request: Request,
+    names: dict[str, tuple[str, str]],
+    lang: str,
+    *,
+    issued: dict[str, Any] | None = None,
+) -> Response:
+    at = now(request)
+
+    def read(uow: UnitOfWork, session: WebSession) -> tuple[Any, Any, Any]:
+        account = _customer(session)
+        return (
+            consent.my_consents(uow.connection, account),
+            inquiry.my_consents(uow.connection, account, at),
+            inquiry.consentable_points(uow.connection, account, at),
+        )
 
     try:
-        session, found = await in_session(request, read)
+        session, (found, usage, points) = await in_session(request, read)
     except JointuseError as exc:
         return error_page(request, exc)
+
+    def name(code: str) -> str:
+        ja, en = names.get(code, (code, code))
+        return ja if lang == "ja" else en
+
     for c in found:
-        ja, en = names.get(c["contractor"], (c["contractor"], c["contractor"]))
-        c["contractor_name"] = ja if lang == "ja" else en
+        c["contractor_name"] = name(c["contractor"])
+    for u in usage:
+        u["retailer_name"] = name(u["retailer"])
+    retailers = [
+        {"code": p.code, "name": name(p.code)}
+        for p in parties.list_parties(engine_of(request))
+        if p.kind == "retailer"
+    ]
     return render(
         request,
         "my_consents.html",
         session=session,
         consents=found,
+        usage_consents=usage,
+        usage_points=points,
+        retailers=retailers,
+        valid_days=inquiry.VALID_DAYS,
+        issued=issued,
         sent=request.query_params.get("sent") == "1",
     )
+
+
+@router.post("/my/usage-consents")
+async def usage_consent_issue(request: Request) -> Response:
+    """The customer consents that a retailer reads their usage (使用量情報照会): the page again,
+    with the password shown this once (it is also e-mailed)."""
+    form = await form_of(request)
+    at = now(request)
+    rid = getattr(request.state, "request_id", None)
+    mailer = request.app.state.mailer
+    days = form.get("valid_days", "")
+    if not days.isdigit():
+        return error_page(
+            request,
+            ValidationError(
+                "valid_days must be 1, 7 or 31", field="valid_days", valid=list(inquiry.VALID_DAYS)
+            ),
+        )
+
+    def act(uow: UnitOfWork, session: WebSession) -> dict[str, Any]:
+        c, password = inquiry.issue(
+            uow,
+            mailer,
+            account=_customer(session),
+            supply_point_id=form.get("supply_point_id", ""),
+            retailer_code=form.get("retailer", ""),
+            valid_days=int(days),
+            at=at,
+            request_id=rid,
+        )
+        return {**inquiry.consent_json(c, at), "password": password}
+
+    try:
+        _session, issued = await in_session(request, act, form=form)
+    except JointuseError as exc:
+        return error_page(request, exc)
+    names = {p.code: (p.name_ja, p.name_en) for p in parties.list_parties(engine_of(request))}
+    return await _consents(request, names, lang_of(request), issued=issued)
+
+
+@router.post("/my/usage-consents/{consent_id}/withdraw")
+async def usage_consent_withdraw(consent_id: str, request: Request) -> Response:
+    """The customer withdraws a usage-inquiry consent (one step)."""
+    form = await form_of(request)
+    if not _KEY.fullmatch(consent_id):
+        return error_page(
+            request, ValidationError("no such consent", field="consent_id", valid="a consent ID")
+        )
+    at = now(request)
+    rid = getattr(request.state, "request_id", None)
+
+    def act(uow: UnitOfWork, session: WebSession) -> None:
+        inquiry.withdraw(
+            uow, account=_customer(session), consent_id=consent_id, at=at, request_id=rid
+        )
+
+    try:
+        await in_session(request, act, form=form)
+    except JointuseError as exc:
+        return error_page(request, exc)
+    return redirect("/my/consents#usage")
 
 
 _STEPS = ("confirm", "decline", "withdraw", "code")

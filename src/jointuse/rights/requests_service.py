@@ -18,7 +18,7 @@ from jointuse.ledger.service import append
 from jointuse.parties import service as parties
 from jointuse.policy.engine import Party
 from jointuse.rights import requests as rr
-from jointuse.rights.identity import Account
+from jointuse.rights.identity import Account, links
 from jointuse.rights.service import as_customer
 
 
@@ -83,6 +83,11 @@ def _own(
         exc.recorded_on_ledger = True
         raise exc
     return r
+
+
+def points_of(uow: UnitOfWork, account: Account) -> list[str]:
+    """The supply points of the customer's proven records (what a request can be about)."""
+    return sorted({link.supply_point_id for link in links(uow.connection, account)})
 
 
 def requests_of(uow: UnitOfWork, account: Account, at: datetime) -> dict[str, Any]:

@@ -1,5 +1,7 @@
 """The web: server-rendered pages in the API's app — the customer portal (:mod:`.portal`) and
-the joint users' console (:mod:`.console`); shared templates, ja/en messages (:mod:`.i18n`),
+the joint users' console (:mod:`.console`); the customer's rights requests and
+contracts (:mod:`.portal_requests`) and the controllers' correction requests
+(:mod:`.console_corrections`); shared templates, ja/en messages (:mod:`.i18n`),
 security headers, cookies and CSRF (:mod:`.common`); static CSS and JS served from the package
 (no CDN)."""
 
@@ -18,9 +20,13 @@ def install_web(app: FastAPI, env: Mapping[str, str]) -> None:
     ``JOINTUSE_WEB_AUDITORS``)."""
     from jointuse.web.console import auditors_from
     from jointuse.web.console import router as console_router
+    from jointuse.web.console_corrections import router as corrections_router
     from jointuse.web.portal import router as portal_router
+    from jointuse.web.portal_requests import router as requests_router
 
     app.state.web_auditors = auditors_from(env)
     app.include_router(portal_router)
     app.include_router(console_router)
+    app.include_router(requests_router)
+    app.include_router(corrections_router)
     app.mount(STATIC_PATH, StaticFiles(directory=HERE / "static"), name="web-static")

@@ -538,3 +538,45 @@ def test_tables_module_matches_the_migration(engine: Engine) -> None:
         return str(change[2])
 
     assert [d for d in diff if table_of(d) in mine] == []
+
+
+def test_my_points_and_contracts_within_each_occupants_tenure(site: Site) -> None:
+    """Each occupant of the point sees their own contract there, cut to their tenure, never the
+    other's; the point's items read through the gate's subject door (on the ledger)."""
+    from jointuse.rights.contracts import my_points
+    from jointuse.rights.service import as_customer
+
+    client, sink, _mailer, engine, _tokens = site
+    at = datetime.now(UTC)
+    names = service.party_names(engine)
+    seen = {}
+    for who, number in (("old", "OLD-1"), ("new", "NEW-1")):
+        me = _enrol(client, sink, f"{who}@example.jp", number)
+        seen[who] = as_customer(
+            engine,
+            me["Authorization"],
+            at,
+            lambda uow, account, rid=f"mc-{who}": my_points(
+                uow, default_gate(), account, party_names=names, at=at, request_id=rid
+            ),
+        )
+    [old], [new] = seen["old"], seen["new"]
+    assert old["supply_point_id"] == new["supply_point_id"] == POINT
+    assert [
+        (c["retailer"], c["contract_number"], c["from"], c["to"], c["current"])
+        for c in old["contracts"]
+    ] == [("r-old", "OLD-1", "2020-01-01", "2023-01-01", False)]
+    assert [
+        (c["retailer"], c["contract_number"], c["from"], c["to"], c["current"])
+        for c in new["contracts"]
+    ] == [("r-new", "NEW-1", "2023-01-01", None, True)]
+    assert new["contracts"][0]["retailer_name_ja"] == "r-new電力"
+    assert old["items"]["current_limit"] == 30 and old["items"]["supply_area"] == "03"
+    with engine.connect() as conn:
+        reads = [
+            r.entry
+            for r in find_entries(conn, supply_point_id=POINT, limit=200)
+            if r.entry.purpose == "subject:contracts"
+        ]
+    assert sorted(e.request_id for e in reads) == ["mc-new", "mc-old"]
+    assert all(e.party.startswith("customer:") and e.decision == "allowed" for e in reads)

@@ -1,7 +1,8 @@
 """The rights journeys in a real browser (Debian's chromium driven by Playwright, the app served
 by uvicorn, a real SMTP sink): a customer asks for a disclosure and downloads it once prepared; a
 customer asks for a correction, the retailer (the controller) accepts it in its console and the
-customer sees the outcome; the customer's points and contracts. Each new page is checked by
+customer sees the outcome; the customer's points and contracts; a retailer files switches from a
+CSV file and reads a result per row. Each new page is checked by
 axe-core (no serious or critical violation); the main ones are saved as screenshots under
 ``docs/screenshots/`` (shown in the README).
 
@@ -22,6 +23,7 @@ from jointuse.assembly import default_gate
 from jointuse.demo.live import serve
 from jointuse.ledger.service import find_entries
 from jointuse.rights import requests_service
+from web_switches import point_b_with_r_new, switch_csv
 from web_world import EMAIL, A, Site
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -222,3 +224,31 @@ def test_a_customer_reads_their_points_and_contracts(
     p.get_by_role("link", name="English").click()
     _axe(p)
     assert "Mirai Power" in p.locator("table.contracts").inner_text()
+
+
+def test_a_retailer_uploads_a_csv_of_switches(
+    retailer: Page, served: str, site: Site, backend: str
+) -> None:
+    point_b_with_r_new(site)
+    r, base = retailer, served
+    r.goto(f"{base}/console/sign-in")
+    r.get_by_label(re.compile("APIトークン")).fill(site.retailer_token)
+    r.get_by_role("button", name="ログイン").click()
+    r.wait_for_url(f"{base}/console/forwardings")
+    r.get_by_role("link", name="スイッチング一括申込（CSV）").click()
+    r.wait_for_url(f"{base}/console/filings/csv")
+    _axe(r)
+    r.get_by_label(re.compile("CSVファイル")).set_input_files(
+        files=[{"name": "switches.csv", "mimeType": "text/csv", "buffer": switch_csv("cp932")}]
+    )
+    r.get_by_role("button", name="申し込む").click()
+    r.wait_for_load_state()
+    _axe(r)
+    assert r.locator("#filed").inner_text() == "1" and r.locator("#refused").inner_text() == "2"
+    rows = r.locator("#results tbody tr")
+    assert rows.count() == 3
+    assert "受付" in rows.nth(0).inner_text() and "phone" in rows.nth(2).inner_text()
+    _shot(r, "retailer-csv-filings", backend)
+    rows.nth(0).get_by_role("link").click()
+    r.wait_for_url(re.compile(r"/console/flows/"))
+    assert r.locator("#state").inner_text() == "awaiting_judgement"

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from jointuse.assembly import default_gate
 from jointuse.ledger.service import find_entries
 from jointuse.rights import requests_service
+from web_switches import B, point_b_with_r_new, switch_csv
 from web_world import EMAIL, A, Site
 
 OTHER = "other@example.jp"
@@ -250,3 +251,46 @@ def test_a_controller_refuses_a_correction_with_reasons_in_the_console(site: Sit
     tso_denied = [e.entry for e in refused if e.entry.decision == "denied"]
     assert len(tso_denied) == 2  # the read and the refusal, each on the ledger
     assert any(e.party == "r-old" and e.decision == "denied" for e in entries)  # the 409
+
+
+def test_a_retailer_files_switches_from_a_csv_file_with_a_result_per_row(site: Site) -> None:
+    point_b_with_r_new(site)
+    with _client(site) as retailer:
+        _console(retailer, site.retailer_token)
+        page = retailer.get("/console/filings/csv")
+        assert page.status_code == 200 and 'enctype="multipart/form-data"' in page.text
+        csrf = _csrf(page.text)
+        files = {"file": ("switches.csv", switch_csv("cp932"), "text/csv")}
+        r = retailer.post("/console/filings/csv", data={"csrf": "x" * 43}, files=files)
+        assert r.status_code == 403
+        r = retailer.post(
+            "/console/filings/csv",
+            data={"csrf": csrf},
+            files={"file": ("empty.csv", b"", "text/csv")},
+        )
+        assert r.status_code == 422 and "file" in r.text
+        r = retailer.post("/console/filings/csv", data={"csrf": csrf}, files=files)
+        assert r.status_code == 200, r.text
+        assert 'id="filed">1<' in r.text and 'id="refused">2<' in r.text
+        rows = re.findall(r"<tr><td>(\d)</td>\s*<td class=\"decision-(\w+)\">", r.text)
+        assert rows == [("1", "allowed"), ("2", "denied"), ("3", "denied")]
+        assert "[phone]" in r.text and "line 4" in r.text
+        flow_id = re.search(r'href="/console/flows/([^"]+)"', r.text).group(1)  # type: ignore[union-attr]
+        flow = retailer.get(f"/console/flows/{flow_id}")
+        assert flow.status_code == 200 and ">switch<" in flow.text
+    with _client(site) as tso:
+        _console(tso, site.tso_token)
+        assert tso.get("/console/filings/csv").status_code == 422  # a retailer's page
+    with site.engine.connect() as conn:
+        filed = [
+            e.entry
+            for e in find_entries(conn, supply_point_id=B)
+            if e.entry.party == "r-old" and e.entry.action == "write"
+        ]
+        tso_refused = [
+            e.entry
+            for e in find_entries(conn)
+            if e.entry.party == "tso-03" and e.entry.decision == "denied"
+        ]
+    assert filed and filed[0].decision == "allowed"
+    assert tso_refused

@@ -580,3 +580,32 @@ def test_my_points_and_contracts_within_each_occupants_tenure(site: Site) -> Non
         ]
     assert sorted(e.request_id for e in reads) == ["mc-new", "mc-old"]
     assert all(e.party.startswith("customer:") and e.decision == "allowed" for e in reads)
+
+
+def test_a_party_lists_the_requests_addressed_to_it_without_personal_data(site: Site) -> None:
+    client, sink, _mailer, _engine, tokens = site
+    me = _enrol(client, sink, "new@example.jp", "NEW-1")
+    made = client.post(
+        "/v1/me/requests/correction",
+        json={"category": "basic", "item": "phone", "value": "090-7777-8888"},
+        headers=me,
+    ).json()
+    stop = client.post(
+        "/v1/me/requests/stop-use", json={"ground": "art35_5_no_longer_needed"}, headers=me
+    ).json()
+    mine = client.get("/v1/rights-requests", headers=_bearer(tokens["r-new"]))
+    assert mine.status_code == 200, mine.text
+    listed = mine.json()["requests"]
+    assert {r["id"] for r in listed} == {made["id"], stop["id"]}
+    assert "09077778888" not in mine.text and POINT not in mine.text and "c-new" not in mine.text
+    only = client.get(
+        "/v1/rights-requests", params={"kind": "correction"}, headers=_bearer(tokens["r-new"])
+    ).json()["requests"]
+    assert [(r["id"], r["item"], r["your_role"], r["your_state"]) for r in only] == [
+        (made["id"], "phone", "controller", "pending")
+    ]
+    others = client.get(
+        "/v1/rights-requests", params={"kind": "correction"}, headers=_bearer(tokens["r-old"])
+    )
+    assert others.status_code == 200 and others.json()["requests"] == []
+    assert client.get("/v1/rights-requests").status_code == 401

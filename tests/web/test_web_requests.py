@@ -177,6 +177,55 @@ def test_bad_input_is_a_clear_4xx_naming_the_field_and_nothing_is_asked(site: Si
         assert 'id="requests"' not in client.get("/my/requests").text
 
 
+def test_a_stop_use_request_goes_to_every_holder_and_completes_when_all_confirm(
+    site: Site,
+) -> None:
+    with _client(site) as client:
+        _enrol(client, site)
+        rights_id = _ask(
+            client,
+            "stop-use",
+            ground="art35_5_no_longer_needed",
+            action="erasure",
+            reason="引っ越しました",
+        )
+        page = client.get(f"/my/requests/{rights_id}").text
+        assert "各事業者に依頼中" in page and "消去" in page
+        assert "利用する必要がなくなった場合" in page
+        holders = re.findall(r"<tr><td>([^<]+)</td><td>保有事業者</td>", page)
+        assert "みらい電力" in holders and len(holders) >= 2
+    # Each holder confirms over the API (the console does not show stop-use requests yet).
+    with _client(site) as api:
+        tokens = {"r-old": site.retailer_token, "tso-03": site.tso_token}
+        seen = api.get(
+            "/v1/rights-requests", params={"kind": "stop_use"}, headers=_bearer(site.retailer_token)
+        ).json()["requests"]
+        assert [r["id"] for r in seen] == [rights_id]
+        view = api.get(f"/v1/rights-requests/{rights_id}", headers=_bearer(site.retailer_token))
+        parties = [p["party"] for p in view.json()["parties"]]
+        assert set(parties) <= {"r-old", "tso-03", "r-new"}
+        for code in parties:
+            token = tokens.get(code) or _token(site, code)
+            r = api.post(
+                f"/v1/rights-requests/{rights_id}/confirmation", json={}, headers=_bearer(token)
+            )
+            assert r.status_code == 200, r.text
+    with _client(site) as client:
+        _enrol(client, site)
+        page = client.get(f"/my/requests/{rights_id}").text
+        assert "すべての事業者が対応しました" in page and page.count("対応済み") == len(parties)
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _token(site: Site, code: str) -> str:
+    from jointuse.parties import service as parties
+
+    return parties.issue_token(site.engine, code).secret
+
+
 def test_my_contracts_within_my_tenure_through_the_gate(site: Site) -> None:
     with _client(site) as client:
         assert client.get("/my/contracts").status_code == 401

@@ -252,3 +252,35 @@ def test_a_retailer_uploads_a_csv_of_switches(
     rows.nth(0).get_by_role("link").click()
     r.wait_for_url(re.compile(r"/console/flows/"))
     assert r.locator("#state").inner_text() == "awaiting_judgement"
+
+
+def test_a_stop_use_request_confirmed_by_a_holder_in_its_console(
+    customer: Page, retailer: Page, served: str, site: Site
+) -> None:
+    p, base = customer, served
+    _enrol(p, base, site)
+    p.goto(f"{base}/my/requests")
+    p.get_by_label("請求の内容").select_option("erasure")
+    p.get_by_label(re.compile("請求の理由")).select_option("art35_5_no_longer_needed")
+    p.get_by_role("button", name="利用停止・消去を請求").click()  # confirmed in the dialog
+    p.wait_for_url(re.compile(r"/my/requests/[0-9a-f-]{36}\?made=1$"))
+    _axe(p)
+    rights_id = p.url.rsplit("/", 1)[1].split("?")[0]
+    assert p.locator("#state").inner_text() == "各事業者に依頼中"
+    r = retailer
+    r.goto(f"{base}/console/sign-in")
+    r.get_by_label(re.compile("APIトークン")).fill(site.retailer_token)
+    r.get_by_role("button", name="ログイン").click()
+    r.wait_for_url(f"{base}/console/forwardings")
+    r.get_by_role("link", name="利用停止・消去請求").click()
+    _axe(r)
+    r.locator("#pending").get_by_role("link", name=rights_id).click()
+    _axe(r)
+    assert r.locator("#action").inner_text() == "消去"
+    r.get_by_label("備考（任意）").fill("消去しました")
+    r.get_by_role("button", name="対応済みとして登録").click()
+    r.wait_for_url(f"{base}/console/stop-use/{rights_id}")
+    assert r.locator("#part").inner_text() == "対応済み"
+    p.reload()
+    parts = p.locator("main table").nth(1).inner_text()
+    assert "みらい電力" in parts and "対応済み" in parts

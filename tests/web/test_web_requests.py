@@ -194,22 +194,38 @@ def test_a_stop_use_request_goes_to_every_holder_and_completes_when_all_confirm(
         assert "利用する必要がなくなった場合" in page
         holders = re.findall(r"<tr><td>([^<]+)</td><td>保有事業者</td>", page)
         assert "みらい電力" in holders and len(holders) >= 2
-    # Each holder confirms over the API (the console does not show stop-use requests yet).
+    # The holders see it listed (as over the API) and each confirms in its console.
     with _client(site) as api:
-        tokens = {"r-old": site.retailer_token, "tso-03": site.tso_token}
         seen = api.get(
             "/v1/rights-requests", params={"kind": "stop_use"}, headers=_bearer(site.retailer_token)
         ).json()["requests"]
         assert [r["id"] for r in seen] == [rights_id]
         view = api.get(f"/v1/rights-requests/{rights_id}", headers=_bearer(site.retailer_token))
         parties = [p["party"] for p in view.json()["parties"]]
-        assert set(parties) <= {"r-old", "tso-03", "r-new"}
-        for code in parties:
-            token = tokens.get(code) or _token(site, code)
-            r = api.post(
-                f"/v1/rights-requests/{rights_id}/confirmation", json={}, headers=_bearer(token)
+    assert set(parties) <= {"r-old", "tso-03", "r-new"}
+    tokens = {"r-old": site.retailer_token, "tso-03": site.tso_token}
+    for n, code in enumerate(parties):
+        with _client(site) as console:
+            _console(console, tokens.get(code) or _token(site, code))
+            listing = console.get("/console/stop-use")
+            assert rights_id in listing.text and A not in listing.text
+            one = console.get(f"/console/stop-use/{rights_id}")
+            assert one.status_code == 200 and "消去" in one.text and "引っ越しました" in one.text
+            r = console.post(
+                f"/console/stop-use/{rights_id}/confirmation",
+                data={"csrf": "x" * 43, "note": "消去しました"},
             )
-            assert r.status_code == 200, r.text
+            assert r.status_code == 403
+            r = console.post(
+                f"/console/stop-use/{rights_id}/confirmation",
+                data={"csrf": _csrf(one.text), "note": "消去しました"},
+                follow_redirects=False,
+            )
+            assert r.status_code == 303, r.text
+            done = console.get(f"/console/stop-use/{rights_id}").text
+            assert "対応済み" in done
+            last = n == len(parties) - 1
+            assert ("完了" if last else "各事業者に依頼中") in done
     with _client(site) as client:
         _enrol(client, site)
         page = client.get(f"/my/requests/{rights_id}").text

@@ -1,11 +1,19 @@
-"""The console's correction requests (訂正, APPI Art. 34): those routed to the signed-in party
+"""The console's rights requests addressed to the signed-in party.
+
+Correction requests (訂正, APPI Art. 34) (``/console/corrections``): those routed to the party
 as the controller (管理責任者) of the item's category — listed without personal data
 (:func:`jointuse.rights.requests_service.addressed`), read one at a time
 (:func:`jointuse.rights.requests.party_view`: on the ledger), accepted (the correction applied
 through the gate, :func:`jointuse.rights.requests.accept_correction`) or refused with reasons
 (:func:`jointuse.rights.requests.refuse_correction`) — the same use cases as
 ``/v1/rights-requests/{id}/acceptance`` and ``…/refusal``. A request not addressed to the party
-is refused as unknown (404), on the ledger; so is a step its state does not allow (409)."""
+is refused as unknown (404), on the ledger; so is a step its state does not allow (409).
+
+Stop-use / erasure requests (利用停止・消去, Art. 35) (``/console/stop-use``): those propagated to
+the party as a holder of the customer's data — listed, read one at a time (on the ledger), and
+confirmed once the party has stopped using or erased the data
+(:func:`jointuse.rights.requests.confirm_stop_use`, as ``…/confirmation``); the request completes
+when every holder has confirmed."""
 
 from __future__ import annotations
 
@@ -26,7 +34,9 @@ from jointuse.web.console import _as_party, _rid, s_gate
 from jointuse.webauth.service import WebSession
 
 router = APIRouter(prefix="/console/corrections", include_in_schema=False)
+stop_use_router = APIRouter(prefix="/console/stop-use", include_in_schema=False)
 PURPOSE = "subject:correction"
+STOP_USE = "subject:stop_use"
 MAX_REASONS = 10
 
 
@@ -137,3 +147,84 @@ async def answer(rights_id: str, step: str, request: Request) -> Response:
     except JointuseError as exc:
         return error_page(request, exc)
     return redirect(f"/console/corrections/{rights_id[:64]}")
+
+
+# --- stop-use / erasure (the holders) ----------------------------------------------------------
+
+
+@stop_use_router.get("")
+async def stop_use_requests(request: Request) -> Response:
+    at = now(request)
+
+    def use_case(uow: UnitOfWork, s: WebSession, party: Party) -> list[dict[str, Any]]:
+        return service.addressed(uow, party, at=at, kind="stop_use")
+
+    try:
+        session, found = await _as_party(request, use_case, purpose=STOP_USE)
+    except JointuseError as exc:
+        return error_page(request, exc)
+    for r in found:
+        r["received_day"], r["due_day"] = _day(r["received_at"]), _day(r["due_at"])
+    return render(
+        request,
+        "console_stop_use.html",
+        session=session,
+        pending=[r for r in found if r["your_state"] == "pending"],
+        answered=[r for r in found if r["your_state"] != "pending"],
+    )
+
+
+@stop_use_router.get("/{rights_id}")
+async def stop_use_request(rights_id: str, request: Request) -> Response:
+    """One request propagated to the party: which record, on what ground, what to do (on the
+    ledger)."""
+    at = now(request)
+    rid = _rid(request)
+
+    def use_case(uow: UnitOfWork, s: WebSession, party: Party) -> dict[str, Any]:
+        return rr.party_view(uow, party, rights_id[:64], request_id=rid, at=at)
+
+    try:
+        session, r = await _as_party(request, use_case, purpose=STOP_USE)
+    except JointuseError as exc:
+        return error_page(request, exc)
+    r["received_day"], r["due_day"] = _day(r["received_at"]), _day(r["due_at"])
+    return render(
+        request,
+        "console_stop_use_one.html",
+        session=session,
+        r=r,
+        open=r["kind"] == "stop_use"
+        and r["state"] == "propagated"
+        and r["your_state"] == "pending",
+    )
+
+
+@stop_use_router.post("/{rights_id}/confirmation")
+async def confirm(rights_id: str, request: Request) -> Response:
+    """The party confirms it has stopped using or erased the data (with an optional note)."""
+    form = await form_of(request)
+    at = now(request)
+    rid = _rid(request)
+    mailer = request.app.state.mailer
+    note = form.get("note", "").strip()
+
+    def use_case(uow: UnitOfWork, s: WebSession, party: Party) -> None:
+        if len(note) > 500:
+            raise ValidationError("the note is too long", field="note", valid="up to 500")
+        rr.confirm_stop_use(
+            uow,
+            mailer,
+            party,
+            rights_id[:64],
+            note=note or None,
+            request_id=rid,
+            at=at,
+            gate=s_gate(request),
+        )
+
+    try:
+        await _as_party(request, use_case, form=form, purpose=STOP_USE, action="write")
+    except JointuseError as exc:
+        return error_page(request, exc)
+    return redirect(f"/console/stop-use/{rights_id[:64]}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+import pytest
 from fastapi.testclient import TestClient
 
 from jointuse.assembly import default_gate
@@ -359,3 +360,31 @@ def test_a_retailer_files_switches_from_a_csv_file_with_a_result_per_row(site: S
         ]
     assert filed and filed[0].decision == "allowed"
     assert tso_refused
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/my/requests",
+        "/my/requests/00000000-0000-0000-0000-000000000000",
+        "/my/requests/00000000-0000-0000-0000-000000000000/download",
+        "/my/contracts",
+        "/console/corrections",
+        "/console/stop-use",
+        "/console/filings/csv",
+    ],
+)
+def test_the_new_pages_need_a_session(site: Site, path: str) -> None:
+    with _client(site) as client:
+        r = client.get(path)
+        assert r.status_code == 401 and "<h1>" in r.text
+
+
+def test_a_customer_session_does_not_open_the_console_nor_a_party_the_portal(site: Site) -> None:
+    with _client(site) as customer:
+        _enrol(customer, site)
+        assert customer.get("/console/corrections").status_code == 401
+    with _client(site) as retailer:
+        _console(retailer, site.retailer_token)
+        assert retailer.get("/my/requests").status_code == 401
+        assert retailer.get("/my/contracts").status_code == 401

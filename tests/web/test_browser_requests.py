@@ -1,8 +1,9 @@
 """The rights journeys in a real browser (Debian's chromium driven by Playwright, the app served
 by uvicorn, a real SMTP sink): a customer asks for a disclosure and downloads it once prepared; a
 customer asks for a correction, the retailer (the controller) accepts it in its console and the
-customer sees the outcome; the customer's points and contracts; a retailer files switches from a
-CSV file and reads a result per row. Each new page is checked by
+customer sees the outcome; a customer asks to erase their data and a holder confirms it in its
+console; the customer's points and contracts; a retailer files switches from a CSV file and reads
+a result per row. Each new page is checked by
 axe-core (no serious or critical violation); the main ones are saved as screenshots under
 ``docs/screenshots/`` (shown in the README).
 

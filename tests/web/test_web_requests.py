@@ -1,8 +1,9 @@
 """The rights pages over HTTP (TestClient, https; SQLite and PostgreSQL): "my requests" (CSRF on
-every form, another customer's request is unknown — 404, on the ledger — the download served with
-its type), "my points and contracts" (through the gate's subject door, on the ledger), and the
-controller's correction requests in the console (refused with reasons, told to the customer;
-another party gets 404, on the ledger)."""
+every form, bad input a 422 naming the field, another customer's request unknown — 404, on the
+ledger — the download served with its type), "my points and contracts" (through the gate's
+subject door, on the ledger), the controller's correction requests in the console (refused with
+reasons, told to the customer; another party gets 404, on the ledger), the holders' stop-use
+confirmations, and the retailer's CSV filings (a result per row)."""
 
 from __future__ import annotations
 

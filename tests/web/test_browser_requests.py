@@ -3,9 +3,8 @@ by uvicorn, a real SMTP sink): a customer asks for a disclosure and downloads it
 customer asks for a correction, the retailer (the controller) accepts it in its console and the
 customer sees the outcome; a customer asks to erase their data and a holder confirms it in its
 console; the customer's points and contracts; a retailer files switches from a CSV file and reads
-a result per row. Each new page is checked by
-axe-core (no serious or critical violation); the main ones are saved as screenshots under
-``docs/screenshots/`` (shown in the README).
+a result per row. Each new page is checked by axe-core (no serious or critical violation); the
+main ones are saved as screenshots under ``docs/screenshots/`` (shown in the README).
 
 Skipped when ``/usr/bin/chromium`` is missing, except under CI."""
 

@@ -538,3 +538,74 @@ def test_tables_module_matches_the_migration(engine: Engine) -> None:
         return str(change[2])
 
     assert [d for d in diff if table_of(d) in mine] == []
+
+
+def test_my_points_and_contracts_within_each_occupants_tenure(site: Site) -> None:
+    """Each occupant of the point sees their own contract there, cut to their tenure, never the
+    other's; the point's items read through the gate's subject door (on the ledger)."""
+    from jointuse.rights.contracts import my_points
+    from jointuse.rights.service import as_customer
+
+    client, sink, _mailer, engine, _tokens = site
+    at = datetime.now(UTC)
+    names = service.party_names(engine)
+    seen = {}
+    for who, number in (("old", "OLD-1"), ("new", "NEW-1")):
+        me = _enrol(client, sink, f"{who}@example.jp", number)
+        seen[who] = as_customer(
+            engine,
+            me["Authorization"],
+            at,
+            lambda uow, account, rid=f"mc-{who}": my_points(
+                uow, default_gate(), account, party_names=names, at=at, request_id=rid
+            ),
+        )
+    [old], [new] = seen["old"], seen["new"]
+    assert old["supply_point_id"] == new["supply_point_id"] == POINT
+    assert [
+        (c["retailer"], c["contract_number"], c["from"], c["to"], c["current"])
+        for c in old["contracts"]
+    ] == [("r-old", "OLD-1", "2020-01-01", "2023-01-01", False)]
+    assert [
+        (c["retailer"], c["contract_number"], c["from"], c["to"], c["current"])
+        for c in new["contracts"]
+    ] == [("r-new", "NEW-1", "2023-01-01", None, True)]
+    assert new["contracts"][0]["retailer_name_ja"] == "r-new電力"
+    assert old["items"]["current_limit"] == 30 and old["items"]["supply_area"] == "03"
+    with engine.connect() as conn:
+        reads = [
+            r.entry
+            for r in find_entries(conn, supply_point_id=POINT, limit=200)
+            if r.entry.purpose == "subject:contracts"
+        ]
+    assert sorted(e.request_id for e in reads) == ["mc-new", "mc-old"]
+    assert all(e.party.startswith("customer:") and e.decision == "allowed" for e in reads)
+
+
+def test_a_party_lists_the_requests_addressed_to_it_without_personal_data(site: Site) -> None:
+    client, sink, _mailer, _engine, tokens = site
+    me = _enrol(client, sink, "new@example.jp", "NEW-1")
+    made = client.post(
+        "/v1/me/requests/correction",
+        json={"category": "basic", "item": "phone", "value": "090-7777-8888"},
+        headers=me,
+    ).json()
+    stop = client.post(
+        "/v1/me/requests/stop-use", json={"ground": "art35_5_no_longer_needed"}, headers=me
+    ).json()
+    mine = client.get("/v1/rights-requests", headers=_bearer(tokens["r-new"]))
+    assert mine.status_code == 200, mine.text
+    listed = mine.json()["requests"]
+    assert {r["id"] for r in listed} == {made["id"], stop["id"]}
+    assert "09077778888" not in mine.text and POINT not in mine.text and "c-new" not in mine.text
+    only = client.get(
+        "/v1/rights-requests", params={"kind": "correction"}, headers=_bearer(tokens["r-new"])
+    ).json()["requests"]
+    assert [(r["id"], r["item"], r["your_role"], r["your_state"]) for r in only] == [
+        (made["id"], "phone", "controller", "pending")
+    ]
+    others = client.get(
+        "/v1/rights-requests", params={"kind": "correction"}, headers=_bearer(tokens["r-old"])
+    )
+    assert others.status_code == 200 and others.json()["requests"] == []
+    assert client.get("/v1/rights-requests").status_code == 401

@@ -284,6 +284,46 @@ def list_requests(
     return [_request(r) for r in conn.execute(q)]
 
 
+def addressed_to(
+    conn: Connection, party_code: str, *, at: datetime, kind: str | None = None
+) -> list[dict[str, Any]]:
+    """The requests routed or propagated to ``party_code`` (of ``kind`` if given): the party's
+    pending parts first, then by deadline. Only what a list needs — the request, its kind,
+    category and item key, states and deadline; no customer, point or value (those are read one
+    request at a time, :func:`party_view`, on the ledger)."""
+    q = (
+        select(*_COLUMNS, rights_request_party.c.role, rights_request_party.c.state.label("part"))
+        .select_from(
+            rights_request.join(
+                rights_request_party, rights_request_party.c.request_id == rights_request.c.id
+            )
+        )
+        .where(rights_request_party.c.party_code == party_code)
+        .order_by(rights_request.c.due_at, rights_request.c.id)
+    )
+    if kind is not None:
+        q = q.where(rights_request.c.kind == kind)
+    out = []
+    for row in conn.execute(q):
+        r = _request(row)
+        out.append(
+            {
+                "id": r.id,
+                "kind": r.kind,
+                "state": r.state,
+                "category": r.detail.get("category"),
+                "item": r.detail.get("item"),
+                "received_at": r.received_at.isoformat(),
+                "due_at": r.due_at.isoformat(),
+                "overdue": r.overdue(at),
+                "your_role": row._mapping["role"],
+                "your_state": row._mapping["part"],
+            }
+        )
+    out.sort(key=lambda v: v["your_state"] != "pending")
+    return out
+
+
 def view(conn: Connection, r: RightsRequest, at: datetime, *, steps: bool = True) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": r.id,

@@ -13,6 +13,8 @@ The customer (``Authorization: Bearer jc_…``):
 The joint users a request is routed or propagated to (their tokens; each call on the ledger):
 
 ==============================================  ==============================================
+``GET  /v1/rights-requests``                    the requests addressed to me (``?kind=``): no
+                                                personal data — what, state, deadline, my part
 ``GET  /v1/rights-requests/{id}``               the request addressed to me
 ``POST /v1/rights-requests/{id}/acceptance``    the controller accepts a correction (applied
                                                 through the gate)
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import Field
 
 from jointuse.core.db import UnitOfWork
@@ -132,6 +134,17 @@ async def _call(credentials: Credentials, use_case: Any) -> Any:
     return await run_unit(
         credentials.engine, as_caller, credentials.engine, credentials.authenticate, use_case
     )
+
+
+@party_router.get("", summary="The rights requests addressed to you (no personal data)")
+async def addressed_list(
+    credentials: CredentialsDep,
+    kind: Annotated[Literal["disclosure", "correction", "stop_use"] | None, Query()] = None,
+) -> Any:
+    def use_case(uow: UnitOfWork, caller: Caller) -> dict[str, Any]:
+        return {"requests": service.addressed(uow, caller.party, at=caller.at, kind=kind)}
+
+    return await _call(credentials, use_case)
 
 
 @party_router.get("/{rights_id}", summary="A rights request addressed to you")

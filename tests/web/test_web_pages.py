@@ -160,7 +160,7 @@ def test_the_ledger_page_is_for_the_auditors_only(site: Site) -> None:
         page = client.get("/console/sign-in")
         client.post("/console/sign-in", data={"csrf": _csrf(page.text), "token": site.tso_token})
         r = client.get("/console/ledger")
-        assert r.status_code == 422 and "JOINTUSE_WEB_AUDITORS" in r.text
+        assert r.status_code == 403 and "JOINTUSE_WEB_AUDITORS" in r.text
     with site.engine.connect() as conn:
         refused = [
             e.entry

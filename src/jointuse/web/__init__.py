@@ -1,7 +1,8 @@
 """The web: server-rendered pages in the API's app — the customer portal (:mod:`.portal`) and
-the joint users' console (:mod:`.console`); shared templates, ja/en messages (:mod:`.i18n`),
-security headers, cookies and CSRF (:mod:`.common`); static CSS and JS served from the package
-(no CDN)."""
+the joint users' console (:mod:`.console`; the auditors' :mod:`.console_audit`, the DR
+contractors' :mod:`.console_dr`, the administrators' :mod:`.console_admin`); shared
+templates, ja/en messages (:mod:`.i18n`), security headers, cookies and CSRF (:mod:`.common`);
+static CSS and JS served from the package (no CDN)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,15 @@ def install_web(app: FastAPI, env: Mapping[str, str]) -> None:
     ``JOINTUSE_WEB_AUDITORS``)."""
     from jointuse.web.console import auditors_from
     from jointuse.web.console import router as console_router
+    from jointuse.web.console_admin import router as admin_router
+    from jointuse.web.console_audit import router as audit_router
+    from jointuse.web.console_dr import router as dr_router
     from jointuse.web.portal import router as portal_router
 
     app.state.web_auditors = auditors_from(env)
     app.include_router(portal_router)
     app.include_router(console_router)
+    app.include_router(audit_router)
+    app.include_router(dr_router)
+    app.include_router(admin_router)
     app.mount(STATIC_PATH, StaticFiles(directory=HERE / "static"), name="web-static")

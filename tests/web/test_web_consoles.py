@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 import pytest
 from fastapi.testclient import TestClient
 
+from console_world import night_reads, settled_dr, user_token
 from jointuse.core.errors import JointuseError
 from jointuse.ledger.service import find_entries
 from jointuse.parties import service as parties
 from jointuse.web.slot_chart import slot_chart, slot_time
-from console_world import night_reads, settled_dr, user_token
 from web_world import A, Site
 
 
@@ -254,6 +254,7 @@ def test_the_slot_chart_draws_both_series_and_the_event_window() -> None:
     assert chart is not None and chart.slots == 48 and chart.peak == 1.0
     assert len(chart.baseline.split()) == 48 and len(chart.actual.split()) == 34
     x, width = chart.window
-    assert width == pytest.approx((720 - 52 - 8) / 48 * 8)
+    step = (720 - 52 - 8) / 48
+    assert x == pytest.approx(52 + 26 * step) and width == pytest.approx(8 * step)
     assert slot_chart([None] * 48, None, 1, 2) is None
     assert slot_time(27) == "13:00" and slot_time(1) == "00:00"

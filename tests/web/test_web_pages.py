@@ -170,7 +170,19 @@ def test_the_ledger_page_is_for_the_auditors_only(site: Site) -> None:
     assert refused and refused[0].decision == "denied"
 
 
-@pytest.mark.parametrize("path", ["/my/access-log", "/console/forwardings", "/console/work-orders"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/my/access-log",
+        "/console/forwardings",
+        "/console/work-orders",
+        "/console/audit",
+        "/console/audit/anomalies",
+        "/console/audit/incident",
+        "/console/dr",
+        "/console/admin",
+    ],
+)
 def test_pages_need_a_session(site: Site, path: str) -> None:
     with _client(site) as client:
         r = client.get(path)

@@ -179,9 +179,10 @@ def _home_links(party: Party, listed_auditor: bool) -> list[tuple[str, str]]:
     if party.role == "administrator":
         return [("/console/admin", "admin_title")]
     if party.role == "auditor" or listed_auditor:
+        anomalies = [("/console/audit/anomalies", "anomalies_title")]  # of a party's people
         return [
             ("/console/audit", "audit_search_title"),
-            ("/console/audit/anomalies", "anomalies_title"),
+            *(anomalies if party.role == "auditor" else []),
             ("/console/audit/incident", "incident_title"),
             ("/console/ledger", "ledger_title"),
         ]

@@ -258,3 +258,32 @@ def test_the_slot_chart_draws_both_series_and_the_event_window() -> None:
     assert x == pytest.approx(52 + 26 * step) and width == pytest.approx(8 * step)
     assert slot_chart([None] * 48, None, 1, 2) is None
     assert slot_time(27) == "13:00" and slot_time(1) == "00:00"
+
+
+def test_a_listed_auditor_searches_and_scopes_the_whole_ledger(site: Site) -> None:
+    """occto is in JOINTUSE_WEB_AUDITORS (the world's app): its system client's console reads
+    every party's entries and scopes any party's token; its readings are recorded as occto's."""
+    client, csrf = _signed_in(site, site.auditor_token)
+    tso_token_id = site.tso_token.removeprefix("ju_").split(".", 1)[0]
+    with client:
+        r = client.post("/console/audit", data={"csrf": csrf, "point": A})
+        assert r.status_code == 200, r.text
+        rows = re.findall(r"<tr><td>(\d+)</td><td>[^<]*</td><td>([^<]*)</td>", r.text)
+        assert {"tso-03", "r-old"} <= {party for _seq, party in rows}
+        r = client.post(
+            "/console/audit/incident",
+            data={
+                "csrf": csrf,
+                "token": tso_token_id,
+                "since": "2020-01-01",
+                "until": datetime.now(UTC).date().isoformat(),
+            },
+        )
+        assert r.status_code == 200, r.text
+        assert "tso-03" in r.text
+        assert client.get("/console/audit/anomalies").status_code == 403  # a party's auditors'
+    with site.engine.connect() as conn:
+        readings = [e.entry for e in find_entries(conn) if e.entry.purpose.startswith("audit:")]
+    allowed = {(e.purpose, e.party, e.acting_user) for e in readings if e.decision == "allowed"}
+    assert ("audit:ledger_show", "occto", "occto:client") in allowed
+    assert ("audit:incident_scope", "occto", "occto:client") in allowed

@@ -232,12 +232,14 @@ def scope(
     auditor: str,
     page_size: int = 5000,
     within_party: str | None = None,
+    reader_party: str | None = None,
 ) -> ScopeReport:
     """The scope report of ``question`` (the reading recorded on the ledger first).
 
     ``within_party``: a joint user's auditor (the console) scopes the credentials of their own
     party only — a user is looked for among its people, another party or another party's token
-    is not found — and the reading is recorded under that party."""
+    is not found — and the reading is recorded under that party. ``reader_party``: whose
+    auditor reads (default: ``within_party``, else the operator)."""
     notes: list[str] = []
     since, until = question.since, question.until
     party = question.party
@@ -285,7 +287,7 @@ def scope(
         auditor=auditor,
         purpose="audit:incident_scope",
         where=base,
-        party=within_party or OPERATOR,
+        party=reader_party or within_party or OPERATOR,
     )
     people: dict[str, _Person] = {}
     point_only: dict[str, _Person] = {}

@@ -258,7 +258,13 @@ async def incident_scope(request: Request) -> Response:
         )
         report = await run_unit(
             engine,
-            lambda: incidents.scope(engine, question, auditor=_reader(party), within_party=scope),
+            lambda: incidents.scope(
+                engine,
+                question,
+                auditor=_reader(party),
+                within_party=scope,
+                reader_party=party.code,
+            ),
         )
     except JointuseError as exc:
         await record_console_refusal(request, exc, purpose=purpose)

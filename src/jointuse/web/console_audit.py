@@ -182,9 +182,9 @@ async def anomalies(
     """The anomaly report of the auditor's own party's people (as ``GET /v1/audit/anomalies``):
     period from the form's days (JST), default the last 7 days. Producing it is on the ledger."""
     at = now(request)
-    thresholds = an.thresholds_from(os.environ)
 
     def use_case(uow: UnitOfWork, s: WebSession, party: Party) -> dict[str, Any]:
+        thresholds = an.thresholds_from(os.environ)  # a bad setting: a 4xx naming it
         start, end = _period(since, until, at)
         report = an.auditors_report(
             uow,
@@ -194,7 +194,7 @@ async def anomalies(
             thresholds=thresholds,
             request_id=_rid(request),
         )
-        return {"report": report, "since": start, "until": end}
+        return {"report": report, "since": start, "until": end, "thresholds": thresholds}
 
     try:
         session, data = await _as_party(request, use_case, purpose="audit:anomalies")
@@ -206,7 +206,7 @@ async def anomalies(
         "console_audit_anomalies.html",
         session=session,
         report=report,
-        thresholds=thresholds,
+        thresholds=data["thresholds"],
         since_day=data["since"].astimezone(JST).date().isoformat(),
         until_day=(data["until"].astimezone(JST) - timedelta(seconds=1)).date().isoformat(),
     )

@@ -161,7 +161,7 @@ def test_the_ledger_page_is_for_the_auditors_only(site: Site) -> None:
         page = client.get("/console/sign-in")
         client.post("/console/sign-in", data={"csrf": _csrf(page.text), "token": site.tso_token})
         r = client.get("/console/ledger")
-        assert r.status_code == 422 and "JOINTUSE_WEB_AUDITORS" in r.text
+        assert r.status_code == 403 and "JOINTUSE_WEB_AUDITORS" in r.text
     with site.engine.connect() as conn:
         refused = [
             e.entry
@@ -172,7 +172,18 @@ def test_the_ledger_page_is_for_the_auditors_only(site: Site) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/my/access-log", "/my/passkeys", "/console/forwardings", "/console/work-orders"]
+    "path",
+    [
+        "/my/access-log",
+        "/my/passkeys",
+        "/console/forwardings",
+        "/console/work-orders",
+        "/console/audit",
+        "/console/audit/anomalies",
+        "/console/audit/incident",
+        "/console/dr",
+        "/console/admin",
+    ],
 )
 def test_pages_need_a_session(site: Site, path: str) -> None:
     with _client(site) as client:

@@ -48,6 +48,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from jointuse.audit.ledger_search import (
+    OPERATOR,
     LedgerFilter,
     _text,
     parse_moment,
@@ -225,15 +226,32 @@ def _deadlines(discovered: datetime, improper: bool) -> dict[str, str]:
 
 
 def scope(
-    engine: Engine, question: ScopeQuestion, *, auditor: str, page_size: int = 5000
+    engine: Engine,
+    question: ScopeQuestion,
+    *,
+    auditor: str,
+    page_size: int = 5000,
+    within_party: str | None = None,
+    reader_party: str | None = None,
 ) -> ScopeReport:
-    """The scope report of ``question`` (the reading recorded on the ledger first)."""
+    """The scope report of ``question`` (the reading recorded on the ledger first).
+
+    ``within_party``: a joint user's auditor (the console) scopes the credentials of their own
+    party only — a user is looked for among its people, another party or another party's token
+    is not found — and the reading is recorded under that party. ``reader_party``: whose
+    auditor reads (default: ``within_party``, else the operator)."""
     notes: list[str] = []
     since, until = question.since, question.until
     party = question.party
+    if within_party is not None:
+        if party is not None and party != within_party:
+            raise NotFound(f"no party {party!r} among yours", field="party")
+        party = within_party
     credential: dict[str, str] = {}
     if question.token_id is not None:
         token, tokens = _token(engine, question.token_id)
+        if within_party is not None and token.party_code != within_party:
+            raise NotFound(f"no token {question.token_id!r}", field="token")
         party = token.party_code
         valid_to = _end_of(token)
         since, until = max(since, token.created_at), min(until, valid_to)
@@ -259,12 +277,18 @@ def scope(
                 else ""
             )
         )
-    elif party is not None:
-        credential = {"party": party}
+    elif question.user is not None:
+        credential = {"user": question.user} | ({"party": party} if party else {})
     else:
-        credential = {"user": question.user or ""}
+        credential = {"party": party or ""}
     base = LedgerFilter(party=party, acting_user=question.user, since=since, until=until)
-    request_id = record_reading(engine, auditor=auditor, purpose="audit:incident_scope", where=base)
+    request_id = record_reading(
+        engine,
+        auditor=auditor,
+        purpose="audit:incident_scope",
+        where=base,
+        party=reader_party or within_party or OPERATOR,
+    )
     people: dict[str, _Person] = {}
     point_only: dict[str, _Person] = {}
     point_owner: dict[str, str] = {}

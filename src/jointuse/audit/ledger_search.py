@@ -178,9 +178,11 @@ def record_reading(
     purpose: AuditPurpose,
     where: LedgerFilter,
     at: datetime | None = None,
+    party: str = OPERATOR,
 ) -> str:
     """Record that ``auditor`` reads the ledger with ``where`` (its own committed transaction,
-    before any entry is read); return the request ID the entry carries."""
+    before any entry is read); return the request ID the entry carries. ``party``: whose
+    auditor reads (the operator's, default; a joint user's auditor in the console)."""
     who = _text(auditor, "auditor")
     assert who is not None
     request_id = f"audit-{uuid.uuid4().hex[:16]}"
@@ -198,7 +200,7 @@ def record_reading(
         append(
             uow.connection,
             LedgerEntry(
-                party=OPERATOR,
+                party=party,
                 purpose=purpose,
                 action="read",
                 decision="allowed",

@@ -215,3 +215,19 @@ def register_resource(
         change=change,
     )
     return r
+
+
+def contractor_portfolio(
+    uow: UnitOfWork, *, actor: Party
+) -> tuple[list[Agreement], list[repo.Resource]]:
+    """The contractor's own DR agreements (each with its state: proposed, confirmed, withdrawn)
+    and its resources, as it registered them: its own records (IDs, dates, states, groups),
+    none of the customer's data behind them (no gate decision; those are read through the gate
+    by the use cases that need them)."""
+    if actor.kind != "dr_contractor":
+        raise ValidationError("only a DR contractor has DR agreements", field="actor")
+    conn = uow.connection
+    resources = sorted(
+        repo.resources_of(conn, actor.code).values(), key=lambda r: r.supply_point_id
+    )
+    return repo.agreements_for(conn, actor.code), resources

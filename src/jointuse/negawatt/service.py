@@ -61,6 +61,7 @@ from sqlalchemy import Engine
 
 from jointuse.core.db import UnitOfWork
 from jointuse.negawatt.agreements import (
+    contractor_portfolio,
     register_agreement,
     register_group,
     register_resource,
@@ -114,6 +115,7 @@ __all__ = [
     "agreement_period",
     "amend_event",
     "cancel_event",
+    "contractor_portfolio",
     "create_event",
     "dr_resource_relation",
     "event_runs",

@@ -579,7 +579,15 @@ def add_user(
     )
     with _unit(db) as conn:
         _require_not_deregistered(_require(conn, party_code), moment, "user")
-        repo.insert_user(conn, user)
+        try:
+            repo.insert_user(conn, user)
+        except IntegrityError as exc:  # the code is taken: 409 naming pk_party_user
+            from jointuse.core.conflicts import conflict_from
+
+            conflict = conflict_from(exc)
+            if conflict is None:
+                raise
+            raise conflict from None
     return user
 
 

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Engine
 
+from jointuse.core.calendar import JST
 from jointuse.core.db import UnitOfWork
 from jointuse.core.errors import JointuseError, ValidationError
 from jointuse.core.http import run_unit
@@ -50,6 +51,17 @@ templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+def jst(moment: datetime | str | None) -> str:
+    """A moment (or its ISO text) as ``YYYY-MM-DD HH:MM`` JST, for the pages (``|jst``)."""
+    if moment is None or moment == "":
+        return ""
+    at = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    return at.astimezone(JST).strftime("%Y-%m-%d %H:%M") if at.tzinfo else str(moment)
+
+
+templates.filters["jst"] = jst
 
 
 class CsrfRefused(JointuseError):

@@ -5,8 +5,11 @@ session, :func:`jointuse.webauth.service.open_party`), then by kind of party —
   through the gate (P2) with the automatic match shown field by field
   (:func:`jointuse.flows.preview.preview_judgement`), judged OK, NG with reasons, or as the
   automatic judgement (:func:`jointuse.flows.steps.judge_forwarding`); its filings and states;
-* auditor (a party listed in ``JOINTUSE_WEB_AUDITORS`` until user roles exist): the ledger's
-  signed checkpoints and a verification run on demand (:func:`jointuse.ledger.auditing.verify`);
+* auditor (a user with the role ``auditor``, or a party listed in ``JOINTUSE_WEB_AUDITORS``):
+  the ledger's signed checkpoints and a verification run on demand
+  (:func:`jointuse.ledger.auditing.verify`); the search, the anomaly report and incident scoping
+  are in :mod:`.console_audit`;
+* DR contractor: :mod:`.console_dr`; a party's administrator: :mod:`.console_admin`;
 * TSO: its work orders (open, widen, close: :mod:`jointuse.workorders.service`) and the
   contacts (name, address, phone; P4) an open order opened
   (:func:`jointuse.customers.service.tso_customer_lookup`).
@@ -29,7 +32,7 @@ from jointuse.access.refusals import record_refusal
 from jointuse.core.calendar import JST
 from jointuse.core.db import UnitOfWork
 from jointuse.core.edge import EdgeRefusal
-from jointuse.core.errors import JointuseError, ValidationError
+from jointuse.core.errors import AccessDenied, JointuseError, ValidationError
 from jointuse.core.http import run_unit
 from jointuse.customers import service as customers
 from jointuse.flows import service as flows
@@ -92,24 +95,34 @@ async def _as_party(
     try:
         return await in_session(request, run, form=form)
     except JointuseError as exc:
-        if exc.status != 401 and not exc.recorded_on_ledger:
-            engine = engine_of(request)
-            refusal = EdgeRefusal(
-                purpose=purpose,
-                action="write" if action == "write" else "read",
-                path_params=dict(request.path_params),
-                reason=str(exc.details.get("reason") or exc.code),
-                request_id=_rid(request),
-            )
-            with contextlib.suppress(JointuseError):  # the session itself ended: nothing to record
-                await run_unit(
-                    engine,
-                    record_refusal,
-                    engine,
-                    sessions.party_of(request.cookies.get(SESSION_COOKIE), now(request)),
-                    refusal,
-                )
+        await record_console_refusal(request, exc, purpose=purpose, action=action)
         raise
+
+
+async def record_console_refusal(
+    request: Request, exc: JointuseError, *, purpose: str | None, action: str = "read"
+) -> None:
+    """Put the refusal of the signed-in party on the ledger (as the API's edge does), unless the
+    gate did already or the session itself ended (401: nobody to record)."""
+    if exc.status == 401 or exc.recorded_on_ledger:
+        return
+    engine = engine_of(request)
+    refusal = EdgeRefusal(
+        purpose=purpose,
+        action="write" if action == "write" else "read",
+        path_params=dict(request.path_params),
+        reason=str(exc.details.get("reason") or exc.code),
+        request_id=_rid(request),
+    )
+    with contextlib.suppress(JointuseError):  # the session itself ended: nothing to record
+        await run_unit(
+            engine,
+            record_refusal,
+            engine,
+            sessions.party_of(request.cookies.get(SESSION_COOKIE), now(request)),
+            refusal,
+        )
+    exc.recorded_on_ledger = True
 
 
 @router.get("/sign-in")
@@ -140,14 +153,45 @@ async def home(request: Request) -> Response:
         session, _ = await _as_party(request, lambda uow, s, p: None)
     except JointuseError as exc:
         return error_page(request, exc)
-    assert session.party is not None
-    if session.party.kind == "retailer":
-        return redirect("/console/forwardings")
-    if session.party.kind == "tso":
-        return redirect("/console/work-orders")
-    if session.party.code in getattr(request.app.state, "web_auditors", frozenset()):
-        return redirect("/console/ledger")
-    return render(request, "console_home.html", session=session)
+    party = session.party
+    assert party is not None
+    auditors: frozenset[str] = getattr(request.app.state, "web_auditors", frozenset())
+    if party.role not in ("auditor", "administrator"):
+        if party.kind == "retailer":
+            return redirect("/console/forwardings")
+        if party.kind == "tso":
+            return redirect("/console/work-orders")
+        if party.kind == "dr_contractor":
+            return redirect("/console/dr")
+        if party.code in auditors:
+            return redirect("/console/ledger")
+    return render(
+        request,
+        "console_home.html",
+        session=session,
+        party=party,
+        links=_home_links(party, party.code in auditors),
+    )
+
+
+def _home_links(party: Party, listed_auditor: bool) -> list[tuple[str, str]]:
+    """The pages of the signed-in user, by role and kind of party: ``(path, message key)``."""
+    if party.role == "administrator":
+        return [("/console/admin", "admin_title")]
+    if party.role == "auditor" or listed_auditor:
+        anomalies = [("/console/audit/anomalies", "anomalies_title")]  # of a party's people
+        return [
+            ("/console/audit", "audit_search_title"),
+            *(anomalies if party.role == "auditor" else []),
+            ("/console/audit/incident", "incident_title"),
+            ("/console/ledger", "ledger_title"),
+        ]
+    by_kind = {
+        "retailer": [("/console/forwardings", "inbox_title")],
+        "tso": [("/console/work-orders", "work_orders_title")],
+        "dr_contractor": [("/console/dr", "dr_title")],
+    }
+    return by_kind.get(party.kind, [])
 
 
 # --- retailer ------------------------------------------------------------------------------------
@@ -451,15 +495,24 @@ def auditors_from(env: Mapping[str, str]) -> frozenset[str]:
     return frozenset(c.strip() for c in env.get(AUDITORS_ENV, "").split(",") if c.strip())
 
 
-def _require_auditor(request: Request, party: Party) -> None:
+def auditor_scope(request: Request, party: Party) -> str | None:
+    """Whose entries the signed-in auditor reads: None for the whole ledger (a party listed in
+    ``JOINTUSE_WEB_AUDITORS``: the operator's audit), the party's own code for a user with the
+    role ``auditor`` of any other party; anyone else is refused (``role_not_permitted``)."""
     allowed: frozenset[str] = getattr(request.app.state, "web_auditors", frozenset())
-    if party.code not in allowed:
-        raise ValidationError(
-            "the ledger's state is shown to the auditors only",
-            field="party",
-            valid=f"a party listed in {AUDITORS_ENV}",
-            reason="not_an_auditor",
-        )
+    if party.code in allowed:
+        return None
+    if party.role == "auditor":
+        return party.code
+    raise AccessDenied(
+        "the ledger is shown to auditors only: a user with the role auditor, or a party "
+        f"listed in {AUDITORS_ENV}",
+        reason="role_not_permitted",
+    )
+
+
+def _require_auditor(request: Request, party: Party) -> None:
+    auditor_scope(request, party)
 
 
 def _checkpoints(engine: Any) -> list[dict[str, Any]]:

@@ -202,9 +202,20 @@ def resolve(conn: Connection, cookie: str | None, at: datetime) -> WebSession:
         account = Account(m["account_id"], email)
     else:
         token = parties_repo.token_credentials(conn, m["token_id"], at)
-        if token is None or token.code != m["party_code"] or token.status is None:
+        if (
+            token is None
+            or token.code != m["party_code"]
+            or token.status is None
+            or token.user_deactivated_at is not None
+        ):
             raise ended
-        party = Party(code=token.code, kind=token.kind, status=PartyStatus(token.status))
+        party = Party(
+            code=token.code,
+            kind=token.kind,
+            status=PartyStatus(token.status),
+            user=token.user_code,
+            role=token.role,
+        )
     conn.execute(update(web_session).where(web_session.c.id == m["id"]).values(last_seen_at=at))
     return WebSession(
         id=m["id"],

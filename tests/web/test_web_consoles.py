@@ -1,0 +1,289 @@
+"""The consoles of issue 11 over HTTP (TestClient, https; SQLite and PostgreSQL): who may open
+the auditor's, the DR contractor's and the administrator's pages — every refusal on the ledger —
+and that each reading is on the ledger as the same reading by the CLI or the API is."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+
+from console_world import night_reads, settled_dr, user_token
+from jointuse.core.errors import JointuseError
+from jointuse.ledger.service import find_entries
+from jointuse.parties import service as parties
+from jointuse.web.slot_chart import slot_chart, slot_time
+from web_world import A, Site
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found is not None
+    return found.group(1)
+
+
+def _signed_in(site: Site, token: str) -> tuple[TestClient, str]:
+    client = TestClient(site.app, base_url="https://testserver")  # type: ignore[arg-type]
+    page = client.get("/console/sign-in")
+    r = client.post(
+        "/console/sign-in",
+        data={"csrf": _csrf(page.text), "token": token},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    home = client.get("/console", follow_redirects=True)
+    return client, _csrf(home.text)
+
+
+def _denied(site: Site, party: str, purpose: str) -> list[object]:
+    with site.engine.connect() as conn:
+        return [
+            e.entry
+            for e in find_entries(conn)
+            if e.entry.party == party
+            and e.entry.purpose == purpose
+            and e.entry.decision == "denied"
+        ]
+
+
+def test_an_operator_is_refused_the_auditors_pages_and_each_refusal_is_on_the_ledger(
+    site: Site,
+) -> None:
+    token = user_token(site, "r-old", "op", "operator")
+    client, csrf = _signed_in(site, token)
+    with client:
+        assert client.get("/console/audit").status_code == 403
+        assert client.get("/console/audit/anomalies").status_code == 403
+        r = client.post(
+            "/console/audit/incident",
+            data={"csrf": csrf, "party": "r-old", "since": "2024-01-01", "until": "2026-12-31"},
+        )
+        assert r.status_code == 403 and "access_denied" in r.text
+        r = client.post("/console/audit", data={"csrf": csrf, "point": A})
+        assert r.status_code == 403
+    for purpose in ("audit:ledger_show", "audit:anomalies", "audit:incident_scope"):
+        refused = _denied(site, "r-old", purpose)
+        assert refused, purpose
+        assert all(e.acting_user == "op" for e in refused)  # type: ignore[attr-defined]
+        reasons = {r.reason for e in refused for r in e.items_refused}  # type: ignore[attr-defined]
+        assert reasons == {"role_not_permitted"}, purpose
+    with site.engine.connect() as conn:  # nothing was read: no reading recorded as allowed
+        assert not [
+            e
+            for e in find_entries(conn)
+            if e.entry.purpose.startswith("audit:") and e.entry.decision == "allowed"
+        ]
+
+
+def test_a_partys_auditor_searches_its_own_entries_and_the_search_is_on_the_ledger(
+    site: Site,
+) -> None:
+    token = user_token(site, "r-old", "aud", "auditor")
+    client, csrf = _signed_in(site, token)
+    with client:
+        r = client.post("/console/audit", data={"csrf": csrf, "point": A})
+        assert r.status_code == 200, r.text
+        rows = re.findall(r"<tr><td>(\d+)</td><td>[^<]*</td><td>([^<]*)</td>", r.text)
+        assert rows and {party for _seq, party in rows} == {"r-old"}  # never tso-03's
+        assert A not in str(r.url)  # the point stays out of the URL (a POST)
+        r = client.post("/console/audit", data={"csrf": csrf, "party": "tso-03"})
+        assert r.status_code == 422 and "tso-03" in r.text
+        r = client.post("/console/audit", data={"csrf": csrf, "since": "yesterday"})
+        assert r.status_code == 422 and 'id="form-error"' in r.text
+    with site.engine.connect() as conn:
+        readings = [
+            e.entry
+            for e in find_entries(conn, supply_point_id=A)
+            if e.entry.purpose == "audit:ledger_show"
+        ]
+    assert readings and readings[0].party == "r-old" and readings[0].acting_user == "aud"
+    assert _denied(site, "r-old", "audit:ledger_show")  # the refused searches too
+
+
+def test_a_partys_auditor_scopes_only_its_own_credentials(site: Site) -> None:
+    token = user_token(site, "r-old", "aud", "auditor")
+    tso_token_id = site.tso_token.removeprefix("ju_").split(".", 1)[0]
+    client, csrf = _signed_in(site, token)
+    window = {"since": "2020-01-01", "until": datetime.now(UTC).date().isoformat()}
+    with client:
+        r = client.post(
+            "/console/audit/incident", data={"csrf": csrf, "token": tso_token_id, **window}
+        )
+        assert r.status_code == 404, r.text
+        r = client.post("/console/audit/incident", data={"csrf": csrf, "party": "r-old", **window})
+        assert r.status_code == 200, r.text
+        assert 'id="people-count">1<' in r.text  # A's occupant, by point
+        assert A in r.text
+    assert _denied(site, "r-old", "audit:incident_scope")
+    with site.engine.connect() as conn:
+        scoped = [e.entry for e in find_entries(conn) if e.entry.purpose == "audit:incident_scope"]
+    assert any(e.decision == "allowed" and e.acting_user == "aud" for e in scoped)
+
+
+def test_the_anomaly_report_names_a_person_reading_at_night(site: Site) -> None:
+    night_reads(site, "r-old", "op")
+    client, _csrf_token = _signed_in(site, user_token(site, "r-old", "aud", "auditor"))
+    with client:
+        r = client.get("/console/audit/anomalies")
+    assert r.status_code == 200, r.text
+    assert "夜間の参照" in r.text and "<td>op</td>" in r.text
+    with site.engine.connect() as conn:
+        made = [e.entry for e in find_entries(conn) if e.entry.purpose == "audit:anomalies"]
+    assert made and made[-1].party == "r-old" and made[-1].acting_user == "aud"
+
+
+def test_a_non_administrator_is_refused_the_administration_and_changes_nothing(
+    site: Site,
+) -> None:
+    client, csrf = _signed_in(site, user_token(site, "r-old", "aud", "auditor"))
+    with client:
+        assert client.get("/console/admin").status_code == 403
+        r = client.post(
+            "/console/admin/users",
+            data={"csrf": csrf, "code": "intruder", "name": "X", "role": "operator"},
+        )
+        assert r.status_code == 403
+        r = client.post("/console/admin/tokens", data={"csrf": csrf, "user": "aud"})
+        assert r.status_code == 403 and "ju_" not in r.text
+    assert "intruder" not in {u.code for u in parties.list_users(site.engine, "r-old")}
+    refused = _denied(site, "r-old", "admin:party")
+    assert len(refused) == 3 and {e.action for e in refused} == {"read", "write"}  # type: ignore[attr-defined]
+
+
+def test_an_administrator_manages_users_and_tokens_of_its_own_party_only(site: Site) -> None:
+    client, csrf = _signed_in(site, user_token(site, "r-old", "adm", "administrator"))
+    with client:
+        r = client.post(
+            "/console/admin/users",
+            data={"csrf": csrf, "code": "Field.1", "name": "現場 一郎", "role": "field_staff"},
+        )
+        assert r.status_code == 200 and "field.1" in r.text
+        r = client.post(
+            "/console/admin/users",
+            data={"csrf": csrf, "code": "field.1", "name": "again", "role": "operator"},
+        )
+        assert r.status_code == 409, r.text
+        r = client.post("/console/admin/tokens", data={"csrf": csrf, "user": "field.1"})
+        secret = re.search(r'id="secret">(ju_[^<]+)<', r.text)
+        assert r.status_code == 200 and secret is not None
+        token_id = secret.group(1).removeprefix("ju_").split(".", 1)[0]
+        assert client.get("/console/admin").text.count(secret.group(1)) == 0  # shown once
+        other = site.tso_token.removeprefix("ju_").split(".", 1)[0]
+        r = client.post(f"/console/admin/tokens/{other}/revocation", data={"csrf": csrf})
+        assert r.status_code == 404  # another party's token
+        r = client.post(f"/console/admin/tokens/{token_id}/revocation", data={"csrf": csrf})
+        assert r.status_code == 200
+        r = client.post("/console/admin/users/field.1/deactivation", data={"csrf": csrf})
+        assert r.status_code == 200
+    with pytest.raises(JointuseError), site.engine.connect() as conn:
+        parties.authenticate(
+            conn, bearer=secret.group(1), client_cert_fingerprint=None, at=datetime.now(UTC)
+        )
+    # the other party's token still works
+    with site.engine.connect() as conn:
+        assert (
+            parties.authenticate(
+                conn, bearer=site.tso_token, client_cert_fingerprint=None, at=datetime.now(UTC)
+            ).code
+            == "tso-03"
+        )
+    users = {u.code: u for u in parties.list_users(site.engine, "r-old")}
+    assert users["field.1"].role == "field_staff" and users["field.1"].deactivated_at is not None
+
+
+def test_an_administrator_registers_and_removes_the_webhook_its_secret_shown_once(
+    site: Site,
+) -> None:
+    client, csrf = _signed_in(site, user_token(site, "r-old", "adm", "administrator"))
+    with client:
+        r = client.post(
+            "/console/admin/webhook", data={"csrf": csrf, "url": "http://hooks.example/x"}
+        )
+        assert r.status_code == 422  # https only here
+        r = client.post(
+            "/console/admin/webhook", data={"csrf": csrf, "url": "https://hooks.example/x"}
+        )
+        assert r.status_code == 200 and re.search(r'id="secret">whsec_', r.text)
+        page = client.get("/console/admin").text
+        assert "https://hooks.example/x" in page and "whsec_" not in page
+        r = client.post("/console/admin/webhook/removal", data={"csrf": csrf})
+        assert r.status_code == 200 and 'id="no-webhook"' in r.text
+
+
+def test_a_deactivated_users_console_session_ends(site: Site) -> None:
+    client, _ = _signed_in(site, user_token(site, "r-old", "aud", "auditor"))
+    with client:
+        assert client.get("/console/audit").status_code == 200
+        parties.deactivate_user(site.engine, "r-old", "aud")
+        assert client.get("/console/audit").status_code == 401
+
+
+def test_the_dr_settlement_page_reads_each_point_through_the_gate(site: Site) -> None:
+    settled = settled_dr(site)
+    client, _ = _signed_in(site, settled.token)
+    with client:
+        r = client.get("/console/dr")
+        assert r.status_code == 200 and settled.agreement_id in r.text and "同意済み" in r.text
+        r = client.get(f"/console/dr/settlements/{settled.run_id}")
+        assert r.status_code == 200, r.text
+        assert r.text.count("<polyline") == 2 and "13:00" in r.text
+        assert client.get("/console/dr/settlements/nope").status_code == 404
+    with site.engine.connect() as conn:
+        reads = [
+            e.entry
+            for e in find_entries(conn, supply_point_id=A)
+            if e.entry.party == "dr-web" and e.entry.purpose == "P5_negawatt"
+        ]
+    assert any(
+        e.action == "read" and e.decision == "allowed" and "baseline" in e.items_granted
+        for e in reads
+    )
+    # an auditor of the contractor reaches no results
+    client, _ = _signed_in(site, user_token(site, "dr-web", "dr-aud", "auditor"))
+    with client:
+        assert client.get(f"/console/dr/settlements/{settled.run_id}").status_code == 403
+    assert _denied(site, "dr-web", "P5_negawatt")
+
+
+def test_the_slot_chart_draws_both_series_and_the_event_window() -> None:
+    base = ["1.0"] * 48
+    actual: list[str | None] = ["1.0"] * 26 + ["0.5"] * 8 + [None] * 14
+    chart = slot_chart(base, actual, 27, 34)
+    assert chart is not None and chart.slots == 48 and chart.peak == 1.0
+    assert len(chart.baseline.split()) == 48 and len(chart.actual.split()) == 34
+    x, width = chart.window
+    step = (720 - 52 - 8) / 48
+    assert x == pytest.approx(52 + 26 * step) and width == pytest.approx(8 * step)
+    assert slot_chart([None] * 48, None, 1, 2) is None
+    assert slot_time(27) == "13:00" and slot_time(1) == "00:00"
+
+
+def test_a_listed_auditor_searches_and_scopes_the_whole_ledger(site: Site) -> None:
+    """occto is in JOINTUSE_WEB_AUDITORS (the world's app): its system client's console reads
+    every party's entries and scopes any party's token; its readings are recorded as occto's."""
+    client, csrf = _signed_in(site, site.auditor_token)
+    tso_token_id = site.tso_token.removeprefix("ju_").split(".", 1)[0]
+    with client:
+        r = client.post("/console/audit", data={"csrf": csrf, "point": A})
+        assert r.status_code == 200, r.text
+        rows = re.findall(r"<tr><td>(\d+)</td><td>[^<]*</td><td>([^<]*)</td>", r.text)
+        assert {"tso-03", "r-old"} <= {party for _seq, party in rows}
+        r = client.post(
+            "/console/audit/incident",
+            data={
+                "csrf": csrf,
+                "token": tso_token_id,
+                "since": "2020-01-01",
+                "until": datetime.now(UTC).date().isoformat(),
+            },
+        )
+        assert r.status_code == 200, r.text
+        assert "tso-03" in r.text
+        assert client.get("/console/audit/anomalies").status_code == 403  # a party's auditors'
+    with site.engine.connect() as conn:
+        readings = [e.entry for e in find_entries(conn) if e.entry.purpose.startswith("audit:")]
+    allowed = {(e.purpose, e.party, e.acting_user) for e in readings if e.decision == "allowed"}
+    assert ("audit:ledger_show", "occto", "occto:client") in allowed
+    assert ("audit:incident_scope", "occto", "occto:client") in allowed

@@ -16,7 +16,8 @@ Interpretations of that matrix made in this table:
   judgement; the area's TSO reads the judgement (the matching result it needs to fix the date).
 * P4 (need-to-know, the work-orders issue): the TSO reads a customer's name, address and phone
   only through a work order whose scope holds the point (``work_order``), not as the area's TSO;
-  as the area's TSO it writes the supply-point items and the readings and reads the readings.
+  as the area's TSO it writes the supply-point items and the readings and reads them (it is the
+  controller of the supply-point items: a correction request routed to it names one).
 * The TSO answers for the basic information of remote-island and last-resort customers
   (``basic_controller``): it reads and writes their name, address and phone under P1.
 * Interval meter data (30-minute readings) reach the retailer supplying the point under the
@@ -104,7 +105,7 @@ EXPECTED: dict[tuple[str, str, str], tuple[frozenset[str], frozenset[str]]] = {
     ),
     ("P3_supply_point_confirmation", "occto", "switching_operator"): (SUPPLY_POINT, NONE),
     # P4 — TSO operations
-    ("P4_tso_operations", "tso", "area_tso"): (READINGS, SUPPLY_POINT | READINGS),
+    ("P4_tso_operations", "tso", "area_tso"): (SUPPLY_POINT | READINGS, SUPPLY_POINT | READINGS),
     ("P4_tso_operations", "tso", "work_order"): (frozenset({"name", "address", "phone"}), NONE),
     ("P4_tso_operations", "retailer", "contract_holder"): (READINGS, NONE),
     # P5 — negawatt

@@ -364,6 +364,18 @@ def test_correction_of_a_point_item_refused_by_the_tso_with_reasons(site: Site) 
         headers=me,
     ).json()
     assert [p["party"] for p in req["parties"]] == ["tso-03"]
+    # The TSO, controller of the supply-point items, reads the request through the gate (P4).
+    seen = client.get(f"/v1/rights-requests/{req['id']}", headers=_bearer(tokens["tso-03"]))
+    assert seen.status_code == 200, seen.text
+    with engine.connect() as conn:
+        read = [
+            (e.entry.decision, e.entry.rule_id, e.entry.items_granted)
+            for e in find_entries(conn, party="tso-03", limit=50)
+            if e.entry.action == "read"
+            and e.entry.purpose == "P4_tso_operations"
+            and e.entry.rule_id == "P4-tso"
+        ]
+    assert read == [("allowed", "P4-tso", ("current_limit",))]
     r = client.post(
         f"/v1/rights-requests/{req['id']}/refusal",
         json={"reasons": ["現地確認の結果、30Aで正しい"]},
@@ -609,3 +621,34 @@ def test_a_party_lists_the_requests_addressed_to_it_without_personal_data(site: 
     )
     assert others.status_code == 200 and others.json()["requests"] == []
     assert client.get("/v1/rights-requests").status_code == 401
+
+
+def test_the_controller_reads_a_correction_through_the_gate(site: Site) -> None:
+    """A correction carries the customer's data: the controller's read of it is a decision of
+    the gate (its P1 rule for basic items), on the ledger; a party it is not addressed to is
+    refused, and the refusal is on the ledger too."""
+    client, sink, _mailer, engine, tokens = site
+    me = _enrol(client, sink, "new@example.jp", "NEW-1")
+    req = client.post(
+        "/v1/me/requests/correction",
+        json={"category": "basic", "item": "phone", "value": "09011112222", "reason": "変更"},
+        headers=me,
+    ).json()
+    seen = client.get(f"/v1/rights-requests/{req['id']}", headers=_bearer(tokens["r-new"]))
+    assert seen.status_code == 200, seen.text
+    assert seen.json()["detail"]["item"] == "phone"
+    other = client.get(f"/v1/rights-requests/{req['id']}", headers=_bearer(tokens["r-old"]))
+    assert other.status_code == 404
+    with engine.connect() as conn:
+        reads = [
+            e.entry for e in find_entries(conn, party="r-new", limit=50) if e.entry.action == "read"
+        ]
+        refused = [
+            e.entry
+            for e in find_entries(conn, party="r-old", limit=50)
+            if e.entry.decision == "denied"
+        ]
+    assert [(e.decision, e.rule_id, e.purpose, e.items_granted, e.customer_id) for e in reads] == [
+        ("allowed", "P1-retailer", "P1_wheeling", ("phone",), "c-new")
+    ]
+    assert [e.items_refused[0].reason for e in refused] == ["rights_request_unknown"]

@@ -846,25 +846,56 @@ def _addressed(
     return r, mine[0]
 
 
+def _correction_items(category: str, item: str) -> frozenset[str]:
+    """The items a controller reaches handling a correction of ``item`` (of ``category``): the
+    item itself; for negawatt the baseline it settles again."""
+    return frozenset({item}) if category != "negawatt" else frozenset({"baseline"})
+
+
 def party_view(
-    uow: UnitOfWork, actor: Party, rights_id: str, *, request_id: str, at: datetime
+    uow: UnitOfWork,
+    gate: Gate,
+    actor: Party,
+    rights_id: str,
+    *,
+    request_id: str,
+    at: datetime,
 ) -> dict[str, Any]:
-    """A request as the party it is addressed to sees it (what to correct, or to stop), the
-    reading on the ledger: the customer's request opened it to that party."""
+    """A request as the party it is addressed to sees it (what to correct, or to stop).
+
+    A correction carries the customer's personal data (the item and its corrected value), so
+    the controller's reading is a decision of the gate: a read of the item under the purpose of
+    the controller's rule for the category (:data:`APPLY_PURPOSE`), allowed only while the
+    controller's relation holds; a refusal is on the ledger (:class:`PolicyDenied`). A stop-use
+    request names no item: its reading is recorded as the addressee's."""
     r, mine = _addressed(uow, actor, rights_id, request_id)
-    append(
-        uow.connection,
-        LedgerEntry(
-            party=actor.code,
-            purpose=f"subject:{r.kind}",
-            action="read",
-            decision="allowed",
-            customer_id=r.detail.get("customer_id"),
-            supply_point_id=r.detail.get("supply_point_id"),
-            rule_id=f"subject:{r.kind}:addressee",
+    d = r.detail
+    if r.kind == "correction":
+        gate.read(
+            uow,
+            actor=actor,
+            purpose=APPLY_PURPOSE.get((d["category"], actor.kind), "P1_wheeling"),
+            target=TargetRef(
+                supply_point_id=d.get("supply_point_id"), customer_id=d["customer_id"]
+            ),
+            items=_correction_items(d["category"], d["item"]),
             request_id=request_id,
-        ),
-    )
+            at=at,
+        )
+    else:
+        append(
+            uow.connection,
+            LedgerEntry(
+                party=actor.code,
+                purpose=f"subject:{r.kind}",
+                action="read",
+                decision="allowed",
+                customer_id=d.get("customer_id"),
+                supply_point_id=d.get("supply_point_id"),
+                rule_id=f"subject:{r.kind}:addressee",
+                request_id=request_id,
+            ),
+        )
     out = view(uow.connection, r, at, steps=False)
     out["your_role"] = mine["role"]
     out["your_state"] = mine["state"]
@@ -953,7 +984,7 @@ def accept_correction(
         actor=actor,
         purpose=purpose,
         target=target,
-        items=frozenset({item}) if category != "negawatt" else frozenset({"baseline"}),
+        items=_correction_items(category, item),
         request_id=request_id,
         at=at,
         change=change,

@@ -151,7 +151,7 @@ async def addressed_list(
 async def addressed(rights_id: str, credentials: CredentialsDep) -> Any:
     def use_case(uow: UnitOfWork, caller: Caller) -> dict[str, Any]:
         return rr.party_view(
-            uow, caller.party, rights_id, request_id=caller.request_id, at=caller.at
+            uow, caller.gate, caller.party, rights_id, request_id=caller.request_id, at=caller.at
         )
 
     return await _call(credentials, use_case)

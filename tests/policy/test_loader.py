@@ -43,7 +43,10 @@ def load_error(path: Path) -> ConfigError:
 
 def test_shipped_policy_shape() -> None:
     policy = load_policy()
-    assert [p.key for p in policy.purposes if not p.joint_use] == ["C1_usage_inquiry"]
+    assert [p.key for p in policy.purposes if not p.joint_use] == [
+        "retail_billing",
+        "C1_usage_inquiry",
+    ]
     assert [p.key for p in policy.purposes if p.joint_use] == [
         "P1_wheeling",
         "P2_cancellation_forwarding",
@@ -127,7 +130,7 @@ def test_unknown_purpose(tmp_path: Path) -> None:
     err = load_error(path)
     assert err.line == line_of(text, '"P4_tso_ops"')
     assert "P4-tso" in err.message and "did you mean 'P4_tso_operations'" in err.message
-    assert len(err.valid) == 6  # the five of joint use and C1_usage_inquiry
+    assert len(err.valid) == 7  # the five of joint use, retail_billing and C1_usage_inquiry
 
 
 def test_rule_without_purpose(tmp_path: Path) -> None:

@@ -107,7 +107,8 @@ EXPECTED: dict[tuple[str, str, str], tuple[frozenset[str], frozenset[str]]] = {
     # P4 — TSO operations
     ("P4_tso_operations", "tso", "area_tso"): (SUPPLY_POINT | READINGS, SUPPLY_POINT | READINGS),
     ("P4_tso_operations", "tso", "work_order"): (frozenset({"name", "address", "phone"}), NONE),
-    ("P4_tso_operations", "retailer", "contract_holder"): (READINGS, NONE),
+    # Outside joint use: the retailer bills its own customer (retail_billing, not P4)
+    ("retail_billing", "retailer", "contract_holder"): (READINGS, NONE),
     # P5 — negawatt
     ("P5_negawatt", "dr_contractor", "dr_resource"): (
         NEGAWATT | {"supply_point_id"} | READINGS,

@@ -83,7 +83,7 @@ async def correction(rights_id: str, request: Request) -> Response:
     rid = _rid(request)
 
     def use_case(uow: UnitOfWork, s: WebSession, party: Party) -> dict[str, Any]:
-        return rr.party_view(uow, party, rights_id[:64], request_id=rid, at=at)
+        return rr.party_view(uow, s_gate(request), party, rights_id[:64], request_id=rid, at=at)
 
     try:
         session, r = await _as_party(request, use_case, purpose=PURPOSE)
@@ -182,7 +182,7 @@ async def stop_use_request(rights_id: str, request: Request) -> Response:
     rid = _rid(request)
 
     def use_case(uow: UnitOfWork, s: WebSession, party: Party) -> dict[str, Any]:
-        return rr.party_view(uow, party, rights_id[:64], request_id=rid, at=at)
+        return rr.party_view(uow, s_gate(request), party, rights_id[:64], request_id=rid, at=at)
 
     try:
         session, r = await _as_party(request, use_case, purpose=STOP_USE)

@@ -179,6 +179,18 @@ def test_allowed_reads_of_every_granted_item_never_end_in_500(registered: World)
     w = registered
     r = w.client.get("/v1/customers/C0001", headers=w.headers("tso-03", P4))
     assert r.status_code == 200, r.text
+    granted = set(r.json()["items"])
+    # with no items asked, the rule granting the most: the supply point items the TSO controls
+    # and its readings (P4-tso); never the basic information
+    assert {"current_limit", "interval_readings"} <= granted
+    assert not granted & {"name", "address", "phone", "contract_number"}
+    assert w.ledger()[0]["rule_id"] == "P4-tso"
+    r = w.client.get(
+        "/v1/customers/C0001",
+        params={"items": "name,address,phone"},
+        headers=w.headers("tso-03", P4),
+    )
+    assert r.status_code == 200, r.text
     assert set(r.json()["items"]) == {"name", "address", "phone"}  # the work order's grant
     assert w.ledger()[0]["rule_id"] == "P4-tso-field-work"
     r = w.client.get(

@@ -24,6 +24,8 @@ VALID_PURPOSES = [
     "P3_supply_point_confirmation",
     "P4_tso_operations",
     "P5_negawatt",
+    "retail_billing",
+    "C1_usage_inquiry",
 ]
 
 

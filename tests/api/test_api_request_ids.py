@@ -52,7 +52,7 @@ def test_two_parties_sending_one_request_id_get_their_own_on_the_ledger(world: W
         ours[1],
     )
     assert before["caller_request_id"] == latest["caller_request_id"] == "shared-1"
-    assert latest["v"] == 3 and latest["acting_user"] is None
+    assert latest["v"] == 4 and latest["acting_user"] is None
 
 
 def test_an_unsafe_request_id_is_percent_encoded_and_a_missing_one_is_null(world: World) -> None:

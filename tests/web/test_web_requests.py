@@ -313,7 +313,10 @@ def test_a_controller_refuses_a_correction_with_reasons_in_the_console(site: Sit
     with site.engine.connect() as conn:
         entries = [e.entry for e in find_entries(conn, supply_point_id=A)]
         refused = [e for e in find_entries(conn) if e.entry.party == "tso-03"]
-    assert any(e.party == "r-old" and e.rule_id == "subject:correction:addressee" for e in entries)
+    # the controller's read of the correction: a decision of the gate (its P1 rule)
+    assert any(
+        e.party == "r-old" and e.action == "read" and e.rule_id == "P1-retailer" for e in entries
+    )
     assert any(e.party == "r-old" and e.rule_id == "subject:correction:refuse" for e in entries)
     tso_denied = [e.entry for e in refused if e.entry.decision == "denied"]
     assert len(tso_denied) == 2  # the read and the refusal, each on the ledger

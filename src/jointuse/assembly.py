@@ -21,6 +21,7 @@ from jointuse.core.errors import ConfigError
 from jointuse.policy.loader import default_policy, load_policy
 from jointuse.policy.model import Policy
 from jointuse.policy.versions import PolicyVersions
+from jointuse.retention.config import RetentionPolicy
 
 #: Categories the policy lets parties read that no area stores yet. Their reads are refused
 #: with 501 ``not_available`` (on the ledger), never a 500. None today: negawatt figures are
@@ -28,12 +29,17 @@ from jointuse.policy.versions import PolicyVersions
 UNLOADED: frozenset[str] = frozenset()
 
 
-def area_parts(policy: Policy | None = None) -> list[GateParts]:
+def area_parts(
+    policy: Policy | None = None, retention: RetentionPolicy | None = None
+) -> list[GateParts]:
     """Every area's relations and loaders (those with policy parameters read ``policy``'s;
-    default: the shipped one)."""
+    default: the shipped one; the retention periods ``retention``'s, default: the environment's,
+    ``JOINTUSE_RETENTION_BASIC_DAYS``)."""
     from jointuse.customers.service import gate_parts as customers_parts
     from jointuse.flows.relations import gate_parts as flows_parts
     from jointuse.negawatt.relation import gate_parts as negawatt_parts
+    from jointuse.retention.config import load_policy as load_retention
+    from jointuse.retention.relation import gate_parts as retention_parts
     from jointuse.usage.inquiry import gate_parts as usage_parts
     from jointuse.workorders.relations import gate_parts as work_orders_parts
 
@@ -44,17 +50,26 @@ def area_parts(policy: Policy | None = None) -> list[GateParts]:
         negawatt_parts(the_policy),
         work_orders_parts(),
         usage_parts(),
+        retention_parts(retention or load_retention()),
     ]
 
 
-def build_gate(policy: Policy | None = None, *, versions: PolicyVersions | None = None) -> Gate:
+def build_gate(
+    policy: Policy | None = None,
+    *,
+    versions: PolicyVersions | None = None,
+    retention: RetentionPolicy | None = None,
+) -> Gate:
     """A gate over ``policy`` (default: the shipped one; with ``versions``, the newest of them)
-    with every area's parts. With ``versions`` each request is decided by the version in force
-    at its moment (:mod:`jointuse.policy.versions`)."""
+    with every area's parts (``retention``: the retention periods, default the environment's).
+    With ``versions`` each request is decided by the version in force at its moment
+    (:mod:`jointuse.policy.versions`)."""
     if versions is not None:
         policy = versions.versions[-1].policy
     the_policy = policy or default_policy()
-    return Gate.assemble(the_policy, area_parts(the_policy), unloaded=UNLOADED, versions=versions)
+    return Gate.assemble(
+        the_policy, area_parts(the_policy, retention), unloaded=UNLOADED, versions=versions
+    )
 
 
 @functools.cache

@@ -190,7 +190,7 @@ def test_unknown_purpose_carries_the_valid_purposes(seeded: UowFactory) -> None:
         )
     details = caught.value.to_dict()
     assert details["code"] == "access_denied" and details["reason"] == "purpose_unknown"
-    assert len(details["valid_purposes"]) == 7  # the five of joint use and two outside it
+    assert len(details["valid_purposes"]) == 8  # the five of joint use and three outside it
     (record,) = [r for r in _entries(seeded) if r.entry.request_id == "x"]
     assert record.entry.purpose == "marketing?"
 

@@ -46,6 +46,7 @@ def test_shipped_policy_shape() -> None:
     assert [p.key for p in policy.purposes if not p.joint_use] == [
         "retail_billing",
         "C1_usage_inquiry",
+        "retention_erasure",
     ]
     assert [p.key for p in policy.purposes if p.joint_use] == [
         "P1_wheeling",
@@ -54,7 +55,13 @@ def test_shipped_policy_shape() -> None:
         "P4_tso_operations",
         "P5_negawatt",
     ]
-    assert [k.key for k in policy.party_kinds] == ["retailer", "tso", "occto", "dr_contractor"]
+    assert [k.key for k in policy.party_kinds if k.joint_use] == [
+        "retailer",
+        "tso",
+        "occto",
+        "dr_contractor",
+    ]
+    assert [k.key for k in policy.party_kinds if not k.joint_use] == ["platform"]
     joint = [c.key for c in policy.categories if c.joint_use]
     assert joint == ["basic", "supply_point", "negawatt"]
     counts = [len(policy.items_of(c)) for c in joint]
@@ -130,7 +137,7 @@ def test_unknown_purpose(tmp_path: Path) -> None:
     err = load_error(path)
     assert err.line == line_of(text, '"P4_tso_ops"')
     assert "P4-tso" in err.message and "did you mean 'P4_tso_operations'" in err.message
-    assert len(err.valid) == 7  # the five of joint use, retail_billing and C1_usage_inquiry
+    assert len(err.valid) == 8  # the five of joint use, and three outside it
 
 
 def test_rule_without_purpose(tmp_path: Path) -> None:
@@ -144,7 +151,7 @@ def test_unknown_party_kind_in_rule(tmp_path: Path) -> None:
     path, text = write_variant(tmp_path, 'party_kind = "dr_contractor"', 'party_kind = "dr"', 2)
     err = load_error(path)
     assert err.line == line_of(text, 'party_kind = "dr"')
-    assert err.valid == ["retailer", "tso", "occto", "dr_contractor"]
+    assert err.valid == ["retailer", "tso", "occto", "dr_contractor", "platform"]
 
 
 def test_unknown_relation_in_rule(tmp_path: Path) -> None:

@@ -59,7 +59,7 @@ FORWARDED = frozenset({"name", "address", "contract_number", "supply_point_id"})
 JUDGEMENT = frozenset({"forwarding_judgement"})
 ALL_ITEMS = BASIC | SUPPLY_POINT | NEGAWATT | READINGS | JUDGEMENT
 
-KINDS = ("retailer", "tso", "occto", "dr_contractor")
+KINDS = ("retailer", "tso", "occto", "dr_contractor", "platform")
 RELATIONS = (
     "contract_holder",
     "applicant",
@@ -69,6 +69,8 @@ RELATIONS = (
     "forwarding_addressee",
     "basic_controller",
     "work_order",
+    "usage_inquiry_consent",
+    "retention_due",
     None,
 )
 PURPOSES = (
@@ -77,6 +79,9 @@ PURPOSES = (
     "P3_supply_point_confirmation",
     "P4_tso_operations",
     "P5_negawatt",
+    "retail_billing",
+    "C1_usage_inquiry",
+    "retention_erasure",
 )
 ACTIONS = ("read", "write")
 NONE: frozenset[str] = frozenset()
@@ -109,6 +114,13 @@ EXPECTED: dict[tuple[str, str, str], tuple[frozenset[str], frozenset[str]]] = {
     ("P4_tso_operations", "tso", "work_order"): (frozenset({"name", "address", "phone"}), NONE),
     # Outside joint use: the retailer bills its own customer (retail_billing, not P4)
     ("retail_billing", "retailer", "contract_holder"): (READINGS, NONE),
+    # Outside joint use: provision by the customer's consent (usage inquiry)
+    ("C1_usage_inquiry", "retailer", "usage_inquiry_consent"): (READINGS, NONE),
+    # Outside joint use: the platform operator (no joint user) erases basic data after retention
+    ("retention_erasure", "platform", "retention_due"): (
+        NONE,
+        frozenset({"name", "address", "phone"}),
+    ),
     # P5 — negawatt
     ("P5_negawatt", "dr_contractor", "dr_resource"): (
         NEGAWATT | {"supply_point_id"} | READINGS,
@@ -212,4 +224,4 @@ def test_matrix_whole_rows() -> None:
 def test_every_expected_row_is_reachable() -> None:
     """Guard against a table that silently allows nothing: each row grants something."""
     assert all(read or write for read, write in EXPECTED.values())
-    assert len(EXPECTED) == 19
+    assert len(EXPECTED) == 21

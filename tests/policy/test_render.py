@@ -76,6 +76,9 @@ def test_notice_contains_everything_the_policy_publishes(lang: Lang, fmt: Format
 
     assert (policy.notice.title_ja if lang == "ja" else policy.notice.title_en) in text
     for kind in policy.party_kinds:
+        if not kind.joint_use:  # the platform operator is no joint user of the notice
+            assert kind.label(lang) not in text
+            continue
         assert f"({kind.number}) {kind.label(lang)}" in text
     for purpose in policy.purposes:
         if not purpose.joint_use:  # provision by consent is no purpose of the notice

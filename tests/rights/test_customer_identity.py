@@ -275,7 +275,7 @@ def test_erasure_keeps_the_chain_verifying_and_empties_only_that_customers_log(
     policy = RetentionPolicy(basic=1096, ledger=1096)
     assert retention.run(engine, policy, today=date(2025, 12, 31)).due == []
     result = retention.run(engine, policy, today=date(2026, 1, 1))
-    assert result.done == {"basic": 1, "ledger": 1}
+    assert result.refused == [] and result.done == {"basic": 1, "ledger": 1}, result.refused
     # the v2 entry names c-old and the point: two mentions hidden; keys: c-old, point 2021-06
     assert (result.legacy_entries, result.keys_shredded) == (2, 2)
     again = retention.run(engine, policy, today=date(2026, 1, 1))
@@ -297,7 +297,17 @@ def test_erasure_keeps_the_chain_verifying_and_empties_only_that_customers_log(
         assert {r.entry.recorded_at.year for r in at_point if r.entry.recorded_at} >= {2024}
         assert all(r.entry.recorded_at.year != 2021 for r in at_point if r.entry.recorded_at)
         erased = [r for r in find_entries(u.connection, party="system:retention")]
-        assert {r.entry.rule_id for r in erased} == {"retention:basic", "retention:ledger"}
+        assert [r.entry.rule_id for r in erased] == ["retention:ledger"]
+        # the basic data went through the gate: the platform's decision under its own rule
+        (basic,) = find_entries(
+            u.connection, party="jointuse-operator", purpose="retention_erasure"
+        )
+        assert (basic.entry.purpose, basic.entry.action, basic.entry.decision) == (
+            "retention_erasure", "write", "allowed",
+        )  # fmt: skip
+        assert basic.entry.rule_id == "retention-basic"
+        assert set(basic.entry.items_granted) == {"name", "address", "phone"}
+        erased.append(basic)
         assert all(r.entry.customer_id is None or is_pseudonym(r.entry.customer_id) for r in erased)
         basic_old = customers_repo.get_customer(u.connection, "c-old")
         basic_new = customers_repo.get_customer(u.connection, "c-new")

@@ -298,7 +298,12 @@ class _Checker:
                 "no purpose of joint use",
                 "共同利用の目的がありません",
             ),
-            (p.party_kinds, "no-joint-users", "no joint users", "共同利用する者の範囲がありません"),
+            (
+                [k for k in p.party_kinds if k.joint_use],
+                "no-joint-users",
+                "no joint users",
+                "共同利用する者の範囲がありません",
+            ),
             (
                 [c for c in p.categories if c.joint_use],
                 "no-joint-use-items",
@@ -366,6 +371,8 @@ class _Checker:
             controller_kinds[ctrl.category] = {ctrl.party_kind} | {
                 x.party_kind for x in ctrl.exceptions
             }
+        outside = {k.key for k in p.party_kinds if not k.joint_use}
+        joint_purposes = {x.key for x in p.purposes if x.joint_use}
         for i, rule in enumerate(p.rules):
             line = rule.line if rule.line is not None else self.where.table("rule", i)
             subject = f"rule {rule.id!r}"
@@ -375,13 +382,24 @@ class _Checker:
                 self._unknown(subject, "relation", r, rels, line)
             for it in sorted(rule.read | rule.write):
                 self._unknown(subject, "item", it, items, line)
+            if rule.party_kind in outside and rule.purpose in joint_purposes:
+                self.add(
+                    "error",
+                    "outside-party-joint-purpose",
+                    subject,
+                    f"{subject} grants party kind {rule.party_kind!r}, which is not a joint "
+                    f"user (joint_use = false), the purpose of joint use {rule.purpose!r}",
+                    f"{subject}：共同利用者でない {rule.party_kind!r} に共同利用の目的 "
+                    f"{rule.purpose!r} を許可しています",
+                    self.where.key(line, "party_kind"),
+                )
             by_category: dict[str, list[str]] = {}
             for it in sorted(rule.write):
                 if it in items:
                     by_category.setdefault(items[it], []).append(it)
             for cat, written in by_category.items():
                 allowed = controller_kinds.get(cat)
-                if allowed is not None and rule.party_kind not in allowed:
+                if allowed is not None and rule.party_kind not in allowed | outside:
                     self.add(
                         "warning",
                         "write-by-non-controller",

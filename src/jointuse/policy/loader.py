@@ -70,7 +70,12 @@ _SCHEMA: dict[str, dict[str, _Field]] = {
         advance_notice_days=_INT,
     ),
     "publisher": _fields(["code", "name_ja", "name_en"], ["address", "representative", "country"]),
-    "party_kind": _fields(["key", "number", "label_ja", "label_en"], ["note"], number=_INT),
+    "party_kind": _fields(
+        ["key", "label_ja", "label_en"],
+        ["number", "note", "joint_use"],
+        number=_INT,
+        joint_use=_BOOL,
+    ),
     "purpose": _fields(
         ["key", "label_ja", "label_en"],
         ["number", "note", "joint_use", "legal_basis_ja", "legal_basis_en"],
@@ -282,10 +287,21 @@ class _Loader:
                 return None
             return self.ref(e, "note", "note", note_keys, line, label)
 
-        kinds = [
-            PartyKind(e["key"], e["label_ja"], e["label_en"], e["number"], note_ref(e, line, label))
-            for e, line, label in self.keyed(raw, "party_kind")
-        ]
+        kinds = []
+        for e, line, label in self.keyed(raw, "party_kind"):
+            joint = e.get("joint_use", True)
+            if joint and "number" not in e:
+                raise self.fail(f"{label}: a party kind of joint use needs its number", line)
+            kinds.append(
+                PartyKind(
+                    e["key"],
+                    e["label_ja"],
+                    e["label_en"],
+                    e.get("number", 0) if joint else 0,
+                    note_ref(e, line, label),
+                    joint,
+                )
+            )
         purposes = []
         for e, line, label in self.keyed(raw, "purpose"):
             joint = e.get("joint_use", True)
@@ -310,7 +326,7 @@ class _Loader:
                 )
             )
         for table, numbers in (
-            ("party_kind", [k.number for k in kinds]),
+            ("party_kind", [k.number for k in kinds if k.joint_use]),
             ("purpose", [p.number for p in purposes if p.joint_use]),
         ):
             for idx, number in enumerate(numbers):

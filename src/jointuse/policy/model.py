@@ -28,10 +28,13 @@ class Labelled:
 
 @dataclass(frozen=True, slots=True)
 class PartyKind(Labelled):
-    """A kind of joint user (共同利用する者): retailer, tso, occto, dr_contractor."""
+    """A kind of joint user (共同利用する者): retailer, tso, occto, dr_contractor; or, with
+    ``joint_use`` false, a party that is not a joint user (the platform operator erasing data
+    at the end of retention): decided and recorded the same way, not in the notice."""
 
     number: int = 0
     note: str | None = None
+    joint_use: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -218,12 +218,13 @@ def notice_view(policy: Policy, lang: Lang) -> NoticeView:
     publisher = _publisher_name(policy, lang)
     values = {"publisher": publisher, "tsos": join_names(tso_names(lang), lang)}
 
-    referenced = {pk.note for pk in policy.party_kinds} | {p.note for p in policy.purposes}
+    joint_kinds = [k for k in policy.party_kinds if k.joint_use]
+    referenced = {pk.note for pk in joint_kinds} | {p.note for p in policy.purposes}
     scope_notes = tuple(NoteRef(n.key, n.mark) for n in policy.notes if n.key not in referenced)
 
     party_kinds = tuple(
         Entry(number=pk.number or i, text=pk.label(lang), notes=_note_refs(policy, pk.note))
-        for i, pk in enumerate(sorted(policy.party_kinds, key=lambda k: k.number), start=1)
+        for i, pk in enumerate(sorted(joint_kinds, key=lambda k: k.number), start=1)
     )
     purposes = []
     joint_purposes = [p for p in policy.purposes if p.joint_use]

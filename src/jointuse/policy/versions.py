@@ -109,8 +109,8 @@ def diff(old: Policy, new: Policy) -> tuple[Change, ...]:
         "consent",
     )
     changes += _keyed(
-        {k.key: k.label_ja for k in old.party_kinds},
-        {k.key: k.label_ja for k in new.party_kinds},
+        {k.key: k.label_ja for k in old.party_kinds if k.joint_use},
+        {k.key: k.label_ja for k in new.party_kinds if k.joint_use},
         "party_kind",
         "consent",
     )

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from jointuse.assembly import default_gate
 from jointuse.core.cli import DatabaseUrl, open_cli_database, typer_app
 from jointuse.core.errors import ValidationError
 from jointuse.retention.config import CATEGORIES, VARIABLES, load_policy
@@ -35,7 +36,9 @@ def run_command(
 ) -> None:
     """Pseudonymise basic data and shred ledger subject keys of customers past retention.
 
-    Each action is on the ledger (party system:retention), naming nobody in clear."""
+    Basic data is erased through the gate by the platform operator (purpose
+    retention_erasure); the key shredding is recorded as party system:retention. Each action
+    is on the ledger, naming nobody in clear."""
     try:
         policy = load_policy()
         day = date.fromisoformat(today) if today else None
@@ -60,7 +63,10 @@ def run_command(
             def advance(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            result = run(engine, policy, today=day, dry_run=dry_run, progress=advance)
+            result = run(
+                engine, policy, gate=default_gate(), today=day, dry_run=dry_run,
+                progress=advance,
+            )  # fmt: skip
     finally:
         engine.dispose()
     periods = ", ".join(f"{c} {policy.days(c)} days ({VARIABLES[c]})" for c in CATEGORIES)
@@ -71,8 +77,17 @@ def run_command(
     typer.echo(
         f"ledger subject keys {'to shred' if dry_run else 'shredded'}: {result.keys_shredded}"
     )
+    if result.refused:
+        typer.echo(
+            f"refused by the policy (on the ledger; nothing changed): {len(result.refused)}",
+            err=True,
+        )
+        for due, message in result.refused:
+            typer.echo(f"  {due.category}: {message}", err=True)
     if result.legacy_entries:
         typer.echo(
             f"entries from before pseudonyms naming them in clear: {result.legacy_entries} "
             "(kept in the chain; hidden from lookups)"
         )
+    if result.refused:
+        raise typer.Exit(1)

@@ -7,17 +7,27 @@ category's period (:mod:`jointuse.retention.config`) has run since the last one 
     the customer's basic items are **pseudonymised** in place: name 消去済, kana ショウキョズミ,
     postal code 000-0000, address 消去済 (the prefecture stays), phone 090-0000-0000 (a
     placeholder the model accepts). The row stays, because the contracts (the tenure record,
-    kept for the ledger's tenure boundaries and settlement) refer to it.
+    kept for the ledger's tenure boundaries and settlement) refer to it. This is a write of
+    personal data, so it goes through the gate like any other: the actor is the platform
+    operator (:data:`PLATFORM`, party kind ``platform``, not a joint user), the purpose
+    ``retention_erasure`` (outside joint use, APPI Art. 22), the relation ``retention_due`` —
+    derived by the gate from the contracts and the period (:mod:`jointuse.retention.relation`),
+    not from this module's plan — and the entry is the gate's (rule ``retention-basic``). A
+    refusal (an operator's policy without the rule, say) is on the ledger and counted; nothing
+    changes. The last retailer need not be registered still: its leaving the market does not
+    keep its former customers' data.
 ``ledger``
     the customer's ledger subject key, and the keys of their supply points' months lying wholly
     inside their tenure, are **shredded** (:func:`jointuse.ledger.pseudonyms.shred`): the
     entries about them stay in the chain, verify, and no longer identify anyone. Entries from
-    before pseudonyms that name them in clear are hidden from lookups (and counted).
+    before pseudonyms that name them in clear are hidden from lookups (and counted). No
+    personal data is read or written (a key is destroyed), so no joint user's rule decides it:
+    the entry is the platform's (party ``system:retention``, purpose ``retention:erasure``, rule
+    ``retention:ledger``) and names the customer only by the pseudonym that is being destroyed in
+    the same transaction, so the record of the erasure re-identifies nobody.
 
-Each action is one transaction with its ledger entry (party ``system:retention``, purpose
-``retention:erasure``, rule ``retention:<category>``). The ``ledger`` action's entry names the
-customer only by the pseudonym that is being destroyed in the same transaction, so the record
-of the erasure re-identifies nobody. A run is idempotent: what is done is not due again.
+Each action is one transaction with its ledger entry. A run is idempotent: what is done is not
+due again.
 """
 
 from __future__ import annotations
@@ -29,17 +39,27 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, select
 
+from jointuse.access.gate import Gate
+from jointuse.access.relations import RelationContext, TargetRef, jst_midnight
 from jointuse.core.db import UnitOfWork
+from jointuse.core.errors import AccessDenied
 from jointuse.customers import repository as customers_repo
+from jointuse.customers.imports import PLATFORM_OPERATOR
 from jointuse.customers.model import Customer
 from jointuse.customers.tables import retail_contract
 from jointuse.ledger.chain import LedgerEntry
 from jointuse.ledger.pseudonyms import CUSTOMER, SUPPLY_POINT, pseudonyms_of, shred
 from jointuse.ledger.service import append
+from jointuse.policy.engine import Party
 from jointuse.retention.config import CATEGORIES, RetentionPolicy
+from jointuse.retention.relation import PLATFORM_KIND
 
 SYSTEM_PARTY = "system:retention"
 PURPOSE = "retention:erasure"
+ERASURE_PURPOSE = "retention_erasure"
+"""The policy's purpose of erasing basic data at the end of retention (outside joint use)."""
+PLATFORM = Party(PLATFORM_OPERATOR, PLATFORM_KIND)
+"""The platform operator, who erases basic data at the end of retention (not a joint user)."""
 ERASED_NAME = "消去済"
 ERASED_KANA = "ショウキョズミ"
 ERASED_POSTAL_CODE = "000-0000"
@@ -76,6 +96,8 @@ class RunResult:
     keys_shredded: int = 0
     legacy_entries: int = 0
     dry_run: bool = False
+    refused: list[tuple[Due, str]] = field(default_factory=list)
+    """Actions the gate refused (on the ledger), with its message; nothing changed for them."""
 
 
 def _ended_customers(conn: Connection, today: date) -> dict[str, tuple[date, list[Tenure]]]:
@@ -153,24 +175,38 @@ def _entry(run_id: str, rule: str, customer: str | None, items: tuple[str, ...])
     )
 
 
-def _pseudonymise_basic(conn: Connection, customer_id: str, run_id: str) -> None:
-    old = customers_repo.get_customer(conn, customer_id)
-    if old is None:
-        return
-    customers_repo.update_customer(
-        conn,
-        Customer.create(
-            customer_id=customer_id,
-            name=ERASED_NAME,
-            name_kana=ERASED_KANA,
-            postal_code=ERASED_POSTAL_CODE,
-            prefecture=old.address.prefecture,
-            address_rest=ERASED_NAME,
-            phone=ERASED_PHONE,
-            membership=old.membership,
-        ),
+def _pseudonymise_basic(uow: UnitOfWork, gate: Gate, due: Due, run_id: str, at: datetime) -> None:
+    """Through the gate: the platform writes the placeholders over the basic items."""
+
+    def change(ctx: RelationContext) -> dict[str, object]:
+        old = customers_repo.get_customer(ctx.conn, due.customer_id)
+        if old is None:
+            return {}
+        customers_repo.update_customer(
+            ctx.conn,
+            Customer.create(
+                customer_id=due.customer_id,
+                name=ERASED_NAME,
+                name_kana=ERASED_KANA,
+                postal_code=ERASED_POSTAL_CODE,
+                prefecture=old.address.prefecture,
+                address_rest=ERASED_NAME,
+                phone=ERASED_PHONE,
+                membership=old.membership,
+            ),
+        )
+        return {}
+
+    gate.write(
+        uow,
+        actor=PLATFORM,
+        purpose=ERASURE_PURPOSE,
+        target=TargetRef(customer_id=due.customer_id),
+        items=frozenset(BASIC_ITEMS),
+        request_id=run_id,
+        at=at,
+        change=change,
     )
-    append(conn, _entry(run_id, "basic", customer_id, BASIC_ITEMS))
 
 
 def erase_ledger_subject(
@@ -188,13 +224,21 @@ def run(
     engine: Engine,
     policy: RetentionPolicy,
     *,
+    gate: Gate | None = None,
     today: date | None = None,
     dry_run: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:
     """Plan, then (unless ``dry_run``) do each due action in its own transaction, calling
-    ``progress(done, total)`` after each."""
-    day = today or datetime.now(UTC).date()
+    ``progress(done, total)`` after each. ``gate``: the gate to write through (default: the
+    shipped policy's, with ``policy``'s periods); ``today``: the day to run as (default: today,
+    UTC), the gate deciding at its first moment (JST)."""
+    if gate is None:
+        from jointuse.assembly import build_gate
+
+        gate = build_gate(retention=policy)
+    moment = jst_midnight(today) if today is not None else datetime.now(UTC)
+    day = today or moment.date()
     result = RunResult(dry_run=dry_run)
     with UnitOfWork(engine, read_only=True) as u:
         result.due = plan(u.connection, policy, day)
@@ -212,15 +256,19 @@ def run(
     run_id = f"retention-{uuid.uuid4().hex[:12]}"
     total = len(result.due)
     for n, d in enumerate(result.due, start=1):
-        with UnitOfWork(engine) as u:
-            conn = u.connection
-            if d.category == "basic":
-                _pseudonymise_basic(conn, d.customer_id, run_id)
-            else:
-                keys, legacy = erase_ledger_subject(conn, d.customer_id, d.tenures, run_id)
-                result.keys_shredded += keys
-                result.legacy_entries += legacy
-        result.done[d.category] += 1
+        try:
+            with UnitOfWork(engine) as u:
+                if d.category == "basic":
+                    _pseudonymise_basic(u, gate, d, run_id, moment)
+                else:
+                    keys, legacy = erase_ledger_subject(
+                        u.connection, d.customer_id, d.tenures, run_id
+                    )
+                    result.keys_shredded += keys
+                    result.legacy_entries += legacy
+            result.done[d.category] += 1
+        except AccessDenied as exc:  # recorded on the ledger by the gate; nothing changed
+            result.refused.append((d, exc.message))
         if progress is not None:
             progress(n, total)
     return result

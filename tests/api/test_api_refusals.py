@@ -26,6 +26,7 @@ VALID_PURPOSES = [
     "P5_negawatt",
     "retail_billing",
     "C1_usage_inquiry",
+    "retention_erasure",
 ]
 
 

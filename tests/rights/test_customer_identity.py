@@ -4,6 +4,7 @@ and "who used my data" bounded by each customer's own tenure."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -30,7 +31,12 @@ from jointuse.parties import service as parties
 from jointuse.policy.engine import Party
 from jointuse.retention import service as retention
 from jointuse.retention.config import RetentionPolicy
-from jointuse.rights.tables import identity_event
+from jointuse.rights.tables import (
+    customer_account,
+    customer_session,
+    identity_event,
+    one_time_code,
+)
 from seeding import seed_contract
 
 POINT = "0311112222333344445555"
@@ -271,15 +277,23 @@ def test_erasure_keeps_the_chain_verifying_and_empties_only_that_customers_log(
     )
     assert dry.exit_code == 0, dry.output
     assert "basic: 1 customer(s) due" in dry.output and "ledger: 1 customer(s) due" in dry.output
+    assert "account: 1 account(s) due" in dry.output  # c-old's; c-new's contract is open
     # c-old's contract ended 2023-01-01; 3 years pass on 2026-01-01 (not yet on 2025-12-31)
-    policy = RetentionPolicy(basic=1096, ledger=1096)
+    policy = RetentionPolicy(basic=1096, ledger=1096, account=10_000)  # the account stays
     assert retention.run(engine, policy, today=date(2025, 12, 31)).due == []
     result = retention.run(engine, policy, today=date(2026, 1, 1))
-    assert result.refused == [] and result.done == {"basic": 1, "ledger": 1}, result.refused
+    assert result.refused == [] and result.done == {"basic": 1, "ledger": 1, "account": 0}, (
+        result.refused
+    )
     # the v2 entry names c-old and the point: two mentions hidden; keys: c-old, point 2021-06
     assert (result.legacy_entries, result.keys_shredded) == (2, 2)
+    # nothing left to do
     again = retention.run(engine, policy, today=date(2026, 1, 1))
-    assert again.due == [] and again.done == {"basic": 0, "ledger": 0}  # nothing left to do
+    assert again.due == [] and again.done == {
+        "basic": 0,
+        "ledger": 0,
+        "account": 0,
+    }  # nothing left to do
     seal_all(engine)
 
     verified = verify(engine)
@@ -316,6 +330,84 @@ def test_erasure_keeps_the_chain_verifying_and_empties_only_that_customers_log(
     # c-old's reading of their (empty) log named them again: a new key, unlinkable to the
     # shredded one; the next run shreds it too
     later = retention.run(engine, policy, today=date(2026, 1, 2))
-    assert later.done == {"basic": 0, "ledger": 1} and later.legacy_entries == 0
+    assert later.done == {"basic": 0, "ledger": 1, "account": 0} and later.legacy_entries == 0
+    seal_all(engine)
+    assert verify(engine).ok
+
+
+def test_a_portal_account_is_erased_when_every_customer_linked_to_it_is_past_retention(
+    site: Any,
+) -> None:
+    """c-old's contract ended 2023-01-01: with an account period of 1096 days their account is
+    erased on 2026-01-01 (not the day before) — address replaced, sessions and codes gone, the
+    sign-in record kept under the placeholder's hash — and c-new's (open contract) is not."""
+    client, sink, engine = site
+    old = _enrol(client, sink, "old@example.jp", "OLD-1")
+    new = _enrol(client, sink, "new@example.jp", "NEW-1")
+    assert client.post("/v1/me/sign-in", json={"email": "old@example.jp"}).status_code == 202
+    old_hash = hashlib.sha256(b"old@example.jp").hexdigest()
+    with engine.connect() as conn:
+        account_id = conn.execute(
+            select(customer_account.c.id).where(customer_account.c.email == "old@example.jp")
+        ).scalar_one()
+        events_before = conn.execute(select(func.count()).select_from(identity_event)).scalar()
+        assert (
+            conn.execute(
+                select(func.count()).where(one_time_code.c.email == "old@example.jp")
+            ).scalar()
+            == 2
+        )  # the enrolment code (used) and the sign-in code (open)
+
+    policy = RetentionPolicy(basic=10_000, ledger=10_000, account=1096)
+    assert retention.run(engine, policy, today=date(2025, 12, 31)).due == []
+    result = retention.run(engine, policy, today=date(2026, 1, 1))
+    assert result.refused == [] and result.done == {"basic": 0, "ledger": 0, "account": 1}
+    assert [(d.category, d.account_id) for d in result.due] == [("account", account_id)]
+
+    old_headers = {"Authorization": f"Bearer {old['session']}"}
+    assert client.get("/v1/me", headers=old_headers).status_code == 401
+    assert client.get("/v1/me", headers={"Authorization": f"Bearer {new['session']}"}).json()
+    with engine.connect() as conn:
+        emails = dict(conn.execute(select(customer_account.c.id, customer_account.c.email)).all())
+        assert emails[account_id] == f"erased-{account_id}@erased.invalid"
+        assert "new@example.jp" in emails.values()
+        assert (
+            conn.execute(
+                select(func.count()).where(one_time_code.c.email == "old@example.jp")
+            ).scalar()
+            == 0
+        )
+        assert (
+            conn.execute(
+                select(func.count()).where(customer_session.c.account_id == account_id)
+            ).scalar()
+            == 0
+        )
+        assert conn.execute(select(func.count()).select_from(identity_event)).scalar() == (
+            events_before
+        )
+        assert (
+            conn.execute(
+                select(func.count()).where(identity_event.c.email_hash == old_hash)
+            ).scalar()
+            == 0
+        )
+    # the old address is unknown now: the same answer, no mail; the placeholder is refused
+    sent = len(sink.to("old@example.jp"))
+    assert client.post("/v1/me/sign-in", json={"email": "old@example.jp"}).status_code == 202
+    assert len(sink.to("old@example.jp")) == sent
+    r = client.post("/v1/me/sign-in", json={"email": emails[account_id]})
+    assert r.status_code == 422 and r.json()["field"] == "email", r.text
+    assert ".invalid" in r.json()["detail"]
+
+    with UnitOfWork(engine, read_only=True) as u:
+        (entry,) = find_entries(u.connection, party="system:retention")
+    e = entry.entry
+    assert (e.rule_id, e.action, e.decision, e.customer_id, e.supply_point_id) == (
+        "retention:account", "write", "allowed", None, None,
+    )  # fmt: skip
+    assert tuple(e.items_granted) == ("email",)
+    again = retention.run(engine, policy, today=date(2026, 1, 2))
+    assert again.due == [] and again.done["account"] == 0
     seal_all(engine)
     assert verify(engine).ok

@@ -150,7 +150,7 @@ def test_the_run_erases_through_the_gate_on_the_day_and_not_before(seeded: Engin
     assert retention.run(engine, POLICY, today=date(2024, 4, 30)).due == []
     result = retention.run(engine, POLICY, today=date(2024, 5, 1))
     assert result.refused == []
-    assert result.done == {"basic": 1, "ledger": 0}
+    assert result.done == {"basic": 1, "ledger": 0, "account": 0}
     assert _name(engine, "c-ended") == retention.ERASED_NAME
     assert _name(engine, "c-open") == "保存\u3000太郎"
     with UnitOfWork(engine, read_only=True) as u:

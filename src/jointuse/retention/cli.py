@@ -15,8 +15,9 @@ from jointuse.retention.config import CATEGORIES, VARIABLES, load_policy
 from jointuse.retention.service import run
 
 app = typer_app(
-    help="Retention (保存期間): pseudonymise basic data and shred ledger keys of customers "
-    "whose contracts ended longer ago than each category's retention period."
+    help="Retention (保存期間): pseudonymise basic data, shred ledger keys and erase portal "
+    "accounts of customers whose contracts ended longer ago than each category's retention "
+    "period."
 )
 
 
@@ -73,7 +74,8 @@ def run_command(
     typer.echo(f"retention periods: {periods}")
     verb = "due" if dry_run else "done"
     for category in CATEGORIES:
-        typer.echo(f"{category}: {result.done[category]} customer(s) {verb}")
+        noun = "account(s)" if category == "account" else "customer(s)"
+        typer.echo(f"{category}: {result.done[category]} {noun} {verb}")
     typer.echo(
         f"ledger subject keys {'to shred' if dry_run else 'shredded'}: {result.keys_shredded}"
     )

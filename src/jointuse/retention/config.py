@@ -3,13 +3,16 @@
 A period runs from the end of the customer's last contract (the latest ``valid_to`` of their
 retail contracts; a customer with an open contract is never due). Days, a whole number ≥ 0.
 
-=================================  =========  ===================================================
-variable                           default    what goes when it has run
-=================================  =========  ===================================================
-``JOINTUSE_RETENTION_BASIC_DAYS``  ``1095``   basic items (氏名, 住所, 電話番号): pseudonymised
-``JOINTUSE_RETENTION_LEDGER_DAYS`` ``1095``   the customer's ledger subject keys (and those of
-                                              their points' months in their tenure): shredded
-=================================  =========  ===================================================
+====================================  =========  ================================================
+variable                              default    what goes when it has run
+====================================  =========  ================================================
+``JOINTUSE_RETENTION_BASIC_DAYS``     ``1095``   basic items (氏名, 住所, 電話番号): pseudonymised
+``JOINTUSE_RETENTION_LEDGER_DAYS``    ``1095``   the customer's ledger subject keys (and those of
+                                                 their points' months in their tenure): shredded
+``JOINTUSE_RETENTION_ACCOUNT_DAYS``   ``1095``   a portal account (e-mail address, sessions,
+                                                 passkeys, codes) once every customer ID linked
+                                                 to it is past the period: erased
+====================================  =========  ================================================
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ from dataclasses import dataclass
 
 from jointuse.core.errors import ValidationError
 
-CATEGORIES = ("basic", "ledger")
-DEFAULT_DAYS = {"basic": 1095, "ledger": 1095}
+CATEGORIES = ("basic", "ledger", "account")
+DEFAULT_DAYS = {"basic": 1095, "ledger": 1095, "account": 1095}
 VARIABLES = {
     "basic": "JOINTUSE_RETENTION_BASIC_DAYS",
     "ledger": "JOINTUSE_RETENTION_LEDGER_DAYS",
+    "account": "JOINTUSE_RETENTION_ACCOUNT_DAYS",
 }
 
 
@@ -34,6 +38,7 @@ class RetentionPolicy:
 
     basic: int = DEFAULT_DAYS["basic"]
     ledger: int = DEFAULT_DAYS["ledger"]
+    account: int = DEFAULT_DAYS["account"]
 
     def days(self, category: str) -> int:
         return int(getattr(self, category))

@@ -25,6 +25,15 @@ category's period (:mod:`jointuse.retention.config`) has run since the last one 
     the entry is the platform's (party ``system:retention``, purpose ``retention:erasure``, rule
     ``retention:ledger``) and names the customer only by the pseudonym that is being destroyed in
     the same transaction, so the record of the erasure re-identifies nobody.
+``account``
+    a customer's portal account is **erased** once every customer ID linked to it is past the
+    period (:func:`jointuse.rights.identity.erase_account`): the e-mail address is replaced by
+    a reserved placeholder, sessions, passkeys and codes are deleted, the sign-in record keeps
+    its events under the placeholder's hash. The account row and its links stay (rights
+    requests and usage-inquiry consents, records the law asks to keep, refer to them). The
+    e-mail address is the customer's own contact with the platform, no joint user's item: the
+    entry is the platform's (party ``system:retention``, rule ``retention:account``) and names
+    nobody.
 
 Each action is one transaction with its ledger entry. A run is idempotent: what is done is not
 due again.
@@ -53,6 +62,7 @@ from jointuse.ledger.service import append
 from jointuse.policy.engine import Party
 from jointuse.retention.config import CATEGORIES, RetentionPolicy
 from jointuse.retention.relation import PLATFORM_KIND
+from jointuse.rights import identity
 
 SYSTEM_PARTY = "system:retention"
 PURPOSE = "retention:erasure"
@@ -78,13 +88,15 @@ class Tenure:
 
 @dataclass(frozen=True, slots=True)
 class Due:
-    """A customer due in ``category`` since ``since`` (their last contract ended ``ended``)."""
+    """A customer due in ``category`` since ``since`` (their last contract ended ``ended``);
+    for ``account``, the account (``customer_id``: the first of the customers linked to it)."""
 
     customer_id: str
     category: str
     ended: date
     since: date
     tenures: tuple[Tenure, ...]
+    account_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -143,11 +155,29 @@ def _ledger_work(
     return keys, legacy
 
 
-def plan(conn: Connection, policy: RetentionPolicy, today: date) -> list[Due]:
-    """What is due on ``today`` and not done yet, by customer then category."""
+def _accounts_due(
+    conn: Connection, ended: dict[str, tuple[date, list[Tenure]]], days: int, today: date
+) -> list[Due]:
+    """Accounts not erased whose every linked customer has ended, ``days`` since the last."""
     out: list[Due] = []
-    for customer_id, (ended, tenures) in sorted(_ended_customers(conn, today).items()):
+    for account_id, (linked, erased) in sorted(identity.account_customers(conn).items()):
+        if erased or not linked <= ended.keys():
+            continue
+        last = max(ended[c][0] for c in linked)
+        since = last + timedelta(days=days)
+        if since <= today:
+            out.append(Due(min(linked), "account", last, since, (), account_id=account_id))
+    return out
+
+
+def plan(conn: Connection, policy: RetentionPolicy, today: date) -> list[Due]:
+    """What is due on ``today`` and not done yet, by customer then category (accounts last)."""
+    out: list[Due] = []
+    ended_customers = _ended_customers(conn, today)
+    for customer_id, (ended, tenures) in sorted(ended_customers.items()):
         for category in CATEGORIES:
+            if category == "account":
+                continue
             since = ended + timedelta(days=policy.days(category))
             if since > today:
                 continue
@@ -159,6 +189,7 @@ def plan(conn: Connection, policy: RetentionPolicy, today: date) -> list[Due]:
             ):
                 continue
             out.append(Due(customer_id, category, ended, since, tuple(tenures)))
+    out.extend(_accounts_due(conn, ended_customers, policy.days("account"), today))
     return out
 
 
@@ -260,6 +291,10 @@ def run(
             with UnitOfWork(engine) as u:
                 if d.category == "basic":
                     _pseudonymise_basic(u, gate, d, run_id, moment)
+                elif d.category == "account":
+                    assert d.account_id is not None
+                    if identity.erase_account(u.connection, d.account_id):
+                        append(u.connection, _entry(run_id, "account", None, ("email",)))
                 else:
                     keys, legacy = erase_ledger_subject(
                         u.connection, d.customer_id, d.tenures, run_id

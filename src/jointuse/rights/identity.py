@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
 from jointuse.core.db import UnitOfWork
 from jointuse.core.errors import JointuseError, ValidationError
@@ -49,9 +49,11 @@ from jointuse.ledger.service import append
 from jointuse.rights.tables import (
     account_link,
     customer_account,
+    customer_passkey,
     customer_session,
     identity_event,
     one_time_code,
+    passkey_challenge,
 )
 
 CODE_TTL = timedelta(minutes=10)
@@ -115,7 +117,75 @@ def normalise_email(text: str) -> str:
             "email is not an e-mail address", field="email", valid="name@example.jp"
         )
     local, domain = value.rsplit("@", 1)
-    return f"{local}@{domain.lower()}"
+    domain = domain.lower()
+    if domain == "invalid" or domain.endswith(".invalid"):
+        raise ValidationError(
+            "email: the domain .invalid is reserved (RFC 2606) and receives no mail",
+            field="email",
+            valid="an address you can receive mail at, e.g. name@example.jp",
+        )
+    return f"{local}@{domain}"
+
+
+ERASED_DOMAIN = "erased.invalid"
+"""The domain of an erased account's placeholder address: reserved (RFC 2606), so it receives no
+mail, and :func:`normalise_email` refuses it, so nobody can sign in or enrol with it."""
+
+
+def erased_email(account_id: str) -> str:
+    """The placeholder that replaces an erased account's e-mail address (unique, like the
+    column)."""
+    return f"erased-{account_id}@{ERASED_DOMAIN}"
+
+
+def account_customers(conn: Connection) -> dict[str, tuple[set[str], bool]]:
+    """Each account with links: the customer IDs linked to it, and whether it is erased."""
+    rows = conn.execute(
+        select(
+            account_link.c.account_id, account_link.c.customer_id, customer_account.c.email
+        ).join(customer_account, customer_account.c.id == account_link.c.account_id)
+    ).all()
+    out: dict[str, tuple[set[str], bool]] = {}
+    for account_id, customer_id, email in rows:
+        customers_of, _ = out.setdefault(account_id, (set(), email == erased_email(account_id)))
+        customers_of.add(customer_id)
+    return out
+
+
+def erase_account(conn: Connection, account_id: str) -> bool:
+    """Erase what identifies a customer's portal account, in the caller's transaction: the
+    e-mail address becomes :func:`erased_email`; its sessions (and so its web sessions),
+    passkeys, passkey challenges and the codes sent to the address are deleted; the sign-in
+    record (``identity_event``) keeps its events but under the placeholder's hash. The account
+    row and its links stay: rights requests and usage consents (records the law asks to keep)
+    refer to them. False when there is no such account or it is erased already."""
+    row = conn.execute(
+        select(customer_account.c.email).where(customer_account.c.id == account_id)
+    ).first()
+    placeholder = erased_email(account_id)
+    if row is None or row.email == placeholder:
+        return False
+    old = row.email
+    conn.execute(
+        update(identity_event)
+        .where(
+            or_(
+                identity_event.c.account_id == account_id,
+                identity_event.c.email_hash == hash_text(old),
+            )
+        )
+        .values(email_hash=hash_text(placeholder))
+    )
+    conn.execute(delete(one_time_code).where(one_time_code.c.email == old))
+    conn.execute(delete(customer_session).where(customer_session.c.account_id == account_id))
+    conn.execute(delete(customer_passkey).where(customer_passkey.c.account_id == account_id))
+    conn.execute(delete(passkey_challenge).where(passkey_challenge.c.account_id == account_id))
+    conn.execute(
+        update(customer_account)
+        .where(customer_account.c.id == account_id)
+        .values(email=placeholder, failed_attempts=0, locked_until=None)
+    )
+    return True
 
 
 def hash_text(text: str) -> str:

@@ -22,6 +22,7 @@ from jointuse.core.mail import MailSink, mail_sink
 from jointuse.customers import service as customers
 from jointuse.customers.model import Address, ContractKind, Customer, RetailContract, SupplyPoint
 from jointuse.flows.filing import SwitchFiling, file_switch
+from jointuse.flows.steps import judge_forwarding
 from jointuse.ledger.chain import LedgerEntry
 from jointuse.ledger.checkpoint import create_checkpoint
 from jointuse.ledger.keys import LedgerKey, bind_key
@@ -159,6 +160,21 @@ def build_site(engine: Engine, mailer: object, now: datetime) -> dict[str, str]:
         "forwarding_id": filed.forwarding_id or "",
         "flow_id": filed.flow.id,
     }
+
+
+def matched(site: Site) -> None:
+    """r-old answers the 廃止取次 OK: the switch is matched and waits for tso-03's date."""
+    with UnitOfWork(site.engine) as u:
+        judge_forwarding(
+            u,
+            gate=default_gate(),
+            actor=Party("r-old", "retailer"),
+            forwarding_id=site.forwarding_id,
+            result="ok",
+            reasons=[],
+            request_id="t-judge",
+            at=datetime.now(UTC),
+        )
 
 
 @pytest.fixture

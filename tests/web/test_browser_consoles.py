@@ -18,10 +18,12 @@ import pytest
 
 from console_world import night_reads, settled_dr, user_token
 from jointuse.demo.live import serve
+from jointuse.flows.repository import get_flow
 from jointuse.ledger.service import find_entries
-from web_world import A, Site
+from web_world import A, Site, matched
 
 CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 if not CHROMIUM.exists():
     if os.environ.get("CI"):
@@ -62,6 +64,13 @@ def _axe(page: Page) -> None:
     assert bad == [], f"{page.url}: {bad}"
 
 
+def _shot(page: Page, name: str, backend: str) -> None:
+    """A screenshot for the README (one set: from the SQLite run)."""
+    if backend == "sqlite":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
 def _sign_in(page: Page, base: str, token: str) -> None:
     page.goto(f"{base}/console/sign-in")
     page.get_by_label(re.compile("APIトークン")).fill(token)
@@ -69,7 +78,7 @@ def _sign_in(page: Page, base: str, token: str) -> None:
 
 
 def test_an_auditor_scopes_an_incident_and_reads_the_anomaly_report(
-    page: tuple[Page, str], site: Site
+    page: tuple[Page, str], site: Site, backend: str
 ) -> None:
     night_reads(site, "r-old", "op")
     p, base = page
@@ -103,6 +112,7 @@ def test_an_auditor_scopes_an_incident_and_reads_the_anomaly_report(
     deadlines = p.locator("#deadlines").inner_text()
     assert "60" in deadlines  # the final report within 60 days (improper purpose)
     assert A in p.locator("#notify").inner_text()
+    _shot(p, "auditor-incident", backend)
     # the anomaly report of the party's people
     p.goto(f"{base}/console")
     p.get_by_role("link", name="不審なアクセスの報告").click()
@@ -110,6 +120,7 @@ def test_an_auditor_scopes_an_incident_and_reads_the_anomaly_report(
     findings = p.locator("#findings").inner_text()
     assert "夜間の参照" in findings and "op" in findings
     assert int(p.locator("#anomaly-count").inner_text()) >= 1
+    _shot(p, "auditor-anomalies", backend)
     # in English
     p.get_by_role("link", name="English").click()
     assert "Reads at night" in p.locator("#findings").inner_text()
@@ -124,7 +135,7 @@ def test_an_auditor_scopes_an_incident_and_reads_the_anomaly_report(
 
 
 def test_a_dr_contractor_reads_a_settlement_with_its_chart(
-    page: tuple[Page, str], site: Site
+    page: tuple[Page, str], site: Site, backend: str
 ) -> None:
     settled = settled_dr(site)
     p, base = page
@@ -148,6 +159,7 @@ def test_a_dr_contractor_reads_a_settlement_with_its_chart(
     table = p.locator("table.slots").inner_text()
     assert "13:00" in table and "16:30" in table  # the window's slots, 27 to 34
     assert p.locator("#total").inner_text() == p.locator(".settled").inner_text()
+    _shot(p, "dr-settlement", backend)
     with site.engine.connect() as conn:
         reads = [
             e.entry
@@ -161,7 +173,7 @@ def test_a_dr_contractor_reads_a_settlement_with_its_chart(
 
 
 def test_an_administrator_adds_a_user_issues_a_token_and_revokes_it(
-    page: tuple[Page, str], site: Site
+    page: tuple[Page, str], site: Site, backend: str
 ) -> None:
     p, base = page
     _sign_in(p, base, user_token(site, "r-old", "adm", "administrator"))
@@ -175,6 +187,7 @@ def test_an_administrator_adds_a_user_issues_a_token_and_revokes_it(
     p.get_by_role("button", name="利用者を追加").click()
     _axe(p)
     assert "suzuki" in p.locator("#users").inner_text()
+    _shot(p, "admin", backend)
     p.get_by_label("発行先").select_option("suzuki")
     p.get_by_label("ラベル").fill("suzuki laptop")
     p.get_by_role("button", name="トークンを発行").click()
@@ -197,3 +210,30 @@ def test_an_administrator_adds_a_user_issues_a_token_and_revokes_it(
     q.reload()
     assert "もう一度ログイン" in q.locator("main").inner_text()  # the revoked token's session
     other.close()
+
+
+def test_a_tso_fixes_a_switching_date_on_the_dates_page(
+    page: tuple[Page, str], site: Site, backend: str
+) -> None:
+    matched(site)
+    p, base = page
+    _sign_in(p, base, site.tso_token)
+    p.wait_for_url(f"{base}/console/work-orders")
+    p.get_by_role("navigation", name=re.compile("メニュー|Menu")).get_by_role(
+        "link", name="日付の確定"
+    ).click()
+    p.wait_for_url(f"{base}/console/dates")
+    _axe(p)
+    row = p.locator(f"#flow-{site.flow_id}")
+    proposed = row.locator(".proposed").inner_text()
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", proposed)
+    _shot(p, "tso-dates", backend)
+    row.get_by_role("button", name="日付を確定").click()
+    p.wait_for_url(re.compile(rf"/console/flows/{site.flow_id}$"))
+    _axe(p)
+    assert p.locator("#state").inner_text() == "date_fixed"
+    assert proposed in p.locator("main").inner_text()
+    with site.engine.connect() as conn:
+        flow = get_flow(conn, site.flow_id)
+    assert flow is not None and flow.fixed_date is not None
+    assert flow.fixed_date.isoformat() == proposed

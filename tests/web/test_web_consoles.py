@@ -5,17 +5,20 @@ and that each reading is on the ledger as the same reading by the CLI or the API
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 
 from console_world import night_reads, settled_dr, user_token
 from jointuse.core.errors import JointuseError
+from jointuse.flows import steps
+from jointuse.flows.common import DEFAULT_SETTINGS, jst_day
+from jointuse.flows.repository import get_flow
 from jointuse.ledger.service import find_entries
 from jointuse.parties import service as parties
 from jointuse.web.slot_chart import slot_chart, slot_time
-from web_world import A, Site
+from web_world import A, Site, matched
 
 
 def _csrf(html: str) -> str:
@@ -287,3 +290,68 @@ def test_a_listed_auditor_searches_and_scopes_the_whole_ledger(site: Site) -> No
     allowed = {(e.purpose, e.party, e.acting_user) for e in readings if e.decision == "allowed"}
     assert ("audit:ledger_show", "occto", "occto:client") in allowed
     assert ("audit:incident_scope", "occto", "occto:client") in allowed
+
+
+def test_a_tso_fixes_the_date_of_a_matched_switch_and_an_earlier_date_changes_nothing(
+    site: Site,
+) -> None:
+    client, csrf = _signed_in(site, site.tso_token)
+    with client:
+        before = client.get("/console/dates")
+        assert before.status_code == 200 and site.flow_id not in before.text  # not matched yet
+        matched(site)
+        page = client.get("/console/dates")
+        assert page.status_code == 200
+        with site.engine.connect() as conn:
+            flow = get_flow(conn, site.flow_id)
+            assert flow is not None and flow.state.value == "matched"
+            today = jst_day(datetime.now(UTC))
+            proposed = steps.proposed_date(conn, flow, today, DEFAULT_SETTINGS)
+        assert proposed > today
+        row = re.search(rf'<tr id="flow-{site.flow_id}">(.*?)</tr>', page.text, re.S)
+        assert row is not None and proposed.isoformat() in row.group(1)
+        # a date before the earliest is refused, naming the earliest; nothing changes
+        early = client.post(
+            f"/console/dates/{site.flow_id}",
+            data={"csrf": csrf, "date": (proposed - timedelta(days=1)).isoformat()},
+        )
+        assert early.status_code == 422 and proposed.isoformat() in early.text
+        bad = client.post(
+            f"/console/dates/{site.flow_id}", data={"csrf": csrf, "date": "2026-13-40"}
+        )
+        assert bad.status_code == 422 and "is not a date" in bad.text
+        with site.engine.connect() as conn:
+            still = get_flow(conn, site.flow_id)
+            assert still is not None and still.state.value == "matched"
+        # empty: the proposed date
+        fixed = client.post(
+            f"/console/dates/{site.flow_id}",
+            data={"csrf": csrf, "date": ""},
+            follow_redirects=False,
+        )
+        assert fixed.status_code == 303
+        assert fixed.headers["location"] == f"/console/flows/{site.flow_id}"
+        view = client.get(fixed.headers["location"])
+        assert 'id="state">date_fixed<' in view.text and proposed.isoformat() in view.text
+        assert site.flow_id not in client.get("/console/dates").text  # no longer waiting
+    with site.engine.connect() as conn:
+        written = [
+            e.entry
+            for e in find_entries(conn, supply_point_id=A)
+            if e.entry.party == "tso-03" and e.entry.purpose == "P1_wheeling"
+        ]
+    assert [(e.action, e.decision) for e in written][-1:] == [("write", "allowed")]
+    assert "wheeling_change_date" in written[-1].items_granted
+
+
+def test_a_retailer_is_refused_the_dates_page_and_cannot_fix_a_date(site: Site) -> None:
+    matched(site)
+    client, csrf = _signed_in(site, site.retailer_token)
+    with client:
+        assert client.get("/console/dates").status_code == 422
+        r = client.post(f"/console/dates/{site.flow_id}", data={"csrf": csrf, "date": ""})
+        assert r.status_code == 422
+    with site.engine.connect() as conn:
+        flow = get_flow(conn, site.flow_id)
+        assert flow is not None and flow.state.value == "matched"
+    assert _denied(site, "r-old", "P1_wheeling")  # the attempted write is on the ledger

@@ -353,6 +353,31 @@ def flows_of_party(
     return out
 
 
+def flows_awaiting_date(
+    conn: Connection, area_codes: Sequence[str], *, limit: int = 500
+) -> list[tuple[Flow, Forwarding | None]]:
+    """Open flows of points in ``area_codes`` that wait for the TSO to fix a date (a matched
+    switch; a move-in, move-out or ampere change awaiting its date), earliest deadline first."""
+    if not area_codes:
+        return []
+    query = (
+        select(market_flow, cancellation_forwarding.c.id.label("fw_id"))
+        .select_from(market_flow.outerjoin(cancellation_forwarding, _fw.flow_id == _f.id))
+        .where(
+            _f.closed_at.is_(None),
+            _f.state.in_(("matched", "awaiting_date")),
+            func.substr(_f.supply_point_id, 1, 2).in_(list(area_codes)),
+        )
+        .order_by(_f.deadline, _f.filed_at)
+        .limit(limit)
+    )
+    out = []
+    for r in conn.execute(query).all():
+        fw = get_forwarding(conn, r._mapping["fw_id"]) if r._mapping["fw_id"] else None
+        out.append((_flow(r._mapping), fw))
+    return out
+
+
 def count_flows(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(market_flow)).scalar_one())
 

@@ -51,12 +51,13 @@ from jointuse.flows.common import (
     SCHEDULER,
     FlowSettings,
     deadline_after,
+    flow_view,
     jst_day,
 )
 from jointuse.flows.model import TERMINAL, FlowKind, NgReason, Step, next_state
 from jointuse.flows.notices import notify
 from jointuse.flows.repository import Flow
-from jointuse.parties.reference import tso_for_area
+from jointuse.parties.reference import area_codes, tso_for_area
 from jointuse.policy.engine import Party
 
 JUDGEMENT = frozenset({"forwarding_judgement"})
@@ -276,6 +277,35 @@ def _auto_judgement(
 
 
 # --- the TSO: date, refusal ---------------------------------------------------------------------
+
+
+def dates_to_fix(
+    conn: Connection,
+    *,
+    actor: Party,
+    today: date,
+    settings: FlowSettings = DEFAULT_SETTINGS,
+    limit: int = 500,
+) -> list[dict[str, Any]]:
+    """The flows of the TSO's areas waiting for it to fix a date, earliest deadline first, each
+    as its parties see it (:func:`flow_view`, no personal data) with the date :func:`fix_date`
+    would fix (``proposed_date``) — or, where the point's 検針日 is not in the schedule, why not
+    (``date_problem``)."""
+    if actor.kind != "tso":
+        raise ValidationError(
+            "only a TSO fixes dates", field="party", valid="the TSO of the point's area"
+        )
+    areas = sorted(a for a in area_codes() if tso_for_area(a) == actor.code)
+    out = []
+    for flow, fw in repo.flows_awaiting_date(conn, areas, limit=limit):
+        view = flow_view(flow, fw)
+        try:
+            view["proposed_date"] = proposed_date(conn, flow, today, settings).isoformat()
+        except ValidationError as exc:
+            view["proposed_date"] = None
+            view["date_problem"] = exc.message
+        out.append(view)
+    return out
 
 
 def fix_date(

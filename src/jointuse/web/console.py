@@ -12,7 +12,9 @@ session, :func:`jointuse.webauth.service.open_party`), then by kind of party —
 * DR contractor: :mod:`.console_dr`; a party's administrator: :mod:`.console_admin`;
 * TSO: its work orders (open, widen, close: :mod:`jointuse.workorders.service`) and the
   contacts (name, address, phone; P4) an open order opened
-  (:func:`jointuse.customers.service.tso_customer_lookup`).
+  (:func:`jointuse.customers.service.tso_customer_lookup`); the dates to fix — the flows of its
+  areas waiting for their date, fixed (the proposed date or a later one) or refused through the
+  same steps as ``POST /v1/flows/{id}/date`` and ``/refusal`` (:mod:`jointuse.flows.steps`).
 
 Every read of personal data goes through the same services and gate as the ``/v1`` routes, with
 the same purpose: each page view is on the ledger; every refusal of the signed-in party is too.
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
@@ -37,7 +39,7 @@ from jointuse.core.http import run_unit
 from jointuse.customers import service as customers
 from jointuse.flows import service as flows
 from jointuse.flows import steps
-from jointuse.flows.common import flow_view
+from jointuse.flows.common import P1, flow_view, jst_day
 from jointuse.flows.model import NgReason
 from jointuse.flows.preview import preview_judgement
 from jointuse.ledger.auditing import verify
@@ -188,7 +190,7 @@ def _home_links(party: Party, listed_auditor: bool) -> list[tuple[str, str]]:
         ]
     by_kind = {
         "retailer": [("/console/forwardings", "inbox_title")],
-        "tso": [("/console/work-orders", "work_orders_title")],
+        "tso": [("/console/work-orders", "work_orders_title"), ("/console/dates", "dates_title")],
         "dr_contractor": [("/console/dr", "dr_title")],
     }
     return by_kind.get(party.kind, [])
@@ -338,6 +340,83 @@ def _local(text: str, field: str) -> datetime:
 
 def _points(text: str) -> list[str]:
     return [p.strip() for p in text.replace(",", "\n").splitlines() if p.strip()]
+
+
+@router.get("/dates")
+async def dates_page(request: Request) -> Response:
+    """The flows of the TSO's areas waiting for their date, each with the date it would fix."""
+
+    def use_case(uow: UnitOfWork, s: WebSession, party: Party) -> list[dict[str, Any]]:
+        return steps.dates_to_fix(uow.connection, actor=party, today=jst_day(now(request)))
+
+    try:
+        session, found = await _as_party(request, use_case, kind="tso")
+    except JointuseError as exc:
+        return error_page(request, exc)
+    return render(request, "console_dates.html", session=session, flows=found)
+
+
+def _day(text: str) -> date | None:
+    """The date a TSO chose in the form (empty: the proposed one)."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(
+            f"{text[:20]!r} is not a date", field="date", valid="YYYY-MM-DD, or empty"
+        ) from None
+
+
+@router.post("/dates/{flow_id}")
+async def fix_date(flow_id: str, request: Request) -> Response:
+    """The TSO fixes the flow's date: the proposed one, or a later one it chose."""
+    form = await form_of(request)
+
+    def use_case(uow: UnitOfWork, s: WebSession, party: Party) -> str:
+        return steps.fix_date(
+            uow,
+            gate=s_gate(request),
+            actor=party,
+            flow_id=flow_id,
+            day=_day(form.get("date", "")),
+            request_id=_rid(request),
+            at=now(request),
+        ).id
+
+    try:
+        _s, fixed = await _as_party(
+            request, use_case, form=form, kind="tso", purpose=P1, action="write"
+        )
+    except JointuseError as exc:
+        return error_page(request, exc)
+    return redirect(f"/console/flows/{fixed}")
+
+
+@router.post("/dates/{flow_id}/refusal")
+async def refuse_flow(flow_id: str, request: Request) -> Response:
+    """The TSO refuses a move-in, move-out or ampere change, with its reason."""
+    form = await form_of(request)
+
+    def use_case(uow: UnitOfWork, s: WebSession, party: Party) -> str:
+        return steps.refuse(
+            uow,
+            gate=s_gate(request),
+            actor=party,
+            flow_id=flow_id,
+            reason=form.get("reason", ""),
+            request_id=_rid(request),
+            at=now(request),
+        ).id
+
+    try:
+        _s, refused = await _as_party(
+            request, use_case, form=form, kind="tso", purpose=P1, action="write"
+        )
+    except JointuseError as exc:
+        return error_page(request, exc)
+    return redirect(f"/console/flows/{refused}")
 
 
 @router.get("/work-orders")

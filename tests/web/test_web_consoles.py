@@ -51,6 +51,19 @@ def _denied(site: Site, party: str, purpose: str) -> list[object]:
         ]
 
 
+def _admin_entries(site: Site, decision: str) -> list[object]:
+    """r-old's administrative entries with ``decision``, oldest first."""
+    with site.engine.connect() as conn:
+        found = [
+            e.entry
+            for e in find_entries(conn)
+            if e.entry.party == "r-old"
+            and e.entry.purpose == "admin:party"
+            and e.entry.decision == decision
+        ]
+    return sorted(found, key=lambda e: e.recorded_at)  # type: ignore[attr-defined]
+
+
 def test_an_operator_is_refused_the_auditors_pages_and_each_refusal_is_on_the_ledger(
     site: Site,
 ) -> None:
@@ -194,6 +207,17 @@ def test_an_administrator_manages_users_and_tokens_of_its_own_party_only(site: S
         )
     users = {u.code: u for u in parties.list_users(site.engine, "r-old")}
     assert users["field.1"].role == "field_staff" and users["field.1"].deactivated_at is not None
+    # each change is on the ledger, by the administrator; the refused ones as refused
+    changes = _admin_entries(site, "allowed")
+    assert [e.rule_id for e in changes] == [  # type: ignore[attr-defined]
+        "admin:user_added field.1",
+        f"admin:token_issued {token_id}",
+        f"admin:token_revoked {token_id}",
+        "admin:user_deactivated field.1",
+    ]
+    assert {e.acting_user for e in changes} == {"adm"}  # type: ignore[attr-defined]
+    assert {e.action for e in changes} == {"write"}  # type: ignore[attr-defined]
+    assert len(_admin_entries(site, "denied")) == 2  # the duplicate user, the other's token
 
 
 def test_an_administrator_registers_and_removes_the_webhook_its_secret_shown_once(
@@ -213,6 +237,10 @@ def test_an_administrator_registers_and_removes_the_webhook_its_secret_shown_onc
         assert "https://hooks.example/x" in page and "whsec_" not in page
         r = client.post("/console/admin/webhook/removal", data={"csrf": csrf})
         assert r.status_code == 200 and 'id="no-webhook"' in r.text
+    assert [e.rule_id for e in _admin_entries(site, "allowed")] == [  # type: ignore[attr-defined]
+        "admin:webhook_registered webhook",
+        "admin:webhook_removed webhook",
+    ]
 
 
 def test_a_deactivated_users_console_session_ends(site: Site) -> None:

@@ -28,6 +28,8 @@ from sqlalchemy.orm import Session
 
 from jointuse.core.db import UnitOfWork
 from jointuse.core.errors import NotFound, ValidationError
+from jointuse.ledger.chain import LedgerEntry
+from jointuse.ledger.service import append
 from jointuse.parties import repository as repo
 from jointuse.parties.model import Party, PartyKind, PartyStatus, reference_parties
 from jointuse.parties.repository import PartyRecord
@@ -609,3 +611,47 @@ def deactivate_user(
         if found.deactivated_at is None:
             repo.mark_user_deactivated(conn, party_code, code, moment)
         return repo.load_user(conn, party_code, code) or found
+
+
+ADMIN_PURPOSE = "admin:party"
+ADMIN_CHANGES = frozenset(
+    {
+        "user_added",
+        "user_deactivated",
+        "token_issued",
+        "token_revoked",
+        "webhook_registered",
+        "webhook_removed",
+    }
+)
+
+
+def record_administration(
+    conn: Connection,
+    *,
+    actor: policy_engine.Party,
+    change: str,
+    subject: str,
+    request_id: str,
+    at: datetime,
+) -> None:
+    """Put a change a party's administrator made to its own party (a user added or deactivated,
+    a token issued or revoked, the webhook registered or removed) on the ledger, in the change's
+    own transaction: purpose ``admin:party``, action write, allowed, rule
+    ``admin:<change> <subject>`` (a user's code, a token's ID — never a secret), the
+    administrator as the acting user; no customer is named."""
+    if change not in ADMIN_CHANGES:
+        raise ValueError(f"not an administrative change: {change!r}")
+    append(
+        conn,
+        LedgerEntry(
+            party=actor.code,
+            purpose=ADMIN_PURPOSE,
+            action="write",
+            decision="allowed",
+            rule_id=f"admin:{change} {subject}"[:500],
+            request_id=request_id,
+            acting_user=actor.user,
+        ),
+        now=at,
+    )

@@ -6,8 +6,11 @@ public registry of the parties.
 The same services as the CLI (``jointuse user add``, ``token issue --user``, ``token revoke``)
 and the API (``PUT``/``GET``/``DELETE /v1/webhooks``): :mod:`jointuse.parties.service`,
 :mod:`jointuse.messages.webhooks`, in the page's unit of work. None of it is personal data of
-customers (no gate decision); anyone but an administrator is refused (403
-``role_not_permitted``), on the ledger, as is every refused change.
+customers (no gate decision); each change is on the ledger in its own transaction
+(:func:`jointuse.parties.service.record_administration`: purpose ``admin:party``, the
+administrator as the acting user, the user's code or the token's ID — never a secret); anyone
+but an administrator is refused (403 ``role_not_permitted``), on the ledger, as is every refused
+change.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from jointuse.parties import service as parties
 from jointuse.parties.tokens import DEFAULT_TTL_DAYS
 from jointuse.policy.engine import Party
 from jointuse.web.common import error_page, form_of, now, render
-from jointuse.web.console import _as_party
+from jointuse.web.console import _as_party, _rid
 from jointuse.webauth.service import WebSession
 
 router = APIRouter(prefix="/console/admin", include_in_schema=False)
@@ -71,6 +74,15 @@ async def _page(
     def use_case(uow: UnitOfWork, s: WebSession, party: Party) -> dict[str, Any]:
         _administrator(party)
         shown = change(uow, party) if change is not None else None
+        if shown is not None:  # the change is on the ledger, in its own transaction
+            parties.record_administration(
+                uow.connection,
+                actor=party,
+                change=shown["kind"],
+                subject=shown.get("user") or shown.get("token_id") or "webhook",
+                request_id=_rid(request),
+                at=at,
+            )
         return {"shown": shown, **_overview(uow, party, at)}
 
     try:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from console_world import user_token
 from jointuse.core.calendar import JST
 from jointuse.demo.live import serve
 from jointuse.ledger.service import find_entries
@@ -188,10 +189,10 @@ def test_a_tso_opens_an_outage_order_and_reads_the_contacts_it_opened(
     _shot(p, "tso-work-orders", backend)
     p.get_by_role("button", name="作業指示を発行").click()
     p.wait_for_url(re.compile(r"/console/work-orders/.+"))
+    order_url = p.url
     assert p.locator("html").get_attribute("lang") == "ja", p.content()[:2000]
     _axe(p)
     assert p.locator("#order-state").inner_text() == "有効"
-    _shot(p, "tso-work-order", backend)
     p.get_by_role("button", name="この作業指示で連絡先を参照").click()
     _axe(p)
     contacts = p.locator("#contacts").inner_text()
@@ -205,6 +206,32 @@ def test_a_tso_opens_an_outage_order_and_reads_the_contacts_it_opened(
             if e.entry.party == "tso-03" and e.entry.purpose == "P4_tso_operations"
         ]
     assert any(e.decision == "allowed" and "name" in e.items_granted for e in reads)
+    # the TSO assigns one of its field staff; they read the contacts the order opened
+    kenji = user_token(site, "tso-03", "kenji", "field_staff")
+    p.goto(order_url)
+    p.get_by_label("現場作業員").select_option("kenji")
+    p.get_by_role("button", name="担当者に割り当てる").click()
+    p.wait_for_url(re.compile(r"/console/work-orders/.+"))
+    _axe(p)
+    assert "kenji" in p.locator("#staff-kenji").inner_text()
+    _shot(p, "tso-work-order", backend)
+    other = p.context.browser.new_context(locale="ja-JP")  # type: ignore[union-attr]
+    q = other.new_page()
+    _console_sign_in(q, base, kenji)
+    q.wait_for_url(f"{base}/console/work-orders")
+    q.goto(order_url)
+    _axe(q)
+    assert q.locator("#staff").count() == 0  # field staff do not assign
+    q.get_by_role("button", name="この作業指示で連絡先を参照").click()
+    assert "山田\u3000太郎" in q.locator("#contacts").inner_text()
+    other.close()
+    with site.engine.connect() as conn:
+        staff_reads = [
+            e.entry
+            for e in find_entries(conn, supply_point_id=A)
+            if e.entry.party == "tso-03" and e.entry.acting_user == "kenji"
+        ]
+    assert [e.decision for e in staff_reads] == ["allowed"]
 
 
 def test_nothing_personal_reaches_the_server_log(

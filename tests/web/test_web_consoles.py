@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from console_world import night_reads, settled_dr, user_token
+from jointuse.core.calendar import JST
 from jointuse.core.errors import JointuseError
 from jointuse.flows import steps
 from jointuse.flows.common import DEFAULT_SETTINGS, jst_day
@@ -383,3 +384,89 @@ def test_a_retailer_is_refused_the_dates_page_and_cannot_fix_a_date(site: Site) 
         flow = get_flow(conn, site.flow_id)
         assert flow is not None and flow.state.value == "matched"
     assert _denied(site, "r-old", "P1_wheeling")  # the attempted write is on the ledger
+
+
+def _open_order(client: TestClient, csrf: str) -> str:
+    now = datetime.now(UTC).astimezone(JST)
+    r = client.post(
+        "/console/work-orders",
+        data={
+            "csrf": csrf,
+            "kind": "outage",
+            "reason": "千代田区の停電調査",
+            "starts_at": (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+            "ends_at": (now + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"),
+            "points": A,
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    return str(r.headers["location"]).rsplit("/", 1)[1]
+
+
+def _contacts(site: Site, token: str, order_id: str) -> str:
+    client, csrf = _signed_in(site, token)
+    with client:
+        r = client.post(f"/console/work-orders/{order_id}/contacts", data={"csrf": csrf})
+        assert r.status_code == 200, r.text
+        return r.text
+
+
+def test_a_tso_assigns_field_staff_and_only_the_assigned_read_the_contacts(site: Site) -> None:
+    kenji = user_token(site, "tso-03", "kenji", "field_staff")
+    taro = user_token(site, "tso-03", "taro", "field_staff")
+    user_token(site, "tso-03", "desk", "operator")
+    client, csrf = _signed_in(site, site.tso_token)
+    with client:
+        order_id = _open_order(client, csrf)
+        page = client.get(f"/console/work-orders/{order_id}").text
+        candidates = re.search(r'<select id="staff-user" name="user">(.*?)</select>', page, re.S)
+        assert candidates is not None
+        assert re.findall(r'value="([^"]+)"', candidates.group(1)) == ["kenji", "taro"]
+        r = client.post(
+            f"/console/work-orders/{order_id}/staff",
+            data={"csrf": csrf, "user": "kenji"},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+        assert 'id="staff-kenji"' in client.get(f"/console/work-orders/{order_id}").text
+        r = client.post(  # an operator is not field staff: nothing assigned
+            f"/console/work-orders/{order_id}/staff", data={"csrf": csrf, "user": "desk"}
+        )
+        assert r.status_code == 422 and "field staff" in r.text
+    assert "山田" in _contacts(site, kenji, order_id)
+    refused = _contacts(site, taro, order_id)
+    assert "山田" not in refused and "access_denied" in refused
+    # field staff neither see the staff section nor assign
+    staff_client, staff_csrf = _signed_in(site, kenji)
+    with staff_client:
+        assert 'id="staff"' not in staff_client.get(f"/console/work-orders/{order_id}").text
+        r = staff_client.post(
+            f"/console/work-orders/{order_id}/staff", data={"csrf": staff_csrf, "user": "taro"}
+        )
+        assert r.status_code == 403
+    with client:
+        r = client.post(
+            f"/console/work-orders/{order_id}/staff/kenji/removal",
+            data={"csrf": csrf},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+    assert "山田" not in _contacts(site, kenji, order_id)  # unassigned: nothing opens
+    with site.engine.connect() as conn:
+        entries = [e.entry for e in find_entries(conn) if e.entry.party == "tso-03"]
+    rules = [(e.rule_id, e.decision) for e in entries if e.rule_id.startswith("work_order:")]
+    assert (f"work_order:assign:{order_id}:kenji", "allowed") in rules
+    assert (f"work_order:unassign:{order_id}:kenji", "allowed") in rules
+    assert (f"work_order:assign:{order_id}:desk", "denied") in rules
+    assert (f"work_order:assign:{order_id}:taro", "denied") in rules  # by field staff
+    p4 = [e for e in entries if e.purpose == "P4_tso_operations" and e.action == "read"]
+    by_user = {(e.acting_user, e.decision) for e in p4 if e.supply_point_id == A}
+    assert {("kenji", "allowed"), ("taro", "denied"), ("kenji", "denied")} <= by_user
+    taro_reasons = {
+        r.reason
+        for e in p4
+        if e.acting_user == "taro"  # type: ignore[attr-defined]
+        for r in e.items_refused  # type: ignore[attr-defined]
+    }
+    assert taro_reasons == {"relation_missing"}

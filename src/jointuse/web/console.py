@@ -10,7 +10,8 @@ session, :func:`jointuse.webauth.service.open_party`), then by kind of party —
   (:func:`jointuse.ledger.auditing.verify`); the search, the anomaly report and incident scoping
   are in :mod:`.console_audit`;
 * DR contractor: :mod:`.console_dr`; a party's administrator: :mod:`.console_admin`;
-* TSO: its work orders (open, widen, close: :mod:`jointuse.workorders.service`) and the
+* TSO: its work orders (open, widen, assign field staff, close: :mod:`jointuse.workorders.service`,
+  :mod:`jointuse.workorders.staff`) and the
   contacts (name, address, phone; P4) an open order opened
   (:func:`jointuse.customers.service.tso_customer_lookup`); the dates to fix — the flows of its
   areas waiting for their date, fixed (the proposed date or a later one) or refused through the
@@ -61,6 +62,7 @@ from jointuse.web.common import (
 from jointuse.webauth import service as sessions
 from jointuse.webauth.service import WebSession
 from jointuse.workorders import service as orders
+from jointuse.workorders import staff
 from jointuse.workorders.scope import points_of
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -477,14 +479,68 @@ def _order(uow: UnitOfWork, party: Party, order_id: str, at: datetime) -> dict[s
 
 @router.get("/work-orders/{order_id}")
 async def work_order(order_id: str, request: Request) -> Response:
+    """An order: its window and scope; for the TSO (not its field staff) its staff, assigned
+    and unassigned here (:mod:`jointuse.workorders.staff`)."""
+
     def use_case(uow: UnitOfWork, s: WebSession, party: Party) -> dict[str, Any]:
-        return _order(uow, party, order_id, now(request))
+        order = _order(uow, party, order_id, now(request))
+        manages = party.role in (None, "operator")
+        team = staff.staff_of(uow, actor=party, order_id=order_id) if manages else None
+        return {"order": order, "staff": team}
 
     try:
-        session, order = await _as_party(request, use_case, kind="tso")
+        session, data = await _as_party(request, use_case, kind="tso")
     except JointuseError as exc:
         return error_page(request, exc)
-    return render(request, "console_work_order.html", session=session, order=order)
+    return render(request, "console_work_order.html", session=session, **data)
+
+
+@router.post("/work-orders/{order_id}/staff")
+async def assign_staff(order_id: str, request: Request) -> Response:
+    """Assign one of the TSO's field staff to the order: the order opens its contacts to them."""
+    form = await form_of(request)
+
+    def use_case(uow: UnitOfWork, s: WebSession, party: Party) -> None:
+        staff.assign(
+            uow,
+            actor=party,
+            order_id=order_id,
+            user=form.get("user", ""),
+            request_id=_rid(request),
+            at=now(request),
+        )
+
+    try:
+        await _as_party(
+            request, use_case, form=form, kind="tso", purpose="P4_tso_operations", action="write"
+        )
+    except JointuseError as exc:
+        return error_page(request, exc)
+    return redirect(f"/console/work-orders/{order_id}")
+
+
+@router.post("/work-orders/{order_id}/staff/{user}/removal")
+async def unassign_staff(order_id: str, user: str, request: Request) -> Response:
+    """End a staff member's assignment: from now the order opens nothing to them."""
+    form = await form_of(request)
+
+    def use_case(uow: UnitOfWork, s: WebSession, party: Party) -> None:
+        staff.unassign(
+            uow,
+            actor=party,
+            order_id=order_id,
+            user=user,
+            request_id=_rid(request),
+            at=now(request),
+        )
+
+    try:
+        await _as_party(
+            request, use_case, form=form, kind="tso", purpose="P4_tso_operations", action="write"
+        )
+    except JointuseError as exc:
+        return error_page(request, exc)
+    return redirect(f"/console/work-orders/{order_id}")
 
 
 @router.post("/work-orders/{order_id}/scope")

@@ -140,3 +140,37 @@ def unassign(
     _change(
         uow, actor=actor, order_id=order_id, user=user, request_id=request_id, at=at, assign=False
     )
+
+
+def staff_of(uow: UnitOfWork, *, actor: Party, order_id: str) -> dict[str, object]:
+    """The TSO's order's staff: who is or was assigned (``assigned``: user, from, until) and
+    the TSO's active field staff users who could be (``candidates``). Not personal data of a
+    customer; the order must be the TSO's own (404 otherwise)."""
+    if actor.kind != "tso":
+        raise AccessDenied("only a TSO holds work orders", reason="not_a_tso")
+    order = orders_repo.get_order(uow.connection, order_id) if len(order_id) <= 36 else None
+    if order is None or order.tso_code != actor.code:
+        raise NotFound(f"no work order {order_id[:36]!r} of yours", field="order_id")
+    s = work_order_staff.c
+    assigned = [
+        {"user": r.user_code, "assigned_at": r.assigned_at, "unassigned_at": r.unassigned_at}
+        for r in uow.connection.execute(
+            select(s.user_code, s.assigned_at, s.unassigned_at)
+            .where(s.order_id == order_id, s.party_code == actor.code)
+            .order_by(s.assigned_at)
+        )
+    ]
+    u = party_user.c
+    candidates = [
+        r.code
+        for r in uow.connection.execute(
+            select(u.code)
+            .where(
+                u.party_code == actor.code,
+                u.role == "field_staff",
+                u.deactivated_at.is_(None),
+            )
+            .order_by(u.code)
+        )
+    ]
+    return {"assigned": assigned, "candidates": candidates}

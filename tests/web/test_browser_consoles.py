@@ -237,3 +237,24 @@ def test_a_tso_fixes_a_switching_date_on_the_dates_page(
         flow = get_flow(conn, site.flow_id)
     assert flow is not None and flow.fixed_date is not None
     assert flow.fixed_date.isoformat() == proposed
+
+
+def test_a_tso_reads_a_points_items_and_changes_its_current_limit(
+    page: tuple[Page, str], site: Site, backend: str
+) -> None:
+    p, base = page
+    _sign_in(p, base, site.tso_token)
+    p.wait_for_url(f"{base}/console/work-orders")
+    p.get_by_role("navigation", name="メニュー").get_by_role("link", name="供給地点情報").click()
+    _axe(p)
+    p.get_by_label(re.compile("供給地点特定番号")).fill(A)
+    p.get_by_role("button", name="照会する").click()
+    _axe(p)
+    assert p.locator("#item-current_limit td").inner_text() == "30"
+    assert A not in p.url  # the point stays out of the URL (a POST)
+    p.locator("#current_limit").fill("40")
+    p.get_by_role("button", name="変更を保存").click()
+    _axe(p)
+    assert "電流上限値" in p.locator("#changed").inner_text()
+    assert p.locator("#item-current_limit td").inner_text() == "40"
+    _shot(p, "tso-supply-point", backend)

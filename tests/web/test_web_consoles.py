@@ -470,3 +470,86 @@ def test_a_tso_assigns_field_staff_and_only_the_assigned_read_the_contacts(site:
         for r in e.items_refused  # type: ignore[attr-defined]
     }
     assert taro_reasons == {"relation_missing"}
+
+
+def _point_page(client: TestClient, csrf: str, point: str) -> str:
+    r = client.post("/console/supply-points", data={"csrf": csrf, "supply_point_id": point})
+    assert r.status_code == 200, r.text
+    return r.text
+
+
+def _item(html: str, key: str) -> str:
+    found = re.search(rf'<tr id="item-{key}"><th scope="row">[^<]*</th>\s*<td>([^<]*)</td>', html)
+    assert found is not None, key
+    return found.group(1)
+
+
+def test_a_tso_reads_and_changes_a_points_items_through_the_gate(site: Site) -> None:
+    wide = A.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    client, csrf = _signed_in(site, site.tso_token)
+    with client:
+        assert client.get("/console/supply-points").status_code == 200
+        page = _point_page(client, csrf, wide)  # full-width digits, as typed
+        assert _item(page, "current_limit") == "30" and _item(page, "meter_reading_day") == "10"
+        r = client.post(
+            "/console/supply-points/items",
+            data={
+                "csrf": csrf,
+                "supply_point_id": A,
+                "current_limit": "４０",
+                "meter_reading_day": "10",
+                "contract_state": "active",
+            },
+        )
+        assert r.status_code == 200, r.text
+        assert re.search(r'id="changed"><p>[^<]*: 電流上限値</p>', r.text)
+        assert _item(r.text, "current_limit") == "40"
+        for bad, field in (
+            ({"current_limit": "abc"}, "current_limit"),
+            ({"meter_reading_day": "99"}, "meter_reading_day"),
+            ({"contract_state": "gone"}, "contract_state"),
+        ):
+            r = client.post(
+                "/console/supply-points/items",
+                data={"csrf": csrf, "supply_point_id": A, **bad},
+            )
+            assert r.status_code == 422 and field in r.text, (bad, r.text)
+        page = _point_page(client, csrf, A)  # nothing changed by the refused ones
+        assert _item(page, "current_limit") == "40" and _item(page, "contract_state") == "active"
+        unknown = A[:-1] + ("1" if A[-1] != "1" else "2")
+        r = client.post(
+            "/console/supply-points/items",
+            data={"csrf": csrf, "supply_point_id": unknown, "current_limit": "30"},
+        )
+        assert r.status_code == 404
+    with site.engine.connect() as conn:
+        mine = [
+            e.entry
+            for e in find_entries(conn)
+            if e.entry.party == "tso-03" and e.entry.purpose == "P4_tso_operations"
+        ]
+    writes = [e for e in mine if e.action == "write" and e.supply_point_id == A]
+    writes = writes[:3]  # newest first; the fourth is the site's registration of A
+    refused = [{r.reason for r in e.items_refused} for e in writes]
+    assert refused == [{"failed:invalid_input"}] * 2 + [set()]  # two refused after the rule
+    assert [e.decision for e in writes] == ["allowed"] * 3
+    assert set(writes[2].items_granted) == {"current_limit", "meter_reading_day", "contract_state"}
+    reads = [e for e in mine if e.action == "read" and e.supply_point_id == A]
+    page_reads = [e for e in reads if not (e.request_id or "").startswith("history-")]
+    assert len(page_reads) == 3  # looked up, shown after the change, looked up again
+    assert all(set(e.items_granted) >= {"current_limit", "meter_reading_day"} for e in page_reads)
+    assert [e for e in mine if e.action == "write" and e.supply_point_id == unknown]
+
+
+def test_another_areas_tso_is_refused_a_points_items_on_the_ledger(site: Site) -> None:
+    other = parties.issue_token(site.engine, "tso-04").secret
+    client, csrf = _signed_in(site, other)
+    with client:
+        r = client.post("/console/supply-points", data={"csrf": csrf, "supply_point_id": A})
+        assert r.status_code == 403 and "山田" not in r.text and "current_limit" not in r.text
+        r = client.post(
+            "/console/supply-points/items",
+            data={"csrf": csrf, "supply_point_id": A, "current_limit": "60"},
+        )
+        assert r.status_code == 403
+    assert len(_denied(site, "tso-04", "P4_tso_operations")) == 2

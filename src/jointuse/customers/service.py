@@ -34,9 +34,10 @@ write by the operator (purpose ``admin:bulk_load``). Nothing else may call it.
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -45,6 +46,7 @@ from sqlalchemy import Connection, Engine
 from jointuse.access.gate import Gate, GateParts, GateResult, LoadContext, Loader, LoaderKey
 from jointuse.core.db import UnitOfWork
 from jointuse.core.errors import NotFound, ValidationError
+from jointuse.core.ids import SupplyPointId
 from jointuse.customers import repository
 from jointuse.customers.model import (
     BASIC_ITEM_KEYS,
@@ -190,17 +192,7 @@ def save_supply_point(
     (refused after the decision, so the refusal is on the ledger)."""
 
     def change(ctx: RelationContext) -> dict[str, object]:
-        if point.meter_reading_day is not None:
-            from jointuse.flows.dates import reading_codes
-
-            codes = reading_codes(point.supply_point_id.tso_code)
-            if f"{point.meter_reading_day:02d}" not in codes:
-                raise ValidationError(
-                    f"meter_reading_day {point.meter_reading_day} is not a 検針日 code of "
-                    f"{point.supply_point_id.tso_code}'s schedule",
-                    field="meter_reading_day",
-                    valid=[int(c) for c in codes],
-                )
+        _check_reading_day(point)
         created = repository.save_supply_point(
             ctx.conn, point, updated_by=actor.code, updated_at=at
         )
@@ -212,6 +204,90 @@ def save_supply_point(
         purpose=purpose,
         target=TargetRef(point.supply_point_id.value),
         items=frozenset(SUPPLY_POINT_ITEM_KEYS),
+        request_id=request_id,
+        at=at,
+        change=change,
+    )
+
+
+def _check_reading_day(point: SupplyPoint) -> None:
+    """A point's ``meter_reading_day`` must be a 検針日 code of its TSO's schedule."""
+    if point.meter_reading_day is None:
+        return
+    from jointuse.flows.dates import reading_codes
+
+    codes = reading_codes(point.supply_point_id.tso_code)
+    if f"{point.meter_reading_day:02d}" not in codes:
+        raise ValidationError(
+            f"meter_reading_day {point.meter_reading_day} is not a 検針日 code of "
+            f"{point.supply_point_id.tso_code}'s schedule",
+            field="meter_reading_day",
+            valid=[int(c) for c in codes],
+        )
+
+
+EDITABLE_POINT_ITEMS = ("current_limit", "meter_reading_day", "contract_state")
+"""The items the TSO's console changes on a point (:func:`change_supply_point_items`)."""
+
+
+def _form_int(field: str, text: str) -> int | None:
+    value = unicodedata.normalize("NFKC", text).strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise ValidationError(
+            f"{field}: {text[:20]!r} is not a whole number", field=field, valid="digits, or empty"
+        )
+    return int(value)
+
+
+def change_supply_point_items(
+    uow: UnitOfWork,
+    *,
+    gate: Gate,
+    actor: Party,
+    supply_point_id: str,
+    changes: Mapping[str, str],
+    request_id: str,
+    at: datetime,
+    purpose: str = P4,
+) -> GateResult:
+    """The area's TSO changes some items of a registered point (the console's form: text,
+    NFKC-normalised; an empty number is "none"): only :data:`EDITABLE_POINT_ITEMS`, each checked
+    as a whole point is (:class:`SupplyPoint`, the 検針日 schedule). Through the gate as a write
+    of exactly the items given; an unknown point is refused after the decision (on the ledger,
+    without saying whether the ID exists elsewhere). ``data``: ``changed``, the items whose
+    value differs."""
+    unknown = sorted(set(changes) - set(EDITABLE_POINT_ITEMS))
+    if unknown or not changes:
+        raise ValidationError(
+            f"items {unknown} cannot be changed here" if unknown else "no item to change",
+            field=unknown[0] if unknown else "items",
+            valid=list(EDITABLE_POINT_ITEMS),
+        )
+    point_id = SupplyPointId.parse(supply_point_id)
+    parsed: dict[str, object] = {}
+    for key, text in changes.items():
+        if key == "contract_state":
+            parsed[key] = unicodedata.normalize("NFKC", text).strip()
+        else:
+            parsed[key] = _form_int(key, text)
+
+    def change(ctx: RelationContext) -> dict[str, object]:
+        current = repository.get_supply_point(ctx.conn, point_id.value)
+        if current is None:
+            raise NotFound(f"no supply point {point_id.value} of yours", field="supply_point_id")
+        updated = replace(current, **parsed)  # type: ignore[arg-type]  # checked by the point
+        _check_reading_day(updated)
+        repository.save_supply_point(ctx.conn, updated, updated_by=actor.code, updated_at=at)
+        return {"changed": sorted(k for k in parsed if getattr(current, k) != parsed[k])}
+
+    return gate.write(
+        uow,
+        actor=actor,
+        purpose=purpose,
+        target=TargetRef(point_id.value),
+        items=frozenset(parsed),
         request_id=request_id,
         at=at,
         change=change,

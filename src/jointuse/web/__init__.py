@@ -2,8 +2,8 @@
 the joint users' console (:mod:`.console`; the auditors' :mod:`.console_audit`, the DR
 contractors' :mod:`.console_dr`, the administrators' :mod:`.console_admin`); the customer's
 rights requests and contracts (:mod:`.portal_requests`), the controllers' correction and
-holders' stop-use requests (:mod:`.console_corrections`) and the retailers' CSV filings
-(:mod:`.console_filings`); shared
+holders' stop-use requests (:mod:`.console_corrections`), the retailers' CSV filings
+(:mod:`.console_filings`) and the TSOs' supply point items (:mod:`.console_points`); shared
 templates, ja/en messages (:mod:`.i18n`), security headers, cookies and CSRF (:mod:`.common`);
 static CSS and JS served from the package (no CDN)."""
 
@@ -29,6 +29,7 @@ def install_web(app: FastAPI, env: Mapping[str, str]) -> None:
     from jointuse.web.console_corrections import stop_use_router
     from jointuse.web.console_dr import router as dr_router
     from jointuse.web.console_filings import router as filings_router
+    from jointuse.web.console_points import router as points_router
     from jointuse.web.portal import relying_party_from
     from jointuse.web.portal import router as portal_router
     from jointuse.web.portal_requests import router as requests_router
@@ -41,6 +42,7 @@ def install_web(app: FastAPI, env: Mapping[str, str]) -> None:
     app.include_router(corrections_router)
     app.include_router(stop_use_router)
     app.include_router(filings_router)
+    app.include_router(points_router)
     app.include_router(audit_router)
     app.include_router(dr_router)
     app.include_router(admin_router)

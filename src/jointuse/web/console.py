@@ -192,7 +192,11 @@ def _home_links(party: Party, listed_auditor: bool) -> list[tuple[str, str]]:
         ]
     by_kind = {
         "retailer": [("/console/forwardings", "inbox_title")],
-        "tso": [("/console/work-orders", "work_orders_title"), ("/console/dates", "dates_title")],
+        "tso": [
+            ("/console/work-orders", "work_orders_title"),
+            ("/console/dates", "dates_title"),
+            ("/console/supply-points", "points_title"),
+        ],
         "dr_contractor": [("/console/dr", "dr_title")],
     }
     return by_kind.get(party.kind, [])

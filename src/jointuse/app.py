@@ -97,7 +97,10 @@ def create_app(
     ``clock`` gives the moment of each request (default: now, UTC), and of the flow scheduler's
     ticks. ``run_scheduler`` (default: as ``run_sealer``) runs the market flows' clock
     (:class:`~jointuse.flows.scheduler.FlowScheduler`: automatic judgements, completions on their
-    date, expiries) every ``settings.flow_tick_interval`` seconds. ``run_webhooks`` (default: as
+    date, expiries) every ``settings.flow_tick_interval`` seconds, and with it the preparation of
+    received disclosure requests
+    (:class:`~jointuse.rights.requests_service.DisclosurePreparer`, every
+    ``settings.rights_prepare_interval`` seconds). ``run_webhooks`` (default: as
     ``run_sealer``) runs the webhook delivery worker
     (:class:`~jointuse.messages.delivery.WebhookDeliverer`; the webhook variables). ``gate``
     (for tests) is used as given; otherwise it is assembled over the operator's policy
@@ -122,6 +125,7 @@ def create_app(
     from jointuse.rights.api import router as me_router
     from jointuse.rights.requests_api import me_router as me_requests_router
     from jointuse.rights.requests_api import party_router as rights_requests_router
+    from jointuse.rights.requests_service import DisclosurePreparer
     from jointuse.usage.api import router as usage_router
     from jointuse.workorders.api import router as work_orders_router
 
@@ -130,6 +134,7 @@ def create_app(
     messages_settings = load_messages_settings(env)
     the_gate = gate if gate is not None else gate_for(settings.policy_path, settings.policy_earlier)
     the_clock = clock or (lambda: datetime.now(UTC))
+    the_mailer = mailer if mailer is not None else mailer_from(env)
     owns_engine = engine is None
     key: LedgerKey | None
     if engine is None:
@@ -182,6 +187,17 @@ def create_app(
                 db, the_gate, interval=settings.flow_tick_interval, clock=the_clock
             )
             scheduler.start()
+        preparer = None
+        if run_sealer if run_scheduler is None else run_scheduler:
+            preparer = DisclosurePreparer(
+                db,
+                the_gate,
+                the_mailer,
+                interval=settings.rights_prepare_interval,
+                clock=the_clock,
+            )
+            preparer.start()
+        app.state.disclosure_preparer = preparer
         deliverer = None
         if run_sealer if run_webhooks is None else run_webhooks:
             deliverer = WebhookDeliverer(db, messages_settings, clock=the_clock)
@@ -198,6 +214,8 @@ def create_app(
                 deliverer.stop()
             if scheduler is not None:
                 scheduler.stop()
+            if preparer is not None:
+                preparer.stop()
             if sealer is not None:
                 running.remove(sealer)
                 sealer.stop()
@@ -234,7 +252,7 @@ def create_app(
         limiter=limiter,
     )
     app.state.bench_endpoints = with_bench
-    app.state.mailer = mailer if mailer is not None else mailer_from(env)
+    app.state.mailer = the_mailer
     app.state.messages = messages_settings
     install_problem_handlers(app)
     install_middleware(app, max_body_bytes=max_body_bytes, limiter=limiter)

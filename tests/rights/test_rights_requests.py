@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -21,6 +23,7 @@ from jointuse.assembly import default_gate
 from jointuse.core.db import UnitOfWork
 from jointuse.core.ids import SupplyPointId
 from jointuse.core.mail import MailSink, SmtpMailer, mail_sink
+from jointuse.core.settings import load_settings
 from jointuse.customers import service as customers
 from jointuse.customers.model import ContractKind, Customer, RetailContract, SupplyPoint
 from jointuse.customers.tables import customer, supply_point
@@ -652,3 +655,36 @@ def test_the_controller_reads_a_correction_through_the_gate(site: Site) -> None:
         ("allowed", "P1-retailer", "P1_wheeling", ("phone",), "c-new")
     ]
     assert [e.items_refused[0].reason for e in refused] == ["rights_request_unknown"]
+
+
+def test_the_server_prepares_a_received_disclosure_by_itself(site: Site) -> None:
+    """The server's DisclosurePreparer (started with the flow clock) prepares what the customer
+    asked for, with no operator: the request becomes ready and the customer is told."""
+    client, sink, mailer, engine, _tokens = site
+    me = _enrol(client, sink, "self@example.jp", "NEW-1")
+    r = client.post("/v1/me/requests/disclosure", json={"format": "csv"}, headers=me)
+    assert r.status_code == 201 and r.json()["state"] == "received"
+    rid = r.json()["id"]
+    told = len(sink.to("self@example.jp"))
+    settings = replace(load_settings({}), rights_prepare_interval=0.2)
+    app = create_app(
+        engine=engine,
+        settings=settings,
+        run_sealer=False,
+        run_scheduler=True,
+        run_webhooks=False,
+        environ={},
+        mailer=mailer,
+    )
+    with TestClient(app) as server:
+        preparer = app.state.disclosure_preparer
+        assert isinstance(preparer, service.DisclosurePreparer)
+        deadline = time.monotonic() + 20
+        while rid not in preparer.prepared and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert preparer.prepared == [rid] and preparer.failed == {}
+        shown = server.get(f"/v1/me/requests/{rid}", headers=me).json()
+        assert shown["state"] == "ready"
+        got = server.get(f"/v1/me/requests/{rid}/download", headers=me)
+        assert got.status_code == 200 and got.headers["content-type"].startswith("text/csv")
+    assert len(sink.to("self@example.jp")) == told + 1  # "your disclosure is ready"

@@ -13,6 +13,9 @@ Environment variables:
 ``JOINTUSE_FLOW_TICK_INTERVAL``
     Seconds between two runs of the market flows' clock in the server (automatic judgements,
     completions on their date, expiries; default 5).
+``JOINTUSE_RIGHTS_PREPARE_INTERVAL``
+    Seconds between two runs of the server's preparation of received disclosure requests
+    (:class:`jointuse.rights.requests_service.DisclosurePreparer`; default 30).
 ``JOINTUSE_HEADER_TIMEOUT``
     Seconds a client of the server has to send a complete request head, from connecting (or from
     the previous response on a kept-alive connection); a slower or silent one is disconnected
@@ -67,6 +70,7 @@ class Settings:
     policy_path: str | None = None
     policy_earlier: tuple[str, ...] = ()
     flow_tick_interval: float = 5.0
+    rights_prepare_interval: float = 30.0
     auth_failure_limit: int = 20
     auth_failure_window: float = 60.0
     header_timeout: float = 5.0
@@ -140,6 +144,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             p.strip() for p in env.get("JOINTUSE_POLICY_EARLIER", "").split(os.pathsep) if p.strip()
         ),
         flow_tick_interval=_positive_float(env, "JOINTUSE_FLOW_TICK_INTERVAL", 5.0),
+        rights_prepare_interval=_positive_float(env, "JOINTUSE_RIGHTS_PREPARE_INTERVAL", 30.0),
         auth_failure_limit=_positive_int(env, "JOINTUSE_AUTH_FAILURE_LIMIT", 20),
         auth_failure_window=_positive_float(env, "JOINTUSE_AUTH_FAILURE_WINDOW", 60.0),
         header_timeout=_positive_float(env, "JOINTUSE_HEADER_TIMEOUT", 5.0),

@@ -3,8 +3,10 @@ opens its unit of work and, for the customer, authenticates the session on its c
 
 from __future__ import annotations
 
+import logging
 import uuid
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine
@@ -13,6 +15,7 @@ from jointuse.access.gate import Gate, commit_alone, refusal_entry
 from jointuse.core.db import UnitOfWork
 from jointuse.core.errors import JointuseError, NotFound
 from jointuse.core.mail import Mailer
+from jointuse.core.periodic import PeriodicWorker
 from jointuse.ledger.chain import LedgerEntry
 from jointuse.ledger.service import append
 from jointuse.parties import service as parties
@@ -200,3 +203,51 @@ def refuse_disclosure(
     with UnitOfWork(engine) as uow:
         r = rr.refuse_disclosure(uow, mailer, rights_id, ground=ground, note=note, at=at)
         return rr.view(uow.connection, r, at)
+
+
+log = logging.getLogger(__name__)
+
+
+class DisclosurePreparer(PeriodicWorker):
+    """The server prepares the received disclosures itself (as ``jointuse requests process``),
+    every ``interval`` seconds (``JOINTUSE_RIGHTS_PREPARE_INTERVAL``): each in its own
+    transaction, read through the gate, the customer told by e-mail. One that cannot be
+    prepared is logged and left for the next run (and the operator); the others go on."""
+
+    what = "disclosure preparation"
+    thread_name = "disclosures"
+
+    def __init__(
+        self,
+        engine: Engine,
+        gate: Gate,
+        mailer: Mailer,
+        *,
+        interval: float = 30.0,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        super().__init__(interval=interval)
+        self.engine = engine
+        self.gate = gate
+        self.mailer = mailer
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.prepared: list[str] = []
+        self.failed: dict[str, str] = {}
+
+    def run_once(self) -> None:
+        at = self.clock()
+        with UnitOfWork(self.engine) as uow:
+            ids = [
+                r.id
+                for r in rr.list_requests(uow.connection, at=at, kind="disclosure")
+                if r.state == "received"
+            ]
+        for rid in ids:
+            try:
+                self.prepared += process_disclosures(
+                    self.engine, self.gate, self.mailer, at=at, only=rid
+                )
+                self.failed.pop(rid, None)
+            except JointuseError as exc:
+                self.failed[rid] = exc.message
+                log.warning("disclosure %s could not be prepared: %s", rid, exc.message)

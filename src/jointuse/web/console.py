@@ -348,6 +348,23 @@ def _points(text: str) -> list[str]:
     return [p.strip() for p in text.replace(",", "\n").splitlines() if p.strip()]
 
 
+async def _tso_write(
+    request: Request,
+    form: dict[str, str],
+    use_case: Callable[[UnitOfWork, WebSession, Party], object],
+    *,
+    purpose: str,
+    then: str,
+) -> Response:
+    """Run a TSO's change from a console form (``purpose``, action write: a refusal on the
+    ledger), then go to ``then``; the refusal page otherwise."""
+    try:
+        await _as_party(request, use_case, form=form, kind="tso", purpose=purpose, action="write")
+    except JointuseError as exc:
+        return error_page(request, exc)
+    return redirect(then)
+
+
 @router.get("/dates")
 async def dates_page(request: Request) -> Response:
     """The flows of the TSO's areas waiting for their date, each with the date it would fix."""
@@ -380,7 +397,7 @@ async def fix_date(flow_id: str, request: Request) -> Response:
     """The TSO fixes the flow's date: the proposed one, or a later one it chose."""
     form = await form_of(request)
 
-    def use_case(uow: UnitOfWork, s: WebSession, party: Party) -> str:
+    def use_case(uow: UnitOfWork, s: WebSession, party: Party) -> object:
         return steps.fix_date(
             uow,
             gate=s_gate(request),
@@ -389,15 +406,9 @@ async def fix_date(flow_id: str, request: Request) -> Response:
             day=_day(form.get("date", "")),
             request_id=_rid(request),
             at=now(request),
-        ).id
-
-    try:
-        _s, fixed = await _as_party(
-            request, use_case, form=form, kind="tso", purpose=P1, action="write"
         )
-    except JointuseError as exc:
-        return error_page(request, exc)
-    return redirect(f"/console/flows/{fixed}")
+
+    return await _tso_write(request, form, use_case, purpose=P1, then=f"/console/flows/{flow_id}")
 
 
 @router.post("/dates/{flow_id}/refusal")
@@ -405,7 +416,7 @@ async def refuse_flow(flow_id: str, request: Request) -> Response:
     """The TSO refuses a move-in, move-out or ampere change, with its reason."""
     form = await form_of(request)
 
-    def use_case(uow: UnitOfWork, s: WebSession, party: Party) -> str:
+    def use_case(uow: UnitOfWork, s: WebSession, party: Party) -> object:
         return steps.refuse(
             uow,
             gate=s_gate(request),
@@ -414,15 +425,9 @@ async def refuse_flow(flow_id: str, request: Request) -> Response:
             reason=form.get("reason", ""),
             request_id=_rid(request),
             at=now(request),
-        ).id
-
-    try:
-        _s, refused = await _as_party(
-            request, use_case, form=form, kind="tso", purpose=P1, action="write"
         )
-    except JointuseError as exc:
-        return error_page(request, exc)
-    return redirect(f"/console/flows/{refused}")
+
+    return await _tso_write(request, form, use_case, purpose=P1, then=f"/console/flows/{flow_id}")
 
 
 @router.get("/work-orders")
@@ -514,13 +519,9 @@ async def assign_staff(order_id: str, request: Request) -> Response:
             at=now(request),
         )
 
-    try:
-        await _as_party(
-            request, use_case, form=form, kind="tso", purpose="P4_tso_operations", action="write"
-        )
-    except JointuseError as exc:
-        return error_page(request, exc)
-    return redirect(f"/console/work-orders/{order_id}")
+    return await _tso_write(
+        request, form, use_case, purpose=orders.P4, then=f"/console/work-orders/{order_id}"
+    )
 
 
 @router.post("/work-orders/{order_id}/staff/{user}/removal")
@@ -538,13 +539,9 @@ async def unassign_staff(order_id: str, user: str, request: Request) -> Response
             at=now(request),
         )
 
-    try:
-        await _as_party(
-            request, use_case, form=form, kind="tso", purpose="P4_tso_operations", action="write"
-        )
-    except JointuseError as exc:
-        return error_page(request, exc)
-    return redirect(f"/console/work-orders/{order_id}")
+    return await _tso_write(
+        request, form, use_case, purpose=orders.P4, then=f"/console/work-orders/{order_id}"
+    )
 
 
 @router.post("/work-orders/{order_id}/scope")
@@ -562,13 +559,9 @@ async def widen(order_id: str, request: Request) -> Response:
             at=now(request),
         )
 
-    try:
-        await _as_party(
-            request, use_case, form=form, kind="tso", purpose="P4_tso_operations", action="write"
-        )
-    except JointuseError as exc:
-        return error_page(request, exc)
-    return redirect(f"/console/work-orders/{order_id}")
+    return await _tso_write(
+        request, form, use_case, purpose=orders.P4, then=f"/console/work-orders/{order_id}"
+    )
 
 
 @router.post("/work-orders/{order_id}/close")
@@ -578,13 +571,9 @@ async def close(order_id: str, request: Request) -> Response:
     def use_case(uow: UnitOfWork, s: WebSession, party: Party) -> None:
         orders.close(uow, actor=party, order_id=order_id, request_id=_rid(request), at=now(request))
 
-    try:
-        await _as_party(
-            request, use_case, form=form, kind="tso", purpose="P4_tso_operations", action="write"
-        )
-    except JointuseError as exc:
-        return error_page(request, exc)
-    return redirect(f"/console/work-orders/{order_id}")
+    return await _tso_write(
+        request, form, use_case, purpose=orders.P4, then=f"/console/work-orders/{order_id}"
+    )
 
 
 @router.post("/work-orders/{order_id}/contacts")

@@ -682,7 +682,7 @@ def test_the_server_prepares_a_received_disclosure_by_itself(site: Site) -> None
         deadline = time.monotonic() + 20
         while rid not in preparer.prepared and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert preparer.prepared == [rid] and preparer.failed == {}
+        assert list(preparer.prepared) == [rid] and preparer.failed == {}
         shown = server.get(f"/v1/me/requests/{rid}", headers=me).json()
         assert shown["state"] == "ready"
         got = server.get(f"/v1/me/requests/{rid}/download", headers=me)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -231,8 +232,8 @@ class DisclosurePreparer(PeriodicWorker):
         self.gate = gate
         self.mailer = mailer
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.prepared: list[str] = []
-        self.failed: dict[str, str] = {}
+        self.prepared: deque[str] = deque(maxlen=1000)  # the latest, for health and tests
+        self.failed: dict[str, str] = {}  # still failing: request → why
 
     def run_once(self) -> None:
         at = self.clock()
@@ -244,8 +245,8 @@ class DisclosurePreparer(PeriodicWorker):
             ]
         for rid in ids:
             try:
-                self.prepared += process_disclosures(
-                    self.engine, self.gate, self.mailer, at=at, only=rid
+                self.prepared.extend(
+                    process_disclosures(self.engine, self.gate, self.mailer, at=at, only=rid)
                 )
                 self.failed.pop(rid, None)
             except JointuseError as exc:

@@ -232,7 +232,7 @@ class DisclosurePreparer(PeriodicWorker):
         self.gate = gate
         self.mailer = mailer
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.prepared: deque[str] = deque(maxlen=1000)  # the latest, for health and tests
+        self.prepared: deque[str] = deque(maxlen=1000)  # the latest (for inspection and tests)
         self.failed: dict[str, str] = {}  # still failing: request → why
 
     def run_once(self) -> None:

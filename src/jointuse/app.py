@@ -181,14 +181,15 @@ def create_app(
             )
             sealer.start()
             running.append(sealer)
+        scheduling = run_sealer if run_scheduler is None else run_scheduler
         scheduler = None
-        if run_sealer if run_scheduler is None else run_scheduler:
+        if scheduling:
             scheduler = FlowScheduler(
                 db, the_gate, interval=settings.flow_tick_interval, clock=the_clock
             )
             scheduler.start()
         preparer = None
-        if run_sealer if run_scheduler is None else run_scheduler:
+        if scheduling:
             preparer = DisclosurePreparer(
                 db,
                 the_gate,

@@ -366,7 +366,13 @@ def flows_awaiting_date(
         .where(
             _f.closed_at.is_(None),
             _f.state.in_(("matched", "awaiting_date")),
-            func.substr(_f.supply_point_id, 1, 2).in_(list(area_codes)),
+            # the area is the ID's first two digits: a range of ix_market_flow_supply_point_id
+            or_(
+                *(
+                    (_f.supply_point_id >= a) & (_f.supply_point_id < f"{int(a) + 1:02d}")
+                    for a in area_codes
+                )
+            ),
         )
         .order_by(_f.deadline, _f.filed_at)
         .limit(limit)

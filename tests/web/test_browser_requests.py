@@ -34,8 +34,9 @@ if not CHROMIUM.exists():
         raise RuntimeError("CI needs /usr/bin/chromium (apt-get install -y chromium)")
     pytest.skip("no /usr/bin/chromium (apt-get install -y chromium)", allow_module_level=True)
 
-from axe_playwright_python.sync_playwright import Axe  # noqa: E402
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright  # noqa: E402
+
+from browser_checks import axe_check as _axe  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -76,16 +77,6 @@ def retailer(browser: Browser, served: str) -> Iterator[Page]:
     yield page
     context.close()
     assert blocked == [], f"the page broke its own CSP: {blocked}"
-
-
-def _axe(page: Page) -> None:
-    result = Axe().run(page)
-    bad = [
-        (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
-        for v in result.response["violations"]
-        if v.get("impact") in ("serious", "critical")
-    ]
-    assert bad == [], f"{page.url}: {bad}"
 
 
 def _shot(page: Page, name: str, backend: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from jointuse.core.db import HotQuery
+from jointuse.core.db import HotQuery, HotStatement, hot_insert_statement
 from jointuse.core.ids import SupplyPointId
 from jointuse.customers.model import (
     Address,
@@ -72,7 +72,21 @@ def _customer(row: Row[Any]) -> Customer:
     )
 
 
-_INSERT_CUSTOMER = insert(customer)
+_INSERT_CUSTOMER = hot_insert_statement(
+    customer,
+    (
+        "id",
+        "name",
+        "name_kana",
+        "postal_code",
+        "prefecture",
+        "address_rest",
+        "phone",
+        "membership",
+        "created_by",
+        "created_at",
+    ),
+)
 _UPDATE_CUSTOMER = (
     update(customer)
     .where(customer.c.id == bindparam("_id"))
@@ -96,7 +110,7 @@ _UPDATE_CUSTOMER = (
 def insert_customer(
     conn: Connection, c: Customer, *, created_by: str, created_at: datetime
 ) -> None:
-    conn.execute(_INSERT_CUSTOMER, _customer_values(c, created_by, created_at))
+    _INSERT_CUSTOMER.run(conn, _customer_values(c, created_by, created_at))
 
 
 def update_customer(conn: Connection, c: Customer) -> None:
@@ -146,25 +160,34 @@ def _contract(m: Mapping[str, Any]) -> RetailContract:
     )
 
 
-_INSERT_CONTRACT = insert(retail_contract)
+_INSERT_CONTRACT = hot_insert_statement(
+    retail_contract,
+    (
+        "retailer_code",
+        "contract_number",
+        "kind",
+        "customer_id",
+        "supply_point_id",
+        "valid_from",
+        "valid_to",
+    ),
+)
 
 
 def insert_contract(conn: Connection, c: RetailContract) -> None:
-    conn.execute(_INSERT_CONTRACT, _contract_values(c))
+    _INSERT_CONTRACT.run(conn, _contract_values(c))
 
 
-_END_CONTRACT = (
+_VALID_TO = bindparam("valid_to", type_=retail_contract.c.valid_to.type)
+_END_CONTRACT = HotStatement(
     update(retail_contract)
     .where(
         retail_contract.c.retailer_code == bindparam("_retailer"),
         retail_contract.c.contract_number == bindparam("_number"),
-        or_(
-            retail_contract.c.valid_to.is_(None),
-            retail_contract.c.valid_to > bindparam("valid_to"),
-        ),
-        retail_contract.c.valid_from < bindparam("valid_to"),
+        or_(retail_contract.c.valid_to.is_(None), retail_contract.c.valid_to > _VALID_TO),
+        retail_contract.c.valid_from < _VALID_TO,
     )
-    .values(valid_to=bindparam("valid_to"))
+    .values(valid_to=_VALID_TO)
 )
 
 
@@ -173,11 +196,10 @@ def end_contract(
 ) -> bool:
     """End the contract at ``valid_to`` (exclusive) if it runs past it; False if it does not
     (already ended earlier, or unknown)."""
-    result = conn.execute(
-        _END_CONTRACT,
-        {"_retailer": retailer_code, "_number": contract_number, "valid_to": valid_to},
+    changed = _END_CONTRACT.run(
+        conn, {"_retailer": retailer_code, "_number": contract_number, "valid_to": valid_to}
     )
-    return bool(result.rowcount)
+    return bool(changed)
 
 
 def contract_on(conn: Connection, supply_point_id: str, day: date) -> RetailContract | None:
@@ -329,10 +351,11 @@ def get_supply_point(conn: Connection, supply_point_id: str) -> SupplyPoint | No
 
 
 _INSERT_POINT = insert(supply_point)
-_UPDATE_POINT = (
+# Every column but the key, each parameter typed as its column (``HotStatement``).
+_UPDATE_POINT = HotStatement(
     update(supply_point)
     .where(supply_point.c.id == bindparam("_id"))
-    .values({c.name: bindparam(c.name) for c in supply_point.c if c.name != "id"})
+    .values({c.name: bindparam(c.name, type_=c.type) for c in supply_point.c if c.name != "id"})
 )
 
 
@@ -345,14 +368,14 @@ def save_supply_point(
     of one new point both succeed, one creating it, the other updating it."""
     values = _point_values(p) | {"updated_by": updated_by, "updated_at": updated_at}
     params = {**values, "_id": values["id"]}
-    if conn.execute(_UPDATE_POINT, params).rowcount:
+    if _UPDATE_POINT.run(conn, params):
         return False
     savepoint = conn.begin_nested()
     try:
         conn.execute(_INSERT_POINT, values)
     except IntegrityError:
         savepoint.rollback()
-        conn.execute(_UPDATE_POINT, params)
+        _UPDATE_POINT.run(conn, params)
         return False
     savepoint.commit()
     return True

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, RowMapping, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, func, insert, or_, select, update
 
 from jointuse.core.db import HotQuery, HotStatement, hot_insert_statement
 from jointuse.flows.model import FlowKind, FlowState, InvalidTransition, Step, allowed_steps
@@ -196,8 +196,12 @@ def insert_flows(conn: Connection, flows: Sequence[Flow], *, actor: str, reason:
 
 
 _FLOW_BY_ID = HotQuery(select(market_flow).where(_f.id == bindparam("flow_id")))
-_FORWARDING_BY_ID = select(cancellation_forwarding).where(_fw.id == bindparam("forwarding_id"))
-_FORWARDING_OF_FLOW = select(cancellation_forwarding).where(_fw.flow_id == bindparam("flow_id"))
+_FORWARDING_BY_ID = HotQuery(
+    select(cancellation_forwarding).where(_fw.id == bindparam("forwarding_id"))
+)
+_FORWARDING_OF_FLOW = HotQuery(
+    select(cancellation_forwarding).where(_fw.flow_id == bindparam("flow_id"))
+)
 
 
 def get_flow(conn: Connection, flow_id: str) -> Flow | None:
@@ -413,8 +417,7 @@ def _forwarding_values(fw: Forwarding) -> dict[str, Any]:
     }
 
 
-def _forwarding(row: Row[Any]) -> Forwarding:
-    m = row._mapping
+def _forwarding(m: Mapping[str, Any]) -> Forwarding:
     return Forwarding(
         id=m["id"],
         flow_id=m["flow_id"],
@@ -436,32 +439,61 @@ def _forwarding(row: Row[Any]) -> Forwarding:
     )
 
 
+# The keys of _forwarding_values.
+_INSERT_FORWARDING = hot_insert_statement(
+    cancellation_forwarding,
+    (
+        "id",
+        "flow_id",
+        "old_retailer",
+        "old_contract_number",
+        "name",
+        "name_kana",
+        "postal_code",
+        "prefecture",
+        "address_rest",
+        "wished_date",
+        "forwarded_at",
+        "closed_at",
+        "result",
+        "reasons",
+        "match",
+        "mode",
+        "judged_at",
+    ),
+)
+
+
 def insert_forwardings(conn: Connection, forwardings: Sequence[Forwarding]) -> None:
-    if forwardings:
-        conn.execute(insert(cancellation_forwarding), [_forwarding_values(f) for f in forwardings])
+    _INSERT_FORWARDING.run_many(conn, [_forwarding_values(f) for f in forwardings])
 
 
 def get_forwarding(conn: Connection, forwarding_id: str) -> Forwarding | None:
-    row = conn.execute(_FORWARDING_BY_ID, {"forwarding_id": forwarding_id}).first()
-    return _forwarding(row) if row is not None else None
+    rows = _FORWARDING_BY_ID.mappings(conn, {"forwarding_id": forwarding_id})
+    return _forwarding(rows[0]) if rows else None
 
 
 def forwarding_of(conn: Connection, flow_id: str) -> Forwarding | None:
-    row = conn.execute(_FORWARDING_OF_FLOW, {"flow_id": flow_id}).first()
-    return _forwarding(row) if row is not None else None
+    rows = _FORWARDING_OF_FLOW.mappings(conn, {"flow_id": flow_id})
+    return _forwarding(rows[0]) if rows else None
 
 
-_JUDGE = (
+def _typed(name: str) -> Any:
+    """A bound parameter typed as the 廃止取次 column ``name`` (its bind conversion applies)."""
+    return bindparam(name, type_=_fw[name].type)
+
+
+_JUDGE = HotStatement(
     update(cancellation_forwarding)
     .where(_fw.id == bindparam("_id"), _fw.closed_at.is_(None))
     .values(
-        {k: bindparam(k) for k in ("result", "reasons", "match", "mode", "judged_at", "closed_at")}
+        {k: _typed(k) for k in ("result", "reasons", "match", "mode", "judged_at", "closed_at")}
     )
 )
-_CLOSE = (
+_CLOSE = HotStatement(
     update(cancellation_forwarding)
     .where(_fw.flow_id == bindparam("_flow"), _fw.closed_at.is_(None))
-    .values(closed_at=bindparam("closed_at"))
+    .values(closed_at=_typed("closed_at"))
 )
 
 
@@ -475,8 +507,8 @@ def judge(
     mode: str,
     at: datetime,
 ) -> None:
-    conn.execute(
-        _JUDGE,
+    _JUDGE.run(
+        conn,
         {
             "_id": forwarding_id,
             "result": result,
@@ -490,7 +522,7 @@ def judge(
 
 
 def close_forwarding(conn: Connection, flow_id: str, at: datetime) -> None:
-    conn.execute(_CLOSE, {"_flow": flow_id, "closed_at": at})
+    _CLOSE.run(conn, {"_flow": flow_id, "closed_at": at})
 
 
 # --- the relations' hot path ----------------------------------------------------------------

@@ -7,6 +7,8 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from jointuse.core.errors import ValidationError
 from jointuse.ledger.chain import (
@@ -266,3 +268,20 @@ def test_verifier_reports_an_edited_entry_and_a_bad_prev_hash() -> None:
     assert verifier.broken is not None
     assert (verifier.broken.kind, verifier.broken.chain_pos) == ("prev_hash_mismatch", 5)
     assert not verifier.feed(rows)  # stays broken
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=9)), timezone(-timedelta(hours=5))]
+        ),
+    )
+)
+def test_format_time_is_the_strftime_text_the_chain_has_always_hashed(moment: datetime) -> None:
+    """The entry's time as hashed since format 1: ``strftime(%Y-%m-%dT%H:%M:%S.%fZ)`` in UTC
+    (years before 1000 unpadded, as strftime writes them)."""
+    from jointuse.ledger.chain import format_time
+
+    assert format_time(moment) == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

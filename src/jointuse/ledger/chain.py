@@ -153,7 +153,11 @@ def format_time(value: datetime, *, field: str = "recorded_at") -> str:
             field=field,
             valid="a time-zone-aware datetime (stored in UTC)",
         )
-    return value.astimezone(UTC).strftime(_TIME_FORMAT)
+    utc = value.astimezone(UTC)
+    if utc.year < 1000:  # strftime's %Y does not pad the year; isoformat does
+        return utc.strftime(_TIME_FORMAT)
+    # The same text as strftime(_TIME_FORMAT), several times faster (once per ledger entry).
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_time(value: str) -> datetime:

@@ -72,38 +72,21 @@ def _customer(row: Row[Any]) -> Customer:
     )
 
 
-_INSERT_CUSTOMER = hot_insert_statement(
-    customer,
-    (
-        "id",
-        "name",
-        "name_kana",
-        "postal_code",
-        "prefecture",
-        "address_rest",
-        "phone",
-        "membership",
-        "created_by",
-        "created_at",
-    ),
+# The basic items (the keys of _basic_values).
+_BASIC_ITEMS = (
+    "name",
+    "name_kana",
+    "postal_code",
+    "prefecture",
+    "address_rest",
+    "phone",
+    "membership",
 )
+_INSERT_CUSTOMER = hot_insert_statement(customer, ("id", *_BASIC_ITEMS, "created_by", "created_at"))
 _UPDATE_CUSTOMER = (
     update(customer)
     .where(customer.c.id == bindparam("_id"))
-    .values(
-        {
-            k: bindparam(k)
-            for k in (
-                "name",
-                "name_kana",
-                "postal_code",
-                "prefecture",
-                "address_rest",
-                "phone",
-                "membership",
-            )
-        }
-    )
+    .values({k: bindparam(k) for k in _BASIC_ITEMS})
 )
 
 

@@ -328,6 +328,23 @@ def due_flow_ids(conn: Connection, *, now: datetime, today: date, limit: int) ->
     return [r[0] for r in rows]
 
 
+# A flow's 廃止取次 read in the flow's own query (outer join), its columns prefixed ``fw_``.
+_FW_LABELED = tuple(c.label(f"fw_{c.name}") for c in cancellation_forwarding.c)
+
+
+def _with_forwardings(conn: Connection, query: Any) -> list[tuple[Flow, Forwarding | None]]:
+    """The flows ``query`` selects (``market_flow`` and :data:`_FW_LABELED`), each with its
+    廃止取次 if it has one."""
+    out = []
+    for r in conn.execute(query).all():
+        m = r._mapping
+        fw = None
+        if m["fw_id"] is not None:
+            fw = _forwarding({c.name: m[f"fw_{c.name}"] for c in cancellation_forwarding.c})
+        out.append((_flow(m), fw))
+    return out
+
+
 def flows_of_party(
     conn: Connection,
     party: str,
@@ -339,7 +356,7 @@ def flows_of_party(
 ) -> list[tuple[Flow, Forwarding | None]]:
     """Flows a party filed or is the counterpart of, with their 廃止取次 (newest first)."""
     query = (
-        select(market_flow, cancellation_forwarding.c.id.label("fw_id"))
+        select(market_flow, *_FW_LABELED)
         .select_from(market_flow.outerjoin(cancellation_forwarding, _fw.flow_id == _f.id))
         .where(or_(_f.filed_by == party, _f.counterpart == party))
     )
@@ -349,12 +366,7 @@ def flows_of_party(
         query = query.where(_f.state == state)
     if since is not None:
         query = query.where(_f.filed_at >= since)
-    rows = conn.execute(query.order_by(_f.filed_at.desc()).limit(limit)).all()
-    out = []
-    for r in rows:
-        fw = get_forwarding(conn, r._mapping["fw_id"]) if r._mapping["fw_id"] else None
-        out.append((_flow(r._mapping), fw))
-    return out
+    return _with_forwardings(conn, query.order_by(_f.filed_at.desc()).limit(limit))
 
 
 def flows_awaiting_date(
@@ -365,7 +377,7 @@ def flows_awaiting_date(
     if not area_codes:
         return []
     query = (
-        select(market_flow, cancellation_forwarding.c.id.label("fw_id"))
+        select(market_flow, *_FW_LABELED)
         .select_from(market_flow.outerjoin(cancellation_forwarding, _fw.flow_id == _f.id))
         .where(
             _f.closed_at.is_(None),
@@ -381,11 +393,7 @@ def flows_awaiting_date(
         .order_by(_f.deadline, _f.filed_at)
         .limit(limit)
     )
-    out = []
-    for r in conn.execute(query).all():
-        fw = get_forwarding(conn, r._mapping["fw_id"]) if r._mapping["fw_id"] else None
-        out.append((_flow(r._mapping), fw))
-    return out
+    return _with_forwardings(conn, query)
 
 
 def count_flows(conn: Connection) -> int:
